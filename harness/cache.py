@@ -1,0 +1,110 @@
+"""Content-addressed, atomic, verified artifact cache.
+
+An artifact is a directory ``<root>/<stage>/<key>/`` where ``key`` is the SHA-256 of
+everything that determines it (config, data fingerprint, upstream keys, component
+version). It is built in a private temporary directory and renamed into place only once
+complete, together with ``MANIFEST.json`` listing the SHA-256 of every file. On reuse
+every file is checked against the manifest: an artifact that was truncated, edited or
+half-deleted is moved aside and recomputed, never silently used.
+
+A stage may also keep resumable work in progress under ``<root>/<stage>/<key>.partial/``
+(e.g. training checkpoints); it is removed once the artifact is committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "MANIFEST.json"
+
+
+def stable_hash(obj: Any) -> str:
+    """SHA-256 of a JSON-serialisable object, independent of dict ordering."""
+    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+class Cache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def path(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def partial_dir(self, stage: str, key: str) -> Path:
+        """A stable scratch folder for resumable work in progress on this artifact."""
+        d = self.root / stage / f"{key}.partial"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def verify(self, stage: str, key: str) -> bool:
+        """True when the artifact exists and every file matches its manifest."""
+        d = self.path(stage, key)
+        try:
+            manifest = json.loads((d / MANIFEST).read_text())
+            files = manifest["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        present = {p.relative_to(d).as_posix() for p in d.rglob("*") if p.is_file()} - {MANIFEST}
+        if present != set(files):
+            return False
+        return all(file_sha256(d / name) == digest for name, digest in files.items())
+
+    def get_or_compute(
+        self,
+        stage: str,
+        key: str,
+        compute: Callable[[Path], None],
+        describe: dict[str, Any] | None = None,
+    ) -> tuple[Path, bool]:
+        """Return ``(artifact dir, reused)``; run ``compute(tmp_dir)`` when it is missing."""
+        final = self.path(stage, key)
+        if final.exists():
+            if self.verify(stage, key):
+                return final, True
+            aside = final.with_name(f"{key}.corrupt-{int(time.time())}-{uuid.uuid4().hex[:6]}")
+            log.warning("cached %s artifact %s failed verification; recomputing it", stage, key)
+            os.replace(final, aside)
+            shutil.rmtree(aside, ignore_errors=True)
+        tmp = final.with_name(f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir(parents=True)
+        try:
+            compute(tmp)
+            files = {
+                p.relative_to(tmp).as_posix(): file_sha256(p)
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file()
+            }
+            manifest = {"stage": stage, "key": key, "files": files, "describe": describe or {}}
+            write_json_atomic(tmp / MANIFEST, manifest)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        shutil.rmtree(final.with_name(f"{key}.partial"), ignore_errors=True)
+        return final, False

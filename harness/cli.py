@@ -1,0 +1,106 @@
+"""``mclbench``: list plugins, run a benchmark grid, print its tables."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from harness import registry
+from harness.config import ConfigError, coerce, load_spec, parse_assignment
+from harness.errors import MCLBenchError
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def cmd_list(args) -> int:
+    for kind in ("task", "method"):
+        print(f"{kind}s:")
+        for name, cls in registry.available(kind).items():
+            print(f"  {name:<14} {registry.describe(cls)}")
+            if args.params:
+                for f in dataclasses.fields(cls.Config):
+                    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+                    print(f"      {f.name} = {default!r}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from harness.runner import Runner, plugin_has_key
+
+    spec = load_spec(args.config)
+    if args.tasks:
+        spec.tasks = {n: spec.tasks.get(n, {}) for n in _csv(args.tasks)}
+    if args.methods:
+        spec.methods = {n: spec.methods.get(n, {}) for n in _csv(args.methods)}
+    if args.seeds:
+        try:
+            spec.seeds = coerce([int(s) for s in _csv(args.seeds)], list[int], "--seeds")
+        except ValueError:
+            raise ConfigError(f"--seeds {args.seeds!r}: expected integers, e.g. 0,1,2") from None
+    if args.output:
+        spec.output = args.output
+    if args.cache_dir:
+        spec.cache_dir = args.cache_dir
+    for name in spec.tasks:
+        registry.get_task(name)
+    for name in spec.methods:
+        registry.get_method(name)
+    spec.apply([parse_assignment(s) for s in args.set], plugin_has_key)
+    Runner(spec, tracking=not args.no_tracking).run()
+    print((Path(spec.output) / "leaderboard.md").read_text())
+    return 0
+
+
+def cmd_table(args) -> int:
+    from harness import tables
+
+    sys.stdout.write(tables.render(args.dir, args.format))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="mclbench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="show every registered task and method")
+    ls.add_argument("--params", action="store_true", help="also list each plugin's parameters")
+    ls.set_defaults(func=cmd_list)
+
+    run = sub.add_parser("run", help="train, decode and score tasks × methods × seeds")
+    run.add_argument("--config", help="YAML run description (tasks, methods, seeds, output)")
+    run.add_argument("--tasks", help="comma-separated task names")
+    run.add_argument("--methods", help="comma-separated method names")
+    run.add_argument("--seeds", help="comma-separated integer seeds (default 0)")
+    run.add_argument("--output", help="directory for scores.csv and leaderboard.md (default out)")
+    run.add_argument("--cache-dir", help="artifact cache (default .mclbench_cache)")
+    run.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
+                     help="override a parameter: task.KEY, method.KEY or <plugin>.KEY")
+    run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    run.set_defaults(func=cmd_run)
+
+    tb = sub.add_parser("table", help="print the leaderboard of a run directory")
+    tb.add_argument("dir")
+    tb.add_argument("--format", default="md", choices=["md", "csv", "latex"])
+    tb.set_defaults(func=cmd_table)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (MCLBenchError, FileNotFoundError) as exc:
+        print(f"mclbench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mclbench: interrupted; finished stages are cached and will be reused",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Run configuration: a YAML file and/or CLI flags, checked against typed dataclasses.
+
+Every plugin declares its parameters as a dataclass (``Task.Config``, ``Method.Config``).
+Values from YAML or ``--set scope.key=value`` are parsed with ``yaml.safe_load`` (so
+``0.5`` is a float, ``[q_proj, v_proj]`` a list) and then checked against the field's
+annotation; an unknown key or a value of the wrong type is rejected by name.
+
+Scopes of ``--set``: ``task.<key>`` applies to every selected task that has the key,
+``method.<key>`` to every selected method that has it, ``<plugin name>.<key>`` to that one
+plugin only; a key that no selected plugin has is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from harness.errors import MCLBenchError
+
+
+class ConfigError(MCLBenchError, ValueError):
+    """A configuration that cannot be run, with the reason and the valid choices."""
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def coerce(value: Any, tp: Any, where: str) -> Any:
+    """Return ``value`` checked (and where lossless, converted) against annotation ``tp``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return coerce(value, arg, where)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(repr(a) for a in args)
+            raise ConfigError(f"{where}: expected one of {choices}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list ({_type_name(tp)}), got {value!r}")
+        item = args[0] if args else Any
+        return [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        kt, vt = args if args else (Any, Any)
+        return {coerce(k, kt, where): coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    raise TypeError(f"{where}: unsupported annotation {tp!r} in a plugin config")
+
+
+def build(cls: type, values: dict[str, Any], where: str) -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys and bad types."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown parameter {', '.join(map(repr, unknown))}; "
+            f"valid parameters: {', '.join(names)}"
+        )
+    kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    obj = cls(**kwargs)
+    check = getattr(obj, "validate", None)
+    if check is not None:
+        try:
+            check()
+        except ValueError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return obj
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+def parse_assignment(text: str) -> tuple[str, str, Any]:
+    """``"task.num_states=6"`` -> ``("task", "num_states", 6)``."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected SCOPE.KEY=VALUE, e.g. method.rank=8")
+    lhs, raw = text.split("=", 1)
+    if "." not in lhs:
+        raise ConfigError(
+            f"--set {text!r}: the key needs a scope: task.KEY, method.KEY or <plugin name>.KEY"
+        )
+    scope, key = lhs.split(".", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {text!r}: cannot parse the value: {exc}") from None
+    return scope.strip(), key.strip(), value
+
+
+@dataclass
+class RunSpec:
+    """What ``mclbench run`` executes: tasks × methods × seeds, with per-plugin overrides."""
+
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    methods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    output: str = "out"
+    cache_dir: str = ".mclbench_cache"
+
+    def apply(self, assignments: list[tuple[str, str, Any]], has_key) -> None:
+        """Apply ``--set`` assignments; ``has_key(kind, name, key)`` says if a plugin has a key."""
+        for scope, key, value in assignments:
+            if scope in ("task", "method"):
+                selected = self.tasks if scope == "task" else self.methods
+                targets = [n for n in selected if has_key(scope, n, key)]
+                if not targets:
+                    raise ConfigError(
+                        f"--set {scope}.{key}: no selected {scope} "
+                        f"({', '.join(selected) or 'none'}) has a parameter {key!r}"
+                    )
+            elif scope in self.tasks or scope in self.methods:
+                kind = "task" if scope in self.tasks else "method"
+                if not has_key(kind, scope, key):
+                    raise ConfigError(f"--set {scope}.{key}: {kind} {scope!r} has no parameter {key!r}")
+                selected, targets = (self.tasks if kind == "task" else self.methods), [scope]
+            else:
+                raise ConfigError(
+                    f"--set {scope}.{key}: unknown scope {scope!r}; use task, method or one of "
+                    f"the selected plugins: {', '.join([*self.tasks, *self.methods])}"
+                )
+            for name in targets:
+                selected[name][key] = value
+
+
+_SPEC_KEYS = {f.name for f in dataclasses.fields(RunSpec)}
+
+
+def _named_overrides(value: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
+    """YAML ``tasks:`` / ``methods:`` as a list of names or a mapping name -> overrides."""
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: {key} must be a list of names, got {value!r}")
+        return {v: {} for v in value}
+    if isinstance(value, dict):
+        out = {}
+        for name, overrides in value.items():
+            if overrides is None:
+                overrides = {}
+            if not isinstance(overrides, dict):
+                raise ConfigError(
+                    f"{where}: {key}.{name} must map parameter names to values, got {overrides!r}"
+                )
+            out[str(name)] = dict(overrides)
+        return out
+    raise ConfigError(f"{where}: {key} must be a list of names or a mapping, got {value!r}")
+
+
+def load_spec(path: str | Path | None) -> RunSpec:
+    """Read a run description from YAML (or return the defaults when ``path`` is None)."""
+    if path is None:
+        return RunSpec()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys {sorted(_SPEC_KEYS)}")
+    unknown = sorted(set(data) - _SPEC_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key {', '.join(map(repr, unknown))}; valid keys: {', '.join(sorted(_SPEC_KEYS))}"
+        )
+    spec = RunSpec()
+    where = str(path)
+    if "tasks" in data:
+        spec.tasks = _named_overrides(data["tasks"], "tasks", where)
+    if "methods" in data:
+        spec.methods = _named_overrides(data["methods"], "methods", where)
+    if "seeds" in data:
+        spec.seeds = coerce(data["seeds"], list[int], f"{where}: seeds")
+    for key in ("output", "cache_dir"):
+        if key in data:
+            setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))
+    return spec

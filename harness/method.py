@@ -1,0 +1,49 @@
+"""The method plugin interface: a trainer (optional) plus a decoder that yields N candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch import nn
+
+from harness.task import Example, Task
+
+
+class Method:
+    """Base class of method plugins; register subclasses with ``@register_method(name)``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    version: ClassVar[str] = "1"  # bump when training or decoding change, to invalidate caches
+
+    def __init__(self, config):
+        self.config = config
+
+    def resolve(self, task: Task) -> None:
+        """Fill settings the user left unset from the task's defaults (before keys are made)."""
+
+    def train_spec(self) -> dict[str, Any] | None:
+        """What determines the trained state (its cache key), or None if nothing is trained.
+
+        Methods that differ only in decoding return the same spec and share one artifact.
+        """
+        return None
+
+    def train(self, backbone: nn.Module, task: Task, seed: int, out_dir: Path,
+              work_dir: Path) -> None:
+        """Train and write the state into ``out_dir``; ``work_dir`` survives interruptions."""
+        raise NotImplementedError
+
+    def load(self, backbone: nn.Module, train_dir: Path | None) -> nn.Module:
+        """The model to decode and score with (the backbone plus the trained state)."""
+        raise NotImplementedError
+
+    def decode_spec(self) -> dict[str, Any]:
+        """What determines decoding, beyond the trained state (its cache key)."""
+        raise NotImplementedError
+
+    def decode(self, model: nn.Module, task: Task, examples: list[Example],
+               seed: int) -> list[list[str]]:
+        """N candidates per example."""
+        raise NotImplementedError

@@ -1,0 +1,254 @@
+"""Expand tasks × methods × seeds and carry every cell through the cached stages.
+
+    backbone -> train -> decode -> score -> (MLflow)
+
+Each stage's artifact is keyed by a hash of everything that determines it (its config,
+the data fingerprint, the upstream keys, the component's version) and written atomically
+(see :mod:`harness.cache`), so a re-run reuses everything, an interrupted run resumes
+where it stopped, and cells that share an upstream stage (two decoders of one adapter)
+compute it once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from harness import tables
+from harness.cache import Cache, stable_hash, write_json_atomic
+from harness.config import ConfigError, RunSpec, as_dict, build
+from harness.method import Method
+from harness.registry import get_method, get_task
+from harness.task import Example, Task
+
+log = logging.getLogger(__name__)
+
+SCORE_COLUMNS = ["task", "method", "seed", "metric", "value"]
+
+
+@dataclass
+class Cell:
+    task: Task
+    method: Method
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.name}/{self.method.name}/seed{self.seed}"
+
+
+def resolve(spec: RunSpec) -> list[Cell]:
+    """Build every plugin config (so bad input fails before any compute) and the grid."""
+    if not spec.tasks:
+        raise ConfigError("no task selected; pass --tasks (see `mclbench list`)")
+    if not spec.methods:
+        raise ConfigError("no method selected; pass --methods (see `mclbench list`)")
+    tasks = {}
+    for name, overrides in spec.tasks.items():
+        cls = get_task(name)
+        tasks[name] = cls(build(cls.Config, overrides, f"task {name!r}"))
+    cells = []
+    for task in tasks.values():
+        for mname, overrides in spec.methods.items():
+            cls = get_method(mname)
+            for seed in spec.seeds:
+                method = cls(build(cls.Config, dict(overrides), f"method {mname!r}"))
+                try:
+                    method.resolve(task)
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from None
+                cells.append(Cell(task, method, seed))
+    return cells
+
+
+def plugin_has_key(kind: str, name: str, key: str) -> bool:
+    import dataclasses
+
+    cls = get_task(name) if kind == "task" else get_method(name)
+    return key in {f.name for f in dataclasses.fields(cls.Config)}
+
+
+class Runner:
+    def __init__(self, spec: RunSpec, tracking: bool = True):
+        self.spec = spec
+        self.cache = Cache(spec.cache_dir)
+        self.output = Path(spec.output)
+        self.tracking = tracking
+
+    # ---------------------------------------------------------------------- keys
+    @staticmethod
+    def backbone_key(cell: Cell) -> str:
+        t = cell.task
+        return stable_hash({"task": t.name, "version": t.version,
+                            "backbone": t.backbone_spec(cell.seed)})
+
+    def train_key(self, cell: Cell) -> str | None:
+        spec = cell.method.train_spec()
+        if spec is None:
+            return None
+        return stable_hash({"backbone": self.backbone_key(cell), "data": cell.task.data_fingerprint(),
+                            "train": spec, "seed": cell.seed})
+
+    def decode_key(self, cell: Cell) -> str:
+        m, t = cell.method, cell.task
+        return stable_hash({"upstream": self.train_key(cell) or self.backbone_key(cell),
+                            "method": m.name, "method_version": m.version,
+                            "decode": m.decode_spec(), "task": t.name, "task_version": t.version,
+                            "task_config": as_dict(t.config), "seed": cell.seed})
+
+    def score_key(self, cell: Cell) -> str:
+        return stable_hash({"decode": self.decode_key(cell), "task": cell.task.name,
+                            "task_version": cell.task.version})
+
+    # -------------------------------------------------------------------- stages
+    def _model(self, cell: Cell, state: dict):
+        """Backbone + trained state, built once per cell and only if a stage needs it."""
+        if "model" not in state:
+            t, m = cell.task, cell.method
+            bkey = self.backbone_key(cell)
+            bdir, _ = self.cache.get_or_compute(
+                "backbone", bkey, lambda d: t.build_backbone(cell.seed).save_pretrained(d),
+                describe={"task": t.name, "seed": cell.seed})
+            tkey = self.train_key(cell)
+            tdir = None
+            if tkey is not None:
+                tdir, reused = self.cache.get_or_compute(
+                    "train", tkey,
+                    lambda d: m.train(t.load_backbone(bdir), t, cell.seed, d,
+                                      self.cache.partial_dir("train", tkey)),
+                    describe={"cell": cell.label, "train": m.train_spec()})
+                log.info("%s: train %s", cell.label, "reused" if reused else "done")
+            state["train_dir"] = tdir
+            state["model"] = m.load(t.load_backbone(bdir), tdir)
+        return state["model"]
+
+    def run_cell(self, cell: Cell) -> tuple[dict[str, float], Path, Path | None]:
+        t, m = cell.task, cell.method
+        state: dict[str, Any] = {}
+        examples = t.test_examples()
+
+        def decode(d: Path) -> None:
+            torch.manual_seed(cell.seed)
+            candidates = m.decode(self._model(cell, state), t, examples, cell.seed)
+            with open(d / "candidates.jsonl", "w") as f:
+                for ex, cands in zip(examples, candidates, strict=True):
+                    f.write(json.dumps({"id": ex.id, "candidates": cands,
+                                        "references": ex.references}) + "\n")
+
+        ddir, _ = self.cache.get_or_compute("decode", self.decode_key(cell), decode,
+                                            describe={"cell": cell.label})
+
+        def score(d: Path) -> None:
+            candidates = read_candidates(ddir / "candidates.jsonl", examples)
+            values, details = t.score(self._model(cell, state), examples, candidates)
+            write_json_atomic(d / "scores.json", values)
+            write_json_atomic(d / "details.json", details)
+
+        sdir, _ = self.cache.get_or_compute("score", self.score_key(cell), score,
+                                            describe={"cell": cell.label})
+        scores = json.loads((sdir / "scores.json").read_text())
+        tkey = self.train_key(cell)
+        tdir = self.cache.path("train", tkey) if tkey else None
+        return scores, sdir, tdir
+
+    # ----------------------------------------------------------------------- run
+    def run(self) -> pd.DataFrame:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # weight-loading bars of tiny models are noise
+        start = time.time()
+        cells = resolve(self.spec)
+        self.output.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for i, cell in enumerate(cells, 1):
+            t0 = time.time()
+            scores, sdir, tdir = self.run_cell(cell)
+            ddir = self.cache.path("decode", self.decode_key(cell))
+            self._export_cell(cell, ddir, sdir, tdir)
+            if self.tracking:
+                from harness import tracking
+
+                tracking.log_cell(cell, self.score_key(cell), scores, ddir, sdir, tdir)
+            rows += [{"task": cell.task.name, "method": cell.method.name, "seed": cell.seed,
+                      "metric": k, "value": v} for k, v in scores.items()]
+            print(f"[{i}/{len(cells)}] {cell.label}: {time.time() - t0:.1f}s", file=sys.stderr)
+        df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
+        self._write_outputs(cells, df, time.time() - start)
+        return df
+
+    def _export_cell(self, cell: Cell, ddir: Path, sdir: Path, tdir: Path | None) -> None:
+        """Copy the small per-cell artifacts next to the tables (for plots and browsing)."""
+        dest = self.output / "cells" / cell.task.name / cell.method.name / f"seed{cell.seed}"
+        dest.mkdir(parents=True, exist_ok=True)
+        sources = [ddir / "candidates.jsonl", sdir / "details.json"]
+        if tdir is not None and (tdir / "train_log.json").exists():
+            sources.append(tdir / "train_log.json")
+        for src in sources:
+            shutil.copyfile(src, dest / src.name)
+
+    def _write_outputs(self, cells: list[Cell], df: pd.DataFrame, wall: float) -> None:
+        metrics = {c.task.name: {k: {"higher_is_better": v.higher_is_better,
+                                     "description": v.description}
+                                 for k, v in c.task.metrics.items()} for c in cells}
+        provenance = {
+            "command": " ".join(["mclbench", *sys.argv[1:]]),
+            "commit": git_commit(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}",
+            "wall_time_s": round(wall, 1),
+            "versions": library_versions(),
+            "tasks": {c.task.name: as_dict(c.task.config) for c in cells},
+            "methods": {c.method.name: as_dict(c.method.config) for c in cells},
+            "seeds": self.spec.seeds,
+            "metrics": metrics,
+        }
+        write_json_atomic(self.output / "run.json", provenance)
+        tmp = self.output / ".scores.csv.tmp"
+        df.to_csv(tmp, index=False)
+        os.replace(tmp, self.output / "scores.csv")
+        (self.output / "leaderboard.md").write_text(tables.render(self.output, "md"))
+
+
+def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:
+    by_id = {}
+    with open(path) as f:
+        for line in f:
+            rec = json.loads(line)
+            by_id[rec["id"]] = rec["candidates"]
+    return [by_id[e.id] for e in examples]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, check=True, cwd=Path(__file__).resolve().parent)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True,
+                               cwd=Path(__file__).resolve().parent).stdout.strip()
+        return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("mclbench", "torch", "transformers", "numpy", "pandas"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,92 @@
+"""The task plugin interface.
+
+A task owns its data, its default backbone and its metrics. Methods see it only through
+the hooks below, so a method works on every task whose backbone it can wrap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Example:
+    """One test input: ``source`` is text, an image, audio or token ids."""
+
+    id: str
+    source: Any
+    references: list[str]
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric's direction (None: a reference level such as a bound, never ranked)."""
+
+    higher_is_better: bool | None
+    description: str
+
+
+class TrainingSet:
+    """Training sequences a trainer samples from by index."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``input_ids``, ``attention_mask``, ``labels`` (-100 on prompt and padding)."""
+        raise NotImplementedError
+
+
+class Task:
+    """Base class of task plugins; register subclasses with ``@register_task(name)``."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    version: ClassVar[str] = "1"  # bump when data or scoring change, to invalidate caches
+    # Defaults for trainer settings a method leaves unset (steps, batch_size, lr, target_modules).
+    training_defaults: ClassVar[dict[str, Any]] = {}
+    metrics: ClassVar[dict[str, MetricInfo]] = {}
+
+    def __init__(self, config):
+        self.config = config
+
+    # data
+    def data_fingerprint(self) -> str:
+        raise NotImplementedError
+
+    def training_set(self) -> TrainingSet:
+        raise NotImplementedError
+
+    def test_examples(self) -> list[Example]:
+        raise NotImplementedError
+
+    # backbone
+    def backbone_spec(self, seed: int) -> dict[str, Any]:
+        """Everything that determines the backbone (its cache key)."""
+        raise NotImplementedError
+
+    def build_backbone(self, seed: int) -> nn.Module:
+        raise NotImplementedError
+
+    def load_backbone(self, directory) -> nn.Module:
+        raise NotImplementedError
+
+    # decoding
+    def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        return {}
+
+    def decode_outputs(self, prompt: dict[str, torch.Tensor], sequences: torch.Tensor) -> list[str]:
+        raise NotImplementedError
+
+    # scoring
+    def score(self, model, examples: list[Example],
+              candidates: list[list[str]]) -> tuple[dict[str, float], dict[str, Any]]:
+        """Metric values, and JSON-able details kept as an artifact (e.g. recovered matrices)."""
+        raise NotImplementedError

@@ -1,0 +1,86 @@
+"""MLflow tracking of every cell: params, metrics, training curves and artifacts.
+
+Default store: a local sqlite database ``./mlruns/mlflow.db`` with artifacts under
+``./mlruns/artifacts``; ``MLFLOW_TRACKING_URI`` (e.g. a tracking server) overrides it.
+A cell is logged once per store: re-running a cached cell does not duplicate its run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from harness.cache import stable_hash, write_json_atomic
+from harness.config import as_dict
+
+EXPERIMENT = "mclbench"
+LOCAL_DIR = Path("mlruns")
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(LOCAL_DIR / 'mlflow.db').resolve()}"
+
+
+def _flatten(prefix: str, d: dict) -> dict[str, str]:
+    return {f"{prefix}.{k}": json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+            for k, v in d.items()}
+
+
+def _ledger(uri: str) -> Path:
+    """Which cells this store already holds (kept beside the default store, or per URI)."""
+    LOCAL_DIR.mkdir(exist_ok=True)
+    return LOCAL_DIR / f"logged-{stable_hash(uri)[:12]}.json"
+
+
+def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, score_dir: Path,
+             train_dir: Path | None) -> str:
+    """Log one cell as an MLflow run (once per store) and return its run id."""
+    uri = tracking_uri()
+    ledger_path = _ledger(uri)
+    ledger = json.loads(ledger_path.read_text()) if ledger_path.exists() else {}
+    if score_key in ledger:
+        return ledger[score_key]
+
+    import mlflow
+    from mlflow.entities import Metric, Param, RunTag
+
+    for name in ("mlflow", "alembic"):  # store creation logs at INFO on first use
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        location = (LOCAL_DIR / "artifacts").resolve().as_uri() if uri.startswith("sqlite") else None
+        exp_id = client.create_experiment(EXPERIMENT, artifact_location=location)
+    else:
+        exp_id = exp.experiment_id
+    run = client.create_run(exp_id, run_name=cell.label, tags={
+        "task": cell.task.name, "method": cell.method.name, "seed": str(cell.seed),
+        "mclbench.score_key": score_key})
+    params = {"seed": str(cell.seed), **_flatten("task", as_dict(cell.task.config)),
+              **_flatten("method", as_dict(cell.method.config))}
+    metrics = [Metric(k, float(v), 0, 0) for k, v in scores.items()]
+    if train_dir is not None and (train_dir / "train_log.json").exists():
+        history = json.loads((train_dir / "train_log.json").read_text())
+        for step, loss, wins in zip(history["step"], history["loss"], history["winner_counts"], strict=True):
+            metrics.append(Metric("train/loss", loss, 0, step))
+            total = sum(wins) or 1
+            metrics += [Metric(f"train/winner_share_{k}", w / total, 0, step)
+                        for k, w in enumerate(wins)]
+    client.log_batch(run.info.run_id, metrics=metrics[:1000],
+                     params=[Param(k, v[:6000]) for k, v in params.items()],
+                     tags=[RunTag("mlflow.note.content", f"mclbench cell {cell.label}")])
+    for i in range(1000, len(metrics), 1000):
+        client.log_batch(run.info.run_id, metrics=metrics[i:i + 1000])
+    for path in (decode_dir / "candidates.jsonl", score_dir / "scores.json",
+                 score_dir / "details.json"):
+        client.log_artifact(run.info.run_id, str(path))
+    if train_dir is not None:
+        for path in sorted(train_dir.glob("*.json")):
+            client.log_artifact(run.info.run_id, str(path), artifact_path="train")
+    client.set_terminated(run.info.run_id)
+    ledger[score_key] = run.info.run_id
+    write_json_atomic(ledger_path, ledger)
+    return run.info.run_id

@@ -1,0 +1,139 @@
+"""The adapter trainer shared by every LoRA method (LoRA-MCL, LoRA-MLE, ...).
+
+Resumable and deterministic by construction: the batch of step s is a pure function of
+``(seed, s)`` (seeded epoch permutations), the RNG is re-seeded each step and the learning
+rate is a pure function of the step, so a run restored from a checkpoint continues exactly
+as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from harness.errors import MCLBenchError
+from harness.task import TrainingSet
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingDivergedError(MCLBenchError, RuntimeError):
+    pass
+
+
+@dataclass
+class TrainSettings:
+    steps: int
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.0
+    warmup_fraction: float = 0.05
+    grad_clip: float = 1.0
+    log_every: int = 25
+    checkpoint_every: int = 200
+
+
+def lr_at(step: int, s: TrainSettings) -> float:
+    """Linear warm-up, then cosine decay to 10 % of the peak."""
+    warmup = max(1, int(s.warmup_fraction * s.steps))
+    if step < warmup:
+        return s.lr * (step + 1) / warmup
+    progress = (step - warmup) / max(1, s.steps - warmup)
+    return s.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor:
+    """Indices of step ``step``: consecutive slices of a fresh seeded permutation per epoch."""
+    positions = torch.arange(step * batch_size, (step + 1) * batch_size)
+    epochs, offsets = positions // n, positions % n
+    out = torch.empty(batch_size, dtype=torch.long)
+    for epoch in epochs.unique().tolist():
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        sel = epochs == epoch
+        out[sel] = perm[offsets[sel]]
+    return out
+
+
+def train_adapters(
+    model,
+    data: TrainingSet,
+    settings: TrainSettings,
+    objective: Callable[[torch.Tensor, int], torch.Tensor],
+    seed: int,
+    work_dir: Path,
+    desc: str = "train",
+) -> dict:
+    """Train the trainable parameters of ``model`` (a MultiLoRAModel) and return the history.
+
+    ``objective(nll, step)`` maps the per-hypothesis sequence NLL ``(K, B)`` to a scalar.
+    History: every ``log_every`` steps the mean loss, the learning rate and how many
+    sequences each hypothesis won (lowest NLL) since the previous entry.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "winner_counts": []}
+    start = 0
+    ckpt = work_dir / CHECKPOINT
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        model.load_state_dict(state["adapters"], strict=True)
+        opt.load_state_dict(state["optimizer"])
+        history, start = state["history"], state["step"]
+
+    k = model.num_hypotheses
+    wins = torch.zeros(k, dtype=torch.long)
+    loss_sum, loss_n = 0.0, 0
+    model.train()
+    bar = tqdm(total=settings.steps, initial=start, desc=desc, unit="step", leave=False,
+               disable=os.environ.get("MCLBENCH_PROGRESS", "1") == "0")
+    for step in range(start, settings.steps):
+        torch.manual_seed(seed * 100_003 + step)  # dropout etc.: a function of the step
+        lr = lr_at(step, settings)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        batch = data.batch(batch_indices(step, settings.batch_size, len(data), seed))
+        nll = model.sequence_nll(batch)
+        loss = objective(nll, step)
+        if not torch.isfinite(loss):
+            raise TrainingDivergedError(
+                f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate "
+                f"(now {settings.lr:g}, e.g. --set method.lr={settings.lr / 3:.2g}). "
+                f"The last checkpoint is kept in {work_dir}."
+            )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip:
+            torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+        opt.step()
+
+        wins += torch.bincount(nll.detach().argmin(0), minlength=k)
+        loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
+        done = step + 1
+        if done % settings.log_every == 0 or done == settings.steps:
+            history["step"].append(done)
+            history["loss"].append(loss_sum / loss_n)
+            history["lr"].append(lr)
+            history["winner_counts"].append(wins.tolist())
+            bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
+            wins.zero_()
+            loss_sum, loss_n = 0.0, 0
+        if done % settings.checkpoint_every == 0 and done < settings.steps:
+            _save_checkpoint(ckpt, model, opt, history, done)
+        bar.update(1)
+    bar.close()
+    model.eval()
+    return history
+
+
+def _save_checkpoint(path: Path, model, opt, history: dict, step: int) -> None:
+    tmp = path.with_suffix(".tmp")
+    adapters = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    torch.save({"adapters": adapters, "optimizer": opt.state_dict(), "history": history,
+                "step": step}, tmp)
+    os.replace(tmp, path)

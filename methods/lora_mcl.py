@@ -1,0 +1,407 @@
+"""LoRA-MCL: K LoRA adapters on one frozen model, trained with a winner-takes-all loss.
+
+Multiple Choice Learning of Low-Rank Adapters (Letzelter et al., 2025). Every adapted
+``nn.Linear`` carries K low-rank updates ``(A_k, B_k)``. A batch of B sequences is laid out
+as K·B rows (hypothesis-major) and each row is routed to its own hypothesis, so the K
+hypotheses share **one** forward pass of the frozen base.
+
+How the routing works: the K rank-r factors are stacked into one ``A`` of shape
+``(K·r, in)`` and one ``B`` of shape ``(out, K·r)``. A row that belongs to hypothesis k
+computes ``x Aᵀ`` for all K·r directions, zeroes all but its own r, and projects back with
+``B``. That is two dense matmuls (the cost of one rank-K·r LoRA) instead of a gather or a
+Python loop, and it is exactly hypothesis k's ``x A_kᵀ B_kᵀ`` because the zeroed
+directions contribute exact zeros.
+
+Which row belongs to which hypothesis is held by one :class:`HypothesisRouter` shared by
+all layers. ``generate()`` expands rows with ``repeat_interleave`` (``num_beams``,
+``num_return_sequences``) and only reorders beams *within* one input's block, so the
+router expands its index the same way whenever it sees more rows than it was given.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from harness.method import Method
+from harness.registry import register_method
+from harness.task import Task
+from harness.training import TrainSettings, train_adapters
+
+# --------------------------------------------------------------------------- the module
+
+
+@dataclass
+class MultiLoRAConfig:
+    num_hypotheses: int = 2
+    rank: int = 4
+    alpha: float = 8.0
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.rank
+
+
+class HypothesisRouter:
+    """Per-row hypothesis index, shared by every :class:`MultiLoRALinear` of one model."""
+
+    def __init__(self, num_hypotheses: int, rank: int):
+        self.num_hypotheses = num_hypotheses
+        self.rank = rank
+        self.index: torch.Tensor | None = None
+        self._mask_cache: tuple[int, torch.device, torch.dtype, torch.Tensor] | None = None
+
+    def set_index(self, index: torch.Tensor) -> None:
+        if index.min() < 0 or index.max() >= self.num_hypotheses:
+            raise ValueError(f"hypothesis index out of range [0, {self.num_hypotheses})")
+        self.index = index
+        self._mask_cache = None
+
+    def mask(self, rows: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        """``(rows, K·r)`` 0/1 mask that keeps each row's own r low-rank directions."""
+        if self.index is None:
+            raise RuntimeError(
+                "no hypothesis selected: call the model through MultiLoRAModel "
+                "(forward_hypotheses / generate_hypotheses) or inside model.hypotheses(index)"
+            )
+        cached = self._mask_cache
+        if cached is not None and cached[:3] == (rows, device, dtype):
+            return cached[3]
+        n = self.index.numel()
+        if rows % n:
+            raise RuntimeError(
+                f"batch of {rows} rows does not expand the {n} routed rows; "
+                "rows may only be repeated per input (num_beams / num_return_sequences)"
+            )
+        index = self.index.to(device).repeat_interleave(rows // n)
+        mask = F.one_hot(index, self.num_hypotheses).to(dtype).repeat_interleave(self.rank, dim=1)
+        self._mask_cache = (rows, device, dtype, mask)
+        return mask
+
+
+class MultiLoRALinear(nn.Module):
+    """A frozen ``nn.Linear`` plus K LoRA updates, one per hypothesis, routed per row."""
+
+    def __init__(self, base: nn.Linear, cfg: MultiLoRAConfig, router: HypothesisRouter):
+        super().__init__()
+        self.base = base
+        self.router = router
+        self.scaling = cfg.scaling
+        kr = cfg.num_hypotheses * cfg.rank
+        self.lora_A = nn.Parameter(torch.empty(kr, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, kr))  # B = 0: starts as the base
+        # PEFT's default init, per hypothesis: A ~ kaiming-uniform(a=sqrt(5)) over its r rows.
+        for a in self.lora_A.data.view(cfg.num_hypotheses, cfg.rank, -1):
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.linear(self.dropout(x), self.lora_A.to(x.dtype))
+        mask = self.router.mask(x.shape[0], x.device, h.dtype)
+        h = h * mask.view(x.shape[0], *([1] * (x.dim() - 2)), -1)
+        return self.base(x) + F.linear(h, self.lora_B.to(x.dtype)) * self.scaling
+
+
+def _is_target(name: str, patterns: list[str]) -> bool:
+    leaf = name.rsplit(".", 1)[-1]
+    return any(fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+class MultiLoRAModel(nn.Module):
+    """A frozen ``transformers`` model whose target linears carry K routed LoRA adapters."""
+
+    def __init__(self, base_model: nn.Module, cfg: MultiLoRAConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.base_model = base_model
+        self.router = HypothesisRouter(cfg.num_hypotheses, cfg.rank)
+        for p in base_model.parameters():
+            p.requires_grad_(False)
+        targets = [
+            (name, mod)
+            for name, mod in base_model.named_modules()
+            if isinstance(mod, nn.Linear) and _is_target(name, cfg.target_modules)
+        ]
+        if not targets:
+            linears = sorted(
+                {n.rsplit(".", 1)[-1] for n, m in base_model.named_modules() if isinstance(m, nn.Linear)}
+            )
+            raise ValueError(
+                f"target_modules {cfg.target_modules} match no nn.Linear of "
+                f"{type(base_model).__name__}; its linear layers are named: {', '.join(linears)}"
+            )
+        for name, mod in targets:
+            parent_name, _, leaf = name.rpartition(".")
+            parent = base_model.get_submodule(parent_name) if parent_name else base_model
+            setattr(parent, leaf, MultiLoRALinear(mod, cfg, self.router))
+
+    @property
+    def num_hypotheses(self) -> int:
+        return self.cfg.num_hypotheses
+
+    def adapter_state_dict(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().contiguous() for n, p in self.named_parameters() if "lora_" in n}
+
+    def num_trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.adapter_state_dict().values())
+
+    # ----------------------------------------------------------------- batched hypotheses
+
+    def _route_expanded(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Repeat every tensor K times hypothesis-major and route row block k to hypothesis k."""
+        rows = next(iter(batch.values())).shape[0]
+        k = self.num_hypotheses
+        self.router.set_index(torch.arange(k).repeat_interleave(rows))
+        return {name: t.repeat(k, *([1] * (t.dim() - 1))) for name, t in batch.items()}
+
+    def forward_hypotheses(self, **batch: torch.Tensor) -> torch.Tensor:
+        """Logits of every hypothesis in one forward: shape ``(K, B, T, V)``."""
+        labels = batch.pop("labels", None)
+        del labels  # the loss is computed per hypothesis by the caller
+        out = self.base_model(**self._route_expanded(batch))
+        logits = out.logits
+        return logits.view(self.num_hypotheses, -1, *logits.shape[1:])
+
+    def sequence_nll(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-sequence NLL of every hypothesis, mean over target tokens: shape ``(K, B)``.
+
+        ``labels`` follow the ``transformers`` convention (-100 = prompt or padding). For a
+        decoder-only model the labels are aligned with ``input_ids`` and shifted here.
+        """
+        labels = batch["labels"]
+        logits = self.forward_hypotheses(**{k: v for k, v in batch.items() if k != "labels"})
+        if not self.base_model.config.is_encoder_decoder:
+            logits, labels = logits[:, :, :-1], labels[:, 1:]
+        labels = labels.unsqueeze(0).expand(logits.shape[0], *labels.shape)
+        token_nll = F.cross_entropy(
+            logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100, reduction="none"
+        ).view(labels.shape)
+        counts = (labels != -100).sum(-1)
+        if (counts == 0).any():
+            raise ValueError("a training sequence has no target token (all labels are -100)")
+        return token_nll.sum(-1) / counts
+
+    @torch.no_grad()
+    def generate_hypotheses(self, input_ids, attention_mask=None, **generate_kwargs) -> torch.Tensor:
+        """All K hypotheses decode in one ``generate`` call: output shape ``(K, B·R, L)``."""
+        batch = {"input_ids": input_ids}
+        if attention_mask is not None:
+            batch["attention_mask"] = attention_mask
+        out = self.base_model.generate(**self._route_expanded(batch), **generate_kwargs)
+        return out.view(self.num_hypotheses, -1, out.shape[-1])
+
+    # ----------------------------------------------------------------------- save / load
+
+    def save_adapters(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_file(self.adapter_state_dict(), str(directory / "adapters.safetensors"))
+        (directory / "adapter_config.json").write_text(json.dumps(asdict(self.cfg), indent=2))
+
+    def load_adapters(self, directory: str | Path) -> None:
+        state = load_file(str(Path(directory) / "adapters.safetensors"))
+        expected = set(self.adapter_state_dict())
+        if set(state) != expected:
+            raise ValueError(
+                f"adapter file {directory} does not fit this model: "
+                f"{len(set(state) ^ expected)} tensors differ in name"
+            )
+        self.load_state_dict(state, strict=True)
+
+    @classmethod
+    def from_saved(cls, base_model: nn.Module, directory: str | Path) -> MultiLoRAModel:
+        cfg = MultiLoRAConfig(**json.loads((Path(directory) / "adapter_config.json").read_text()))
+        model = cls(base_model, cfg)
+        model.load_adapters(directory)
+        return model
+
+
+# --------------------------------------------------------------------------- the losses
+
+
+def wta_loss(nll: torch.Tensor) -> torch.Tensor:
+    """Winner-takes-all: ``mean_b min_k nll[k, b]``; only each sequence's best hypothesis learns."""
+    return nll.min(dim=0).values.mean()
+
+
+def relaxed_wta_loss(nll: torch.Tensor, epsilon: float) -> torch.Tensor:
+    """Winner weighted ``1 - ε``, every other hypothesis ``ε / (K - 1)``."""
+    k = nll.shape[0]
+    if k == 1:
+        return nll.mean()
+    weights = torch.full_like(nll, epsilon / (k - 1))
+    weights.scatter_(0, nll.argmin(dim=0, keepdim=True), 1.0 - epsilon)
+    return (weights * nll).sum(0).mean()
+
+
+def annealed_wta_loss(nll: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Weights ``softmax(-nll / T)`` over hypotheses, with no gradient through the weights."""
+    weights = torch.softmax(-nll.detach() / temperature, dim=0)
+    return (weights * nll).sum(0).mean()
+
+
+def annealing_temperature(step: int, t0: float, t_final: float, rho: float) -> float:
+    """``T = t_final + (t0 - t_final) · rho^step``."""
+    return t_final + (t0 - t_final) * rho**step
+
+
+def mcl_loss(nll: torch.Tensor, loss: str, step: int, epsilon: float = 0.05,
+             t0: float = 1.0, t_final: float = 1e-3, rho: float = 0.995) -> torch.Tensor:
+    """The configured MCL objective at a training step (``nll`` has shape ``(K, B)``)."""
+    if loss == "wta":
+        return wta_loss(nll)
+    if loss == "relaxed":
+        return relaxed_wta_loss(nll, epsilon)
+    if loss == "annealed":
+        temperature = annealing_temperature(step, t0, t_final, rho)
+        # Once the temperature has reached its floor the softmax is the hard argmin anyway.
+        return wta_loss(nll) if temperature <= t_final else annealed_wta_loss(nll, temperature)
+    raise ValueError(f"unknown loss {loss!r}; expected wta, relaxed or annealed")
+
+
+# --------------------------------------------------------------------------- the plugins
+
+
+@dataclass
+class LoRATrainConfig:
+    """Adapter and trainer settings shared by every LoRA method (None = the task's default)."""
+
+    rank: int = 4
+    alpha: float = 8.0
+    dropout: float = 0.0
+    target_modules: list[str] | None = None
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float = 0.0
+    decode_batch_size: int = 64
+
+    def validate(self) -> None:
+        if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
+            raise ValueError("need rank >= 1, alpha > 0 and 0 <= dropout < 1")
+
+
+class LoRAMethod(Method):
+    """One trainer for all LoRA methods: subclasses choose K, the objective and the decoder."""
+
+    def num_hypotheses(self) -> int:
+        return 1
+
+    def objective(self, nll: torch.Tensor, step: int) -> torch.Tensor:
+        return nll.mean()  # maximum likelihood
+
+    def objective_spec(self) -> dict:
+        return {"loss": "mle"}
+
+    def resolve(self, task: Task) -> None:
+        for key in ("steps", "batch_size", "lr", "target_modules"):
+            if getattr(self.config, key) is None:
+                if key not in task.training_defaults:
+                    raise ValueError(
+                        f"method {self.name!r}: set method.{key}; task {task.name!r} has no default"
+                    )
+                setattr(self.config, key, task.training_defaults[key])
+
+    def adapter_config(self) -> MultiLoRAConfig:
+        c = self.config
+        return MultiLoRAConfig(num_hypotheses=self.num_hypotheses(), rank=c.rank, alpha=c.alpha,
+                               dropout=c.dropout, target_modules=list(c.target_modules))
+
+    def train_settings(self) -> TrainSettings:
+        c = self.config
+        return TrainSettings(steps=c.steps, batch_size=c.batch_size, lr=c.lr,
+                             weight_decay=c.weight_decay)
+
+    def train_spec(self) -> dict:
+        return {"trainer": "lora", "adapter": asdict(self.adapter_config()),
+                "objective": self.objective_spec(), "settings": asdict(self.train_settings())}
+
+    def train(self, backbone, task, seed, out_dir, work_dir) -> None:
+        torch.manual_seed(seed)  # adapter initialisation
+        model = MultiLoRAModel(backbone, self.adapter_config())
+        history = train_adapters(model, task.training_set(), self.train_settings(),
+                                 self.objective, seed, work_dir, desc=f"train {self.name}")
+        model.save_adapters(out_dir)
+        (Path(out_dir) / "train_log.json").write_text(json.dumps(history))
+
+    def load(self, backbone, train_dir) -> MultiLoRAModel:
+        model = MultiLoRAModel.from_saved(backbone, train_dir)
+        model.eval()
+        return model
+
+    def decode(self, model, task, examples, seed) -> list[list[str]]:
+        out: list[list[str]] = []
+        size = self.config.decode_batch_size
+        for i in tqdm(range(0, len(examples), size), desc=f"decode {self.name}", unit="batch",
+                      leave=False, disable=os.environ.get("MCLBENCH_PROGRESS", "1") == "0"):
+            chunk = examples[i:i + size]
+            out.extend(self.decode_batch(model, task, chunk, task.prompt_batch(chunk), seed))
+        return out
+
+    def decode_batch(self, model, task, examples, prompt, seed) -> list[list[str]]:
+        raise NotImplementedError
+
+
+@dataclass
+class LoRAMCLConfig(LoRATrainConfig):
+    num_hypotheses: int = 2
+    # Annealed by default: with B = 0 at init every hypothesis ties on every sequence, so
+    # hard WTA sends all gradient to one hypothesis and the others never win (collapse).
+    loss: Literal["wta", "relaxed", "annealed"] = "annealed"
+    epsilon: float = 0.05
+    t0: float = 1.0
+    t_final: float = 1e-3
+    rho: float = 0.99
+    num_beams: int = 1  # beam width of each hypothesis; each still returns one candidate
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_hypotheses < 1 or self.num_beams < 1:
+            raise ValueError("need num_hypotheses >= 1 and num_beams >= 1")
+        if not 0 <= self.epsilon < 1 or self.t0 <= 0 or self.t_final <= 0 or not 0 < self.rho <= 1:
+            raise ValueError("need 0 <= epsilon < 1, t0 > 0, t_final > 0 and 0 < rho <= 1")
+
+
+@register_method("lora_mcl")
+class LoRAMCL(LoRAMethod):
+    """K LoRA hypotheses trained with winner-takes-all; each decodes one candidate (N = K)."""
+
+    Config = LoRAMCLConfig
+
+    def num_hypotheses(self) -> int:
+        return self.config.num_hypotheses
+
+    def objective(self, nll, step):
+        c = self.config
+        return mcl_loss(nll, c.loss, step, c.epsilon, c.t0, c.t_final, c.rho)
+
+    def objective_spec(self) -> dict:
+        c = self.config
+        spec = {"loss": c.loss}
+        if c.loss == "relaxed":
+            spec["epsilon"] = c.epsilon
+        if c.loss == "annealed":
+            spec.update(t0=c.t0, t_final=c.t_final, rho=c.rho)
+        return spec
+
+    def decode_spec(self) -> dict:
+        return {"decoder": "per_hypothesis_beam", "num_beams": self.config.num_beams}
+
+    def decode_batch(self, model, task, examples, prompt, seed):
+        seqs = model.generate_hypotheses(**prompt, num_beams=self.config.num_beams,
+                                         do_sample=False, **task.generation_kwargs())
+        texts = [task.decode_outputs(prompt, seqs[k]) for k in range(seqs.shape[0])]
+        return [list(per_input) for per_input in zip(*texts, strict=True)]
