@@ -205,7 +205,8 @@ def load_spec(path: str | Path | None) -> RunSpec:
     unknown = sorted(set(data) - _SPEC_KEYS)
     if unknown:
         raise ConfigError(
-            f"{path}: unknown key {', '.join(map(repr, unknown))}; valid keys: {', '.join(sorted(_SPEC_KEYS))}"
+            f"{path}: unknown key {', '.join(map(repr, unknown))}; "
+            f"valid keys: {', '.join(sorted(_SPEC_KEYS))}"
         )
     spec = RunSpec()
     where = str(path)

@@ -114,8 +114,8 @@ def _latex(task, methods, metrics, text, best, info, seeds) -> str:
              " & ".join(["method", *[_latex_escape(m) + arrows[m] for m in metrics]]) + r" \\",
              r"\midrule"]
     for method in methods:
-        vals = [_latex_escape(text[method, m]) for m in metrics]
-        vals = [rf"\textbf{{{v}}}" if best.get((method, m)) else v for v, m in zip(vals, metrics, strict=True)]
+        vals = [rf"\textbf{{{_latex_escape(text[method, m])}}}" if best.get((method, m))
+                else _latex_escape(text[method, m]) for m in metrics]
         lines.append(" & ".join([_latex_escape(method), *vals]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}",
               rf"\caption{{{_latex_escape(task)}: mean $\pm$ std over seeds "
