@@ -82,7 +82,7 @@ def train_adapters(
     ckpt = work_dir / CHECKPOINT
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=True)
-        model.load_state_dict(state["adapters"], strict=True)
+        model.load_state_dict(state["adapters"], strict=False)
         opt.load_state_dict(state["optimizer"])
         history, start = state["history"], state["step"]
 

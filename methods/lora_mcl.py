@@ -219,7 +219,7 @@ class MultiLoRAModel(nn.Module):
                 f"adapter file {directory} does not fit this model: "
                 f"{len(set(state) ^ expected)} tensors differ in name"
             )
-        self.load_state_dict(state, strict=True)
+        self.load_state_dict(state, strict=False)
 
     @classmethod
     def from_saved(cls, base_model: nn.Module, directory: str | Path) -> MultiLoRAModel:

@@ -1,0 +1,24 @@
+import os
+
+import pytest
+
+os.environ.setdefault("MCLBENCH_PROGRESS", "0")
+
+# A Markov task and trainer small enough for seconds-long end-to-end runs.
+TINY_SETS = [
+    "task.num_train=512", "task.num_val=256", "task.num_test=8", "task.hidden_size=32",
+    "task.num_layers=1", "task.num_heads=2", "method.steps=40", "method.batch_size=16",
+]
+
+
+@pytest.fixture
+def tiny_sets():
+    return [arg for s in TINY_SETS for arg in ("--set", s)]
+
+
+@pytest.fixture
+def run_dirs(tmp_path, monkeypatch):
+    """Output and cache folders in tmp; MLflow's default store in tmp too."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return tmp_path / "out", tmp_path / "cache"
