@@ -13,6 +13,7 @@ plugin only; a key that no selected plugin has is an error.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -43,9 +44,10 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        for arg in args:
-            if arg is type(None):
-                continue
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own, more precise, message
+            return coerce(value, options[0], where)
+        for arg in options:
             try:
                 return coerce(value, arg, where)
             except ConfigError:
@@ -110,6 +112,9 @@ def as_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def parse_assignment(text: str) -> tuple[str, str, Any]:
     """``"task.num_states=6"`` -> ``("task", "num_states", 6)``."""
     if "=" not in text:
@@ -124,6 +129,8 @@ def parse_assignment(text: str) -> tuple[str, str, Any]:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {text!r}: cannot parse the value: {exc}") from None
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value):  # YAML 1.1 reads 1e-3 as text
+        value = float(value)
     return scope.strip(), key.strip(), value
 
 

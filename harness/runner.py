@@ -199,9 +199,10 @@ class Runner:
             shutil.copyfile(src, dest / src.name)
 
     def _write_outputs(self, cells: list[Cell], df: pd.DataFrame, wall: float) -> None:
-        metrics = {c.task.name: {k: {"higher_is_better": v.higher_is_better,
-                                     "description": v.description}
-                                 for k, v in c.task.metrics.items()} for c in cells}
+        # a list, not a mapping: the task's column order must survive sorted JSON keys
+        metrics = {c.task.name: [{"name": k, "higher_is_better": v.higher_is_better,
+                                  "description": v.description}
+                                 for k, v in c.task.metrics.items()] for c in cells}
         provenance = {
             "command": " ".join(["mclbench", *sys.argv[1:]]),
             "commit": git_commit(),

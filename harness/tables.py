@@ -73,7 +73,7 @@ def render(run_dir: str | Path, fmt: str = "md") -> str:
         return summary_csv(df, meta)
     blocks = []
     for task in df["task"].unique():
-        info = meta.get("metrics", {}).get(task, {})
+        info = {m["name"]: m for m in meta.get("metrics", {}).get(task, [])}
         tdf = df[df["task"] == task]
         summary = summarise(tdf, info)
         methods = list(dict.fromkeys(tdf["method"]))
