@@ -62,6 +62,11 @@ class Cache:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
+    def elapsed(self, stage: str, key: str) -> float:
+        """Seconds the artifact took to compute, as recorded in its manifest."""
+        manifest = json.loads((self.path(stage, key) / MANIFEST).read_text())
+        return float(manifest.get("elapsed_s", 0.0))
+
     def verify(self, stage: str, key: str) -> bool:
         """True when the artifact exists and every file matches its manifest."""
         d = self.path(stage, key)
@@ -93,6 +98,7 @@ class Cache:
             shutil.rmtree(aside, ignore_errors=True)
         tmp = final.with_name(f".{key}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         tmp.mkdir(parents=True)
+        started = time.time()
         try:
             compute(tmp)
             files = {
@@ -100,7 +106,8 @@ class Cache:
                 for p in sorted(tmp.rglob("*"))
                 if p.is_file()
             }
-            manifest = {"stage": stage, "key": key, "files": files, "describe": describe or {}}
+            manifest = {"stage": stage, "key": key, "files": files, "describe": describe or {},
+                        "elapsed_s": round(time.time() - started, 3)}
             write_json_atomic(tmp / MANIFEST, manifest)
             os.replace(tmp, final)
         except BaseException:

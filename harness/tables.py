@@ -129,5 +129,6 @@ def _footer(meta: dict) -> str:
     v = meta.get("versions", {})
     libs = ", ".join(f"{k} {val}" for k, val in v.items())
     return (f"<sub>command: `{meta.get('command')}` · commit {meta.get('commit')} · "
-            f"{meta.get('date')} · {meta.get('machine')} · wall {meta.get('wall_time_s')} s · "
+            f"{meta.get('date')} · {meta.get('machine')} · compute {meta.get('compute_time_s')} s "
+            f"(this invocation {meta.get('wall_time_s')} s) · "
             f"{libs}</sub>")
