@@ -11,6 +11,7 @@ compute it once.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -74,8 +75,6 @@ def resolve(spec: RunSpec) -> list[Cell]:
 
 
 def plugin_has_key(kind: str, name: str, key: str) -> bool:
-    import dataclasses
-
     cls = get_task(name) if kind == "task" else get_method(name)
     return key in {f.name for f in dataclasses.fields(cls.Config)}
 
@@ -138,6 +137,9 @@ class Runner:
         t, m = cell.task, cell.method
         state: dict[str, Any] = {}
         examples = t.test_examples()
+        dkey, skey = self.decode_key(cell), self.score_key(cell)
+        if not (self.cache.verify("decode", dkey) and self.cache.verify("score", skey)):
+            self._model(cell, state)  # train first, so each stage's recorded time is its own
 
         def decode(d: Path) -> None:
             torch.manual_seed(cell.seed)
@@ -147,8 +149,7 @@ class Runner:
                     f.write(json.dumps({"id": ex.id, "candidates": cands,
                                         "references": ex.references}) + "\n")
 
-        ddir, _ = self.cache.get_or_compute("decode", self.decode_key(cell), decode,
-                                            describe={"cell": cell.label})
+        ddir, _ = self.cache.get_or_compute("decode", dkey, decode, describe={"cell": cell.label})
 
         def score(d: Path) -> None:
             candidates = read_candidates(ddir / "candidates.jsonl", examples)
@@ -156,8 +157,7 @@ class Runner:
             write_json_atomic(d / "scores.json", values)
             write_json_atomic(d / "details.json", details)
 
-        sdir, _ = self.cache.get_or_compute("score", self.score_key(cell), score,
-                                            describe={"cell": cell.label})
+        sdir, _ = self.cache.get_or_compute("score", skey, score, describe={"cell": cell.label})
         scores = json.loads((sdir / "scores.json").read_text())
         tkey = self.train_key(cell)
         tdir = self.cache.path("train", tkey) if tkey else None
@@ -240,13 +240,17 @@ def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:
     return [by_id[e.id] for e in examples]
 
 
+CODE_PATHS = ["harness", "methods", "tasks", "pyproject.toml"]
+
+
 def git_commit() -> str:
+    """The commit of the code, with ``-dirty`` if the code (not results) differs from it."""
+    root = Path(__file__).resolve().parents[1]
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True, cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True,
-                               cwd=Path(__file__).resolve().parent).stdout.strip()
+                             text=True, check=True, cwd=root)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                *CODE_PATHS], capture_output=True, text=True, cwd=root).stdout.strip()
         return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -169,8 +169,7 @@ class MultiLoRAModel(nn.Module):
 
     def forward_hypotheses(self, **batch: torch.Tensor) -> torch.Tensor:
         """Logits of every hypothesis in one forward: shape ``(K, B, T, V)``."""
-        labels = batch.pop("labels", None)
-        del labels  # the loss is computed per hypothesis by the caller
+        batch.pop("labels", None)  # the caller computes the loss of each hypothesis
         out = self.base_model(**self._route_expanded(batch))
         logits = out.logits
         return logits.view(self.num_hypotheses, -1, *logits.shape[1:])
