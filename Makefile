@@ -27,4 +27,4 @@ test-all: setup
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check harness methods tasks tests
+	$(BIN)/ruff check harness methods tasks tests benchmarks

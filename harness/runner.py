@@ -224,11 +224,25 @@ class Runner:
             "seeds": self.spec.seeds,
             "metrics": metrics,
         }
+        csv = df.to_csv(index=False)
+        if self._unchanged(csv, provenance):
+            return  # same code, same run, same numbers: leave the published files as they are
         write_json_atomic(self.output / "run.json", provenance)
         tmp = self.output / ".scores.csv.tmp"
-        df.to_csv(tmp, index=False)
+        tmp.write_text(csv)
         os.replace(tmp, self.output / "scores.csv")
         (self.output / "leaderboard.md").write_text(tables.render(self.output, "md"))
+
+    def _unchanged(self, csv: str, provenance: dict) -> bool:
+        try:
+            old_csv = (self.output / "scores.csv").read_text()
+            old = json.loads((self.output / "run.json").read_text())
+            (self.output / "leaderboard.md").stat()
+        except (OSError, ValueError):
+            return False
+        same = ("command", "commit", "tasks", "methods", "seeds")
+        return old_csv == csv and all(old.get(k) == json.loads(json.dumps(provenance[k]))
+                                      for k in same)
 
 
 def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:

@@ -16,6 +16,11 @@ Which row belongs to which hypothesis is held by one :class:`HypothesisRouter` s
 all layers. ``generate()`` expands rows with ``repeat_interleave`` (``num_beams``,
 ``num_return_sequences``) and only reorders beams *within* one input's block, so the
 router expands its index the same way whenever it sees more rows than it was given.
+
+Any ``transformers`` model works whose target layers are ``nn.Linear`` or ``Conv1D``
+(GPT-2's transposed linear): decoder-only, encoder–decoder, and vision or speech encoders
+with a text decoder, since only the batch's row dimension is routed. Hypothesis k can be
+exported as a standard PEFT LoRA adapter folder (:meth:`MultiLoRAModel.export_peft`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
+from transformers.pytorch_utils import Conv1D
 
 from harness.method import Method
 from harness.registry import register_method
@@ -48,7 +54,9 @@ class MultiLoRAConfig:
     rank: int = 4
     alpha: float = 8.0
     dropout: float = 0.0
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
+    # Layer-name patterns (fnmatch, on the last name component or the full dotted name),
+    # or "all-linear": every linear layer except the output head.
+    target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
 
     @property
     def scaling(self) -> float:
@@ -74,8 +82,8 @@ class HypothesisRouter:
         """``(rows, K·r)`` 0/1 mask that keeps each row's own r low-rank directions."""
         if self.index is None:
             raise RuntimeError(
-                "no hypothesis selected: call the model through MultiLoRAModel "
-                "(forward_hypotheses / generate_hypotheses) or inside model.hypotheses(index)"
+                "no hypothesis selected: call the model through MultiLoRAModel."
+                "forward_hypotheses / generate_hypotheses, or set router.set_index(...) first"
             )
         cached = self._mask_cache
         if cached is not None and cached[:3] == (rows, device, dtype):
@@ -92,17 +100,28 @@ class HypothesisRouter:
         return mask
 
 
-class MultiLoRALinear(nn.Module):
-    """A frozen ``nn.Linear`` plus K LoRA updates, one per hypothesis, routed per row."""
+def linear_dims(module: nn.Module) -> tuple[int, int] | None:
+    """``(in, out)`` of a layer LoRA can adapt, or None."""
+    if isinstance(module, nn.Linear):
+        return module.in_features, module.out_features
+    if isinstance(module, Conv1D):  # weight stored (in, out)
+        return module.weight.shape[0], module.nf
+    return None
 
-    def __init__(self, base: nn.Linear, cfg: MultiLoRAConfig, router: HypothesisRouter):
+
+class MultiLoRALinear(nn.Module):
+    """A frozen linear layer plus K LoRA updates, one per hypothesis, routed per row."""
+
+    def __init__(self, base: nn.Module, cfg: MultiLoRAConfig, router: HypothesisRouter):
         super().__init__()
         self.base = base
         self.router = router
         self.scaling = cfg.scaling
+        d_in, d_out = linear_dims(base)
         kr = cfg.num_hypotheses * cfg.rank
-        self.lora_A = nn.Parameter(torch.empty(kr, base.in_features))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, kr))  # B = 0: starts as the base
+        self.lora_A = nn.Parameter(torch.empty(kr, d_in, device=base.weight.device))
+        # B = 0: every hypothesis starts as the base model
+        self.lora_B = nn.Parameter(torch.zeros(d_out, kr, device=base.weight.device))
         # PEFT's default init, per hypothesis: A ~ kaiming-uniform(a=sqrt(5)) over its r rows.
         for a in self.lora_A.data.view(cfg.num_hypotheses, cfg.rank, -1):
             nn.init.kaiming_uniform_(a, a=math.sqrt(5))
@@ -115,9 +134,16 @@ class MultiLoRALinear(nn.Module):
         return self.base(x) + F.linear(h, self.lora_B.to(x.dtype)) * self.scaling
 
 
-def _is_target(name: str, patterns: list[str]) -> bool:
-    leaf = name.rsplit(".", 1)[-1]
-    return any(fnmatch.fnmatchcase(leaf, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+def find_targets(model: nn.Module, patterns: list[str] | str) -> list[str]:
+    """Names of the layers to adapt; ``"all-linear"`` skips the output head."""
+    layers = [n for n, m in model.named_modules() if linear_dims(m) is not None]
+    if patterns == "all-linear":
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        return [n for n in layers if model.get_submodule(n) is not head]
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    return [n for n in layers if any(fnmatch.fnmatchcase(n.rsplit(".", 1)[-1], p)
+                                     or fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
 class MultiLoRAModel(nn.Module):
@@ -130,27 +156,26 @@ class MultiLoRAModel(nn.Module):
         self.router = HypothesisRouter(cfg.num_hypotheses, cfg.rank)
         for p in base_model.parameters():
             p.requires_grad_(False)
-        targets = [
-            (name, mod)
-            for name, mod in base_model.named_modules()
-            if isinstance(mod, nn.Linear) and _is_target(name, cfg.target_modules)
-        ]
-        if not targets:
-            linears = sorted(
-                {n.rsplit(".", 1)[-1] for n, m in base_model.named_modules() if isinstance(m, nn.Linear)}
-            )
+        self.target_names = find_targets(base_model, cfg.target_modules)
+        if not self.target_names:
+            names = sorted({n.rsplit(".", 1)[-1] for n, m in base_model.named_modules()
+                            if linear_dims(m) is not None})
             raise ValueError(
-                f"target_modules {cfg.target_modules} match no nn.Linear of "
-                f"{type(base_model).__name__}; its linear layers are named: {', '.join(linears)}"
+                f"target_modules {cfg.target_modules} match no linear layer of "
+                f"{type(base_model).__name__}; its linear layers are named: {', '.join(names)}"
             )
-        for name, mod in targets:
+        for name in self.target_names:
             parent_name, _, leaf = name.rpartition(".")
             parent = base_model.get_submodule(parent_name) if parent_name else base_model
-            setattr(parent, leaf, MultiLoRALinear(mod, cfg, self.router))
+            setattr(parent, leaf, MultiLoRALinear(getattr(parent, leaf), cfg, self.router))
 
     @property
     def num_hypotheses(self) -> int:
         return self.cfg.num_hypotheses
+
+    @property
+    def is_encoder_decoder(self) -> bool:
+        return bool(getattr(self.base_model.config, "is_encoder_decoder", False))
 
     def adapter_state_dict(self) -> dict[str, torch.Tensor]:
         return {n: p.detach().contiguous() for n, p in self.named_parameters() if "lora_" in n}
@@ -160,12 +185,14 @@ class MultiLoRAModel(nn.Module):
 
     # ----------------------------------------------------------------- batched hypotheses
 
-    def _route_expanded(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _route_expanded(self, batch: dict) -> dict:
         """Repeat every tensor K times hypothesis-major and route row block k to hypothesis k."""
-        rows = next(iter(batch.values())).shape[0]
+        tensors = [t for t in batch.values() if isinstance(t, torch.Tensor)]
+        rows = tensors[0].shape[0]
         k = self.num_hypotheses
         self.router.set_index(torch.arange(k).repeat_interleave(rows))
-        return {name: t.repeat(k, *([1] * (t.dim() - 1))) for name, t in batch.items()}
+        return {name: t.repeat(k, *([1] * (t.dim() - 1))) if isinstance(t, torch.Tensor) else t
+                for name, t in batch.items()}
 
     def forward_hypotheses(self, **batch: torch.Tensor) -> torch.Tensor:
         """Logits of every hypothesis in one forward: shape ``(K, B, T, V)``."""
@@ -178,11 +205,16 @@ class MultiLoRAModel(nn.Module):
         """Per-sequence NLL of every hypothesis, mean over target tokens: shape ``(K, B)``.
 
         ``labels`` follow the ``transformers`` convention (-100 = prompt or padding). For a
-        decoder-only model the labels are aligned with ``input_ids`` and shifted here.
+        decoder-only model the labels are aligned with ``input_ids`` and shifted here; for an
+        encoder–decoder they are the decoder targets, and the decoder inputs are made from
+        them as the model's own loss would.
         """
         labels = batch["labels"]
-        logits = self.forward_hypotheses(**{k: v for k, v in batch.items() if k != "labels"})
-        if not self.base_model.config.is_encoder_decoder:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        if self.is_encoder_decoder and "decoder_input_ids" not in inputs:
+            inputs["decoder_input_ids"] = self._decoder_inputs(labels)
+        logits = self.forward_hypotheses(**inputs)
+        if not self.is_encoder_decoder:
             logits, labels = logits[:, :, :-1], labels[:, 1:]
         labels = labels.unsqueeze(0).expand(logits.shape[0], *labels.shape)
         token_nll = F.cross_entropy(
@@ -193,13 +225,27 @@ class MultiLoRAModel(nn.Module):
             raise ValueError("a training sequence has no target token (all labels are -100)")
         return token_nll.sum(-1) / counts
 
+    def _decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
+        """Teacher-forcing decoder inputs: labels shifted right after the start token."""
+        model = self.base_model
+        if hasattr(model, "prepare_decoder_input_ids_from_labels"):
+            return model.prepare_decoder_input_ids_from_labels(labels=labels)
+        cfg = model.config
+        start = getattr(cfg, "decoder_start_token_id", None)
+        if start is None:
+            raise ValueError(f"{type(model).__name__} has no decoder_start_token_id in its config")
+        shifted = labels.new_full(labels.shape, start)
+        shifted[:, 1:] = labels[:, :-1]
+        return shifted.masked_fill(shifted == -100, cfg.pad_token_id)
+
     @torch.no_grad()
-    def generate_hypotheses(self, input_ids, attention_mask=None, **generate_kwargs) -> torch.Tensor:
-        """All K hypotheses decode in one ``generate`` call: output shape ``(K, B·R, L)``."""
-        batch = {"input_ids": input_ids}
-        if attention_mask is not None:
-            batch["attention_mask"] = attention_mask
-        out = self.base_model.generate(**self._route_expanded(batch), **generate_kwargs)
+    def generate_hypotheses(self, inputs: dict[str, torch.Tensor], **generate_kwargs) -> torch.Tensor:
+        """All K hypotheses decode in one ``generate`` call: output shape ``(K, B·R, L)``.
+
+        ``inputs`` are the model inputs of B examples (``input_ids``/``attention_mask``,
+        ``input_features``, ``pixel_values``, ...); R = ``num_return_sequences``.
+        """
+        out = self.base_model.generate(**self._route_expanded(inputs), **generate_kwargs)
         return out.view(self.num_hypotheses, -1, out.shape[-1])
 
     # ----------------------------------------------------------------------- save / load
@@ -226,6 +272,47 @@ class MultiLoRAModel(nn.Module):
         model = cls(base_model, cfg)
         model.load_adapters(directory)
         return model
+
+    def hypothesis_state_dict(self, k: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """``{layer name: (A_k (r, in), B_k (out, r))}`` of hypothesis k."""
+        if not 0 <= k < self.num_hypotheses:
+            raise ValueError(f"hypothesis {k} out of range [0, {self.num_hypotheses})")
+        r = self.cfg.rank
+        layers = {n: self.base_model.get_submodule(n) for n in self.target_names}
+        return {n: (m.lora_A[k * r:(k + 1) * r].detach(), m.lora_B[:, k * r:(k + 1) * r].detach())
+                for n, m in layers.items()}
+
+    def single_hypothesis(self, k: int, base_model: nn.Module) -> MultiLoRAModel:
+        """Hypothesis k alone (K = 1) on ``base_model``, a fresh copy of the base."""
+        cfg = MultiLoRAConfig(1, self.cfg.rank, self.cfg.alpha, self.cfg.dropout,
+                              self.cfg.target_modules)
+        one = MultiLoRAModel(base_model, cfg)
+        with torch.no_grad():
+            for name, (a, b) in self.hypothesis_state_dict(k).items():
+                layer = one.base_model.get_submodule(name)
+                layer.lora_A.copy_(a)
+                layer.lora_B.copy_(b)
+        return one.eval()
+
+    def export_peft(self, k: int, directory: str | Path, base_model_name_or_path: str | None = None,
+                    task_type: str | None = None) -> None:
+        """Write hypothesis k as a PEFT LoRA adapter folder (``PeftModel.from_pretrained``)."""
+        from peft import LoraConfig
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        weights = {}
+        for name, (a, b) in self.hypothesis_state_dict(k).items():
+            weights[f"base_model.model.{name}.lora_A.weight"] = a.contiguous()
+            weights[f"base_model.model.{name}.lora_B.weight"] = b.contiguous()
+        save_file(weights, str(directory / "adapter_model.safetensors"))
+        conv1d = any(isinstance(self.base_model.get_submodule(n).base, Conv1D)
+                     for n in self.target_names)
+        name_or_path = base_model_name_or_path or getattr(self.base_model.config, "_name_or_path", None)
+        LoraConfig(r=self.cfg.rank, lora_alpha=self.cfg.alpha, lora_dropout=self.cfg.dropout,
+                   target_modules=list(self.target_names), fan_in_fan_out=conv1d,
+                   base_model_name_or_path=name_or_path or None,
+                   task_type=task_type).save_pretrained(str(directory))
 
 
 # --------------------------------------------------------------------------- the losses
@@ -400,7 +487,7 @@ class LoRAMCL(LoRAMethod):
         return {"decoder": "per_hypothesis_beam", "num_beams": self.config.num_beams}
 
     def decode_batch(self, model, task, examples, prompt, seed):
-        seqs = model.generate_hypotheses(**prompt, num_beams=self.config.num_beams,
+        seqs = model.generate_hypotheses(prompt, num_beams=self.config.num_beams,
                                          do_sample=False, **task.generation_kwargs())
         texts = [task.decode_outputs(prompt, seqs[k]) for k in range(seqs.shape[0])]
         return [list(per_input) for per_input in zip(*texts, strict=True)]

@@ -52,7 +52,7 @@ class LoRAMLE(LoRAMethod):
             return [self._sample_one(model, task, {k: v[i:i + 1] for k, v in prompt.items()},
                                      ex.id, seed) for i, ex in enumerate(examples)]
         n = 1 if c.decoder == "greedy" else c.num_candidates
-        seqs = model.generate_hypotheses(**prompt, num_beams=n, num_return_sequences=n,
+        seqs = model.generate_hypotheses(prompt, num_beams=n, num_return_sequences=n,
                                          do_sample=False, **gen)[0]
         texts = task.decode_outputs({k: v.repeat_interleave(n, 0) for k, v in prompt.items()}, seqs)
         return [texts[i * n:(i + 1) * n] for i in range(len(examples))]
@@ -62,7 +62,7 @@ class LoRAMLE(LoRAMethod):
         # A generator per input: the samples of an input do not depend on its batch.
         torch.manual_seed(int(stable_hash([seed, example_id])[:15], 16))
         seqs = model.generate_hypotheses(
-            **prompt, do_sample=True, top_p=c.top_p, top_k=c.top_k or None,
+            prompt, do_sample=True, top_p=c.top_p, top_k=c.top_k or None,
             temperature=c.temperature, num_return_sequences=c.num_candidates,
             **task.generation_kwargs())[0]
         return task.decode_outputs({k: v.repeat_interleave(c.num_candidates, 0)

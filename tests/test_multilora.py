@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import GPTNeoConfig, GPTNeoForCausalLM
 
-from methods.lora_mcl import MultiLoRAConfig, MultiLoRALinear, MultiLoRAModel
+from methods.lora_mcl import MultiLoRAConfig, MultiLoRAModel
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
@@ -29,23 +29,6 @@ def multi(k=3, rank=2, seed=0):
     return model.eval()
 
 
-def single_from(model: MultiLoRAModel, k: int) -> MultiLoRAModel:
-    """Hypothesis k alone, as a K = 1 model on its own copy of the base."""
-    cfg = copy.deepcopy(model.cfg)
-    cfg.num_hypotheses = 1
-    base = copy.deepcopy(model.base_model)
-    for mod in base.modules():  # unwrap, then re-wrap with one adapter
-        for name, child in list(mod.named_children()):
-            if isinstance(child, MultiLoRALinear):
-                setattr(mod, name, child.base)
-    one = MultiLoRAModel(base, cfg)
-    r = cfg.rank
-    state = {n: (p[k * r:(k + 1) * r] if "lora_A" in n else p[:, k * r:(k + 1) * r])
-             for n, p in model.adapter_state_dict().items()}
-    one.load_state_dict(state, strict=False)
-    return one.eval()
-
-
 def test_adapters_start_as_the_base_model():
     base = tiny_base()
     ids = torch.randint(0, 6, (2, 5))
@@ -61,7 +44,7 @@ def test_batched_forward_equals_separate_single_adapter_forwards():
     batched = model.forward_hypotheses(input_ids=ids, attention_mask=torch.ones_like(ids))
     assert batched.shape == (3, 4, 9, 7)
     for k in range(3):
-        alone = single_from(model, k).forward_hypotheses(input_ids=ids)[0]
+        alone = model.single_hypothesis(k, tiny_base()).forward_hypotheses(input_ids=ids)[0]
         assert torch.allclose(batched[k], alone, atol=1e-5), k
     # and the hypotheses really differ, so the check above is not vacuous
     assert not torch.allclose(batched[0], batched[1], atol=1e-3)
@@ -107,10 +90,11 @@ def test_generate_per_hypothesis_equals_that_adapter_alone(num_beams):
     ids = torch.tensor([[6, 1], [6, 4]])
     kwargs = dict(max_new_tokens=6, min_new_tokens=6, num_beams=num_beams, do_sample=False,
                   pad_token_id=6, suppress_tokens=[6])
-    out = model.generate_hypotheses(ids, torch.ones_like(ids), **kwargs)
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    out = model.generate_hypotheses(batch, **kwargs)
     assert out.shape == (3, 2, 8)
     for k in range(3):
-        alone = single_from(model, k).generate_hypotheses(ids, torch.ones_like(ids), **kwargs)[0]
+        alone = model.single_hypothesis(k, tiny_base()).generate_hypotheses(batch, **kwargs)[0]
         assert torch.equal(out[k], alone), k
 
 

@@ -1,0 +1,242 @@
+"""LoRA-MCL speed and memory, side by side with the PEFT paths it replaces.
+
+On one small decoder-only model (Llama-style config, ≈5 M parameters), batch B of T
+tokens, for each K:
+
+  train step (forward + backward + AdamW step)
+    ours        MultiLoRAModel: the K hypotheses in one forward of K·B rows
+    peft_loop   PEFT with K adapters, `set_adapter(k)` and one forward per hypothesis
+                (the official LoRA-MCL code's standard path), WTA over the K losses
+    floor       one PEFT LoRA on a K·B batch: the same FLOPs, no routing
+
+  decoding K candidates per input (greedy per hypothesis, KV cache on)
+    ours        one `generate` call over K·B rows
+    peft_mixed  PEFT mixed-adapter batch: `generate(adapter_names=[...])` over K·B rows
+    beam        HF beam search with K beams on one LoRA, K sequences returned
+
+Each measurement runs in its own process (so peak memory is its own): min and median
+wall time over --repeats after a warm-up, and the peak resident memory (CPU) or peak
+allocated memory (CUDA). Ratios are the other's median / ours (> 1: ours is faster).
+
+    python benchmarks/lora_mcl_speed.py [--ks 2,4,8] [--batch 16] [--repeats 5]
+                                        [--json ratios.json] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+PROMPT_LEN = 16
+
+
+def build_base(device: str):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=4096, hidden_size=256, intermediate_size=688,
+                      num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4,
+                      max_position_embeddings=128, bos_token_id=1, eos_token_id=2,
+                      pad_token_id=0, tie_word_embeddings=True)
+    return LlamaForCausalLM(cfg).to(device).eval()
+
+
+def peft_model(base, k: int, rank: int, alpha: float):
+    from peft import LoraConfig, get_peft_model
+
+    cfg = LoraConfig(r=rank, lora_alpha=alpha, target_modules=TARGETS, lora_dropout=0.0,
+                     init_lora_weights=True)
+    model = get_peft_model(base, cfg, adapter_name="h0")
+    for i in range(1, k):
+        model.add_adapter(f"h{i}", cfg)
+    return model
+
+
+def per_sequence_nll(logits, ids):
+    import torch.nn.functional as F
+
+    logp = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), ids[:, 1:].flatten(),
+                           reduction="none")
+    return logp.view(ids.shape[0], -1).mean(-1)
+
+
+def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str):
+    """A zero-argument callable doing one unit of work, built once."""
+    import torch
+
+    from methods.lora_mcl import MultiLoRAConfig, MultiLoRAModel, wta_loss
+
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(3, 4096, (batch, seq), generator=g).to(device)
+    prompt = ids[:, :PROMPT_LEN]
+    base = build_base(device)
+    gen = dict(max_new_tokens=seq - PROMPT_LEN, min_new_tokens=seq - PROMPT_LEN,
+               do_sample=False, pad_token_id=0)
+
+    def trainable(model):
+        params = [p for n, p in model.named_parameters() if "lora_" in n]
+        for p in params:
+            p.requires_grad_(True)
+        return params
+
+    if variant in ("train_ours", "decode_ours"):
+        model = MultiLoRAModel(base, MultiLoRAConfig(k, rank, 2.0 * rank, 0.0, TARGETS)).to(device)
+        if variant == "decode_ours":
+            return lambda: model.generate_hypotheses({"input_ids": prompt}, **gen)
+        opt = torch.optim.AdamW(trainable(model), lr=1e-4)
+        batch_dict = {"input_ids": ids, "labels": ids}
+
+        def step():
+            loss = wta_loss(model.sequence_nll(batch_dict))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    if variant == "train_peft_loop":
+        model = peft_model(base, k, rank, 2.0 * rank)
+        opt = torch.optim.AdamW(trainable(model), lr=1e-4)
+
+        def step():
+            nlls = []
+            for i in range(k):
+                model.set_adapter(f"h{i}")
+                nlls.append(per_sequence_nll(model(input_ids=ids).logits, ids))
+            loss = wta_loss(torch.stack(nlls))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    if variant == "train_floor":
+        model = peft_model(base, 1, rank, 2.0 * rank)
+        opt = torch.optim.AdamW(trainable(model), lr=1e-4)
+        big = ids.repeat(k, 1)
+
+        def step():
+            loss = per_sequence_nll(model(input_ids=big).logits, big).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
+
+    if variant == "decode_peft_mixed":
+        model = peft_model(base, k, rank, 2.0 * rank)
+        for n, p in model.named_parameters():  # B = 0 would make every adapter the base
+            if "lora_B" in n:
+                p.data.normal_(0, 0.01)
+        names = [f"h{i}" for i in range(k) for _ in range(batch)]
+        rows = prompt.repeat(k, 1)
+        return lambda: model.generate(input_ids=rows, adapter_names=names, **gen)
+
+    if variant == "decode_beam":
+        model = peft_model(base, 1, rank, 2.0 * rank)
+        return lambda: model.generate(input_ids=prompt, num_beams=k, num_return_sequences=k,
+                                      **gen)
+    raise ValueError(variant)
+
+
+def measure_one(args) -> dict:
+    """Run in a child process: time one variant, report its own peak memory."""
+    import torch
+
+    torch.set_num_threads(args.threads) if args.threads else None
+    step = make_step(args.variant, args.k, args.batch, args.seq, args.rank, args.device)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
+    grad = torch.enable_grad() if args.variant.startswith("train") else torch.no_grad()
+    with grad:
+        step()  # warm-up
+        sync()
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        times = []
+        for _ in range(args.repeats):
+            t = time.perf_counter()
+            step()
+            sync()
+            times.append(time.perf_counter() - t)
+    if args.device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
+    return {"min": min(times), "median": statistics.median(times), "peak_mib": peak}
+
+
+def run_child(variant: str, k: int, args) -> dict:
+    cmd = [sys.executable, __file__, "--_child", variant, "--k", str(k), "--batch",
+           str(args.batch), "--seq", str(args.seq), "--rank", str(args.rank), "--repeats",
+           str(args.repeats), "--device", args.device, "--threads", str(args.threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    if out.returncode != 0:
+        raise RuntimeError(f"{variant} K={k} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+GROUPS = {"train": ["ours", "peft_loop", "floor"], "decode": ["ours", "peft_mixed", "beam"]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--ks", default="2,4,8")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--seq", type=int, default=64)
+    p.add_argument("--rank", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--json", help="write the K = 4 ratios here")
+    p.add_argument("--_child", dest="variant", help=argparse.SUPPRESS)
+    p.add_argument("--k", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.variant:
+        print(json.dumps(measure_one(args)))
+        return
+
+    import torch
+
+    base = build_base("cpu")
+    n_params = sum(p.numel() for p in base.parameters())
+    print(f"model: Llama-style, {n_params / 1e6:.1f} M parameters; batch {args.batch} x "
+          f"{args.seq} tokens (decode: {PROMPT_LEN}-token prompt + {args.seq - PROMPT_LEN} "
+          f"new); LoRA rank {args.rank} on {', '.join(TARGETS)}; device {args.device}; "
+          f"torch {torch.__version__}; {args.repeats} repeats after 1 warm-up\n")
+    header = f"{'work':<7}{'K':>3}  {'variant':<11}{'min s':>9}{'median s':>10}{'peak MiB':>10}{'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+    ratios = {}
+    for k in [int(x) for x in args.ks.split(",")]:
+        for work, variants in GROUPS.items():
+            res = {v: run_child(f"{work}_{v}", k, args) for v in variants}
+            ours = res["ours"]["median"]
+            for v in variants:
+                r = res[v]
+                ratio = r["median"] / ours
+                ratios[(work, k, v)] = ratio
+                print(f"{work:<7}{k:>3}  {v:<11}{r['min']:>9.4f}{r['median']:>10.4f}"
+                      f"{r['peak_mib']:>10.0f}{ratio:>8.2f}")
+            sys.stdout.flush()
+    print("\nratio = that variant's median time / ours (> 1: ours is faster)")
+    if args.json and all((w, 4, v) in ratios for w, vs in GROUPS.items() for v in vs):
+        out = {"train_vs_peft_loop": ratios["train", 4, "peft_loop"],
+               "train_vs_floor": ratios["train", 4, "floor"],
+               "decode_vs_peft_mixed": ratios["decode", 4, "peft_mixed"],
+               "decode_vs_beam": ratios["decode", 4, "beam"]}
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"K = 4 ratios written to {args.json}: {out}")
+
+
+if __name__ == "__main__":
+    main()
