@@ -94,6 +94,7 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
     if variant in ("train_ours", "decode_ours"):
         model = MultiLoRAModel(base, MultiLoRAConfig(k, rank, 2.0 * rank, 0.0, TARGETS)).to(device)
         if variant == "decode_ours":
+            model.eval()
             return lambda: model.generate_hypotheses({"input_ids": prompt}, **gen)
         opt = torch.optim.AdamW(trainable(model), lr=1e-4)
         batch_dict = {"input_ids": ids, "labels": ids}
@@ -133,7 +134,7 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
         return step
 
     if variant == "decode_peft_mixed":
-        model = peft_model(base, k, rank, 2.0 * rank)
+        model = peft_model(base, k, rank, 2.0 * rank).eval()  # adapter_names needs eval mode
         for n, p in model.named_parameters():  # B = 0 would make every adapter the base
             if "lora_B" in n:
                 p.data.normal_(0, 0.01)
@@ -142,7 +143,7 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
         return lambda: model.generate(input_ids=rows, adapter_names=names, **gen)
 
     if variant == "decode_beam":
-        model = peft_model(base, 1, rank, 2.0 * rank)
+        model = peft_model(base, 1, rank, 2.0 * rank).eval()
         return lambda: model.generate(input_ids=prompt, num_beams=k, num_return_sequences=k,
                                       **gen)
     raise ValueError(variant)

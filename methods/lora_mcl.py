@@ -66,11 +66,12 @@ class MultiLoRAConfig:
 class HypothesisRouter:
     """Per-row hypothesis index, shared by every :class:`MultiLoRALinear` of one model."""
 
-    def __init__(self, num_hypotheses: int, rank: int):
+    def __init__(self, num_hypotheses: int, rank: int, scaling: float):
         self.num_hypotheses = num_hypotheses
         self.rank = rank
+        self.scaling = scaling
         self.index: torch.Tensor | None = None
-        self._mask_cache: tuple[int, torch.device, torch.dtype, torch.Tensor] | None = None
+        self._mask_cache: tuple[tuple, torch.Tensor] | None = None
 
     def set_index(self, index: torch.Tensor) -> None:
         if index.min() < 0 or index.max() >= self.num_hypotheses:
@@ -78,25 +79,31 @@ class HypothesisRouter:
         self.index = index
         self._mask_cache = None
 
-    def mask(self, rows: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        """``(rows, K·r)`` 0/1 mask that keeps each row's own r low-rank directions."""
+    def mask(self, x: torch.Tensor) -> torch.Tensor:
+        """Keeps each row's own r low-rank directions, times the LoRA scaling.
+
+        Shape ``(rows, 1, ..., 1, K·r)``, broadcasting over the middle dims of ``x``. One
+        mask serves every layer of a forward pass (or decoding step): it is cached.
+        """
         if self.index is None:
             raise RuntimeError(
                 "no hypothesis selected: call the model through MultiLoRAModel."
                 "forward_hypotheses / generate_hypotheses, or set router.set_index(...) first"
             )
-        cached = self._mask_cache
-        if cached is not None and cached[:3] == (rows, device, dtype):
-            return cached[3]
+        rows = x.shape[0]
+        key = (rows, x.dim(), x.device, x.dtype)
+        if self._mask_cache is not None and self._mask_cache[0] == key:
+            return self._mask_cache[1]
         n = self.index.numel()
         if rows % n:
             raise RuntimeError(
                 f"batch of {rows} rows does not expand the {n} routed rows; "
                 "rows may only be repeated per input (num_beams / num_return_sequences)"
             )
-        index = self.index.to(device).repeat_interleave(rows // n)
-        mask = F.one_hot(index, self.num_hypotheses).to(dtype).repeat_interleave(self.rank, dim=1)
-        self._mask_cache = (rows, device, dtype, mask)
+        index = self.index.to(x.device).repeat_interleave(rows // n)
+        mask = F.one_hot(index, self.num_hypotheses).to(x.dtype).repeat_interleave(self.rank, dim=1)
+        mask = (mask * self.scaling).view(rows, *([1] * (x.dim() - 2)), -1)
+        self._mask_cache = (key, mask)
         return mask
 
 
@@ -116,7 +123,6 @@ class MultiLoRALinear(nn.Module):
         super().__init__()
         self.base = base
         self.router = router
-        self.scaling = cfg.scaling
         d_in, d_out = linear_dims(base)
         kr = cfg.num_hypotheses * cfg.rank
         self.lora_A = nn.Parameter(torch.empty(kr, d_in, device=base.weight.device))
@@ -125,13 +131,15 @@ class MultiLoRALinear(nn.Module):
         # PEFT's default init, per hypothesis: A ~ kaiming-uniform(a=sqrt(5)) over its r rows.
         for a in self.lora_A.data.view(cfg.num_hypotheses, cfg.rank, -1):
             nn.init.kaiming_uniform_(a, a=math.sqrt(5))
-        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else nn.Identity()
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.linear(self.dropout(x), self.lora_A.to(x.dtype))
-        mask = self.router.mask(x.shape[0], x.device, h.dtype)
-        h = h * mask.view(x.shape[0], *([1] * (x.dim() - 2)), -1)
-        return self.base(x) + F.linear(h, self.lora_B.to(x.dtype)) * self.scaling
+        a, b = self.lora_A, self.lora_B
+        if a.dtype != x.dtype:  # e.g. bf16 activations, fp32 adapters
+            a, b = a.to(x.dtype), b.to(x.dtype)
+        h = F.linear(x if self.dropout is None else self.dropout(x), a)
+        # decoding runs this once per layer per token: the mask carries the scaling too
+        return self.base(x) + F.linear(h * self.router.mask(x), b)
 
 
 def find_targets(model: nn.Module, patterns: list[str] | str) -> list[str]:
@@ -153,7 +161,7 @@ class MultiLoRAModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.base_model = base_model
-        self.router = HypothesisRouter(cfg.num_hypotheses, cfg.rank)
+        self.router = HypothesisRouter(cfg.num_hypotheses, cfg.rank, cfg.scaling)
         for p in base_model.parameters():
             p.requires_grad_(False)
         self.target_names = find_targets(base_model, cfg.target_modules)
