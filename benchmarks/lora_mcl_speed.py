@@ -13,13 +13,18 @@ tokens, for each K:
     ours        one `generate` call over K·B rows
     peft_mixed  PEFT mixed-adapter batch: `generate(adapter_names=[...])` over K·B rows
     beam        HF beam search with K beams on one LoRA, K sequences returned
+    no_lora     the bare base model generating the same K·B rows: the floor
 
 Each measurement runs in its own process (so peak memory is its own): min and median
 wall time over --repeats after a warm-up, and the peak resident memory (CPU) or peak
 allocated memory (CUDA). Ratios are the other's median / ours (> 1: ours is faster).
 
     python benchmarks/lora_mcl_speed.py [--ks 2,4,8] [--batch 16] [--repeats 5]
-                                        [--json ratios.json] [--device cpu]
+                                        [--json ratios.json] [--device cpu] [--heap-only]
+
+--heap-only runs every variant with glibc's mmap allocations off (MALLOC_MMAP_MAX_=0):
+allocations above 32 MB otherwise get fresh pages from the kernel on every step, which on
+CPU taxes the one big K·B batch (its 64 MB logits) but not the K small ones.
 """
 
 from __future__ import annotations
@@ -142,6 +147,10 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
         rows = prompt.repeat(k, 1)
         return lambda: model.generate(input_ids=rows, adapter_names=names, **gen)
 
+    if variant == "decode_no_lora":
+        rows = prompt.repeat(k, 1)
+        return lambda: base.generate(input_ids=rows, **gen)
+
     if variant == "decode_beam":
         model = peft_model(base, 1, rank, 2.0 * rank).eval()
         return lambda: model.generate(input_ids=prompt, num_beams=k, num_return_sequences=k,
@@ -179,14 +188,17 @@ def run_child(variant: str, k: int, args) -> dict:
     cmd = [sys.executable, __file__, "--_child", variant, "--k", str(k), "--batch",
            str(args.batch), "--seq", str(args.seq), "--rank", str(args.rank), "--repeats",
            str(args.repeats), "--device", args.device, "--threads", str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                         env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if args.heap_only:
+        env.update(MALLOC_MMAP_MAX_="0", MALLOC_TRIM_THRESHOLD_=str(2**36))
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{variant} K={k} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-GROUPS = {"train": ["ours", "peft_loop", "floor"], "decode": ["ours", "peft_mixed", "beam"]}
+GROUPS = {"train": ["ours", "peft_loop", "floor"],
+          "decode": ["ours", "peft_mixed", "beam", "no_lora"]}
 
 
 def main() -> None:
@@ -199,6 +211,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--json", help="write the K = 4 ratios here")
+    p.add_argument("--heap-only", action="store_true",
+                   help="glibc: serve large allocations from the heap (MALLOC_MMAP_MAX_=0)")
     p.add_argument("--_child", dest="variant", help=argparse.SUPPRESS)
     p.add_argument("--k", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -213,7 +227,8 @@ def main() -> None:
     print(f"model: Llama-style, {n_params / 1e6:.1f} M parameters; batch {args.batch} x "
           f"{args.seq} tokens (decode: {PROMPT_LEN}-token prompt + {args.seq - PROMPT_LEN} "
           f"new); LoRA rank {args.rank} on {', '.join(TARGETS)}; device {args.device}; "
-          f"torch {torch.__version__}; {args.repeats} repeats after 1 warm-up\n")
+          f"torch {torch.__version__}; {args.repeats} repeats after 1 warm-up; allocator: "
+          f"{'heap only (MALLOC_MMAP_MAX_=0)' if args.heap_only else 'glibc default'}\n")
     header = f"{'work':<7}{'K':>3}  {'variant':<11}{'min s':>9}{'median s':>10}{'peak MiB':>10}{'ratio':>8}"
     print(header)
     print("-" * len(header))
@@ -232,6 +247,7 @@ def main() -> None:
     print("\nratio = that variant's median time / ours (> 1: ours is faster)")
     if args.json and all((w, 4, v) in ratios for w, vs in GROUPS.items() for v in vs):
         out = {"train_vs_peft_loop": ratios["train", 4, "peft_loop"],
+               "decode_vs_no_lora": ratios["decode", 4, "no_lora"],
                "train_vs_floor": ratios["train", 4, "floor"],
                "decode_vs_peft_mixed": ratios["decode", 4, "peft_mixed"],
                "decode_vs_beam": ratios["decode", 4, "beam"]}

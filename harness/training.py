@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from harness.errors import MCLBenchError
+from harness.progress import progress
 from harness.task import TrainingSet
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,8 +90,7 @@ def train_adapters(
     wins = torch.zeros(k, dtype=torch.long)
     loss_sum, loss_n = 0.0, 0
     model.train()
-    bar = tqdm(total=settings.steps, initial=start, desc=desc, unit="step", leave=False,
-               disable=os.environ.get("MCLBENCH_PROGRESS", "1") == "0")
+    bar = progress(total=settings.steps, initial=start, desc=desc, unit="step")
     for step in range(start, settings.steps):
         torch.manual_seed(seed * 100_003 + step)  # dropout etc.: a function of the step
         lr = lr_at(step, settings)

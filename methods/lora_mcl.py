@@ -28,7 +28,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,10 +36,10 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 from transformers.pytorch_utils import Conv1D
 
 from harness.method import Method
+from harness.progress import progress
 from harness.registry import register_method
 from harness.task import Task
 from harness.training import TrainSettings, train_adapters
@@ -439,8 +438,7 @@ class LoRAMethod(Method):
     def decode(self, model, task, examples, seed) -> list[list[str]]:
         out: list[list[str]] = []
         size = self.config.decode_batch_size
-        for i in tqdm(range(0, len(examples), size), desc=f"decode {self.name}", unit="batch",
-                      leave=False, disable=os.environ.get("MCLBENCH_PROGRESS", "1") == "0"):
+        for i in progress(range(0, len(examples), size), desc=f"decode {self.name}", unit="batch"):
             chunk = examples[i:i + size]
             out.extend(self.decode_batch(model, task, chunk, task.prompt_batch(chunk), seed))
         return out

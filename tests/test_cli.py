@@ -94,8 +94,10 @@ def test_default_mlflow_store_is_local_sqlite(run_dirs, tiny_sets):
     assert (Path("mlruns") / "mlflow.db").is_file()
 
 
-def _cli(*args, cwd, **kw):
+def _cli(*args, cwd, threads=None, **kw):
     env = {**os.environ, "MCLBENCH_PROGRESS": "0"}
+    if threads:  # two runs side by side on 2 cores: avoid OpenMP oversubscription
+        env["OMP_NUM_THREADS"] = str(threads)
     return subprocess.Popen([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
 
@@ -125,7 +127,7 @@ def test_kill_9_mid_training_then_resume_gives_identical_scores(tmp_path):
     ref, killed = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir()
     killed.mkdir()
-    p = _cli(*args, cwd=killed, start_new_session=True)
+    p = _cli(*args, cwd=killed, threads=1, start_new_session=True)
     deadline = time.time() + 240
     while not list((killed / "c" / "train").glob("*.partial/checkpoint.pt")):
         assert p.poll() is None and time.time() < deadline, "no checkpoint was written"
@@ -134,8 +136,8 @@ def test_kill_9_mid_training_then_resume_gives_identical_scores(tmp_path):
     p.wait()
     assert not (killed / "o" / "scores.csv").exists()
     assert not list((killed / "c" / "train").glob("*/MANIFEST.json"))
-    resumed = _cli(*args, cwd=killed)
-    reference = _cli(*args, cwd=ref)
+    resumed = _cli(*args, cwd=killed, threads=1)
+    reference = _cli(*args, cwd=ref, threads=1)
     for proc in (resumed, reference):
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
