@@ -90,53 +90,43 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
     gen = dict(max_new_tokens=seq - PROMPT_LEN, min_new_tokens=seq - PROMPT_LEN,
                do_sample=False, pad_token_id=0)
 
-    def trainable(model):
+    def optimizer_step(model, loss_fn):
+        """One unit of training work: loss, backward, AdamW step on the LoRA weights."""
         params = [p for n, p in model.named_parameters() if "lora_" in n]
         for p in params:
             p.requires_grad_(True)
-        return params
+        opt = torch.optim.AdamW(params, lr=1e-4)
+
+        def step():
+            loss = loss_fn()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return step
 
     if variant in ("train_ours", "decode_ours"):
         model = MultiLoRAModel(base, MultiLoRAConfig(k, rank, 2.0 * rank, 0.0, TARGETS)).to(device)
         if variant == "decode_ours":
             model.eval()
             return lambda: model.generate_hypotheses({"input_ids": prompt}, **gen)
-        opt = torch.optim.AdamW(trainable(model), lr=1e-4)
         batch_dict = {"input_ids": ids, "labels": ids}
-
-        def step():
-            loss = wta_loss(model.sequence_nll(batch_dict))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return step
+        return optimizer_step(model, lambda: wta_loss(model.sequence_nll(batch_dict)))
 
     if variant == "train_peft_loop":
         model = peft_model(base, k, rank, 2.0 * rank)
-        opt = torch.optim.AdamW(trainable(model), lr=1e-4)
 
-        def step():
+        def looped_wta():
             nlls = []
             for i in range(k):
                 model.set_adapter(f"h{i}")
                 nlls.append(per_sequence_nll(model(input_ids=ids).logits, ids))
-            loss = wta_loss(torch.stack(nlls))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return step
+            return wta_loss(torch.stack(nlls))
+        return optimizer_step(model, looped_wta)
 
     if variant == "train_floor":
         model = peft_model(base, 1, rank, 2.0 * rank)
-        opt = torch.optim.AdamW(trainable(model), lr=1e-4)
         big = ids.repeat(k, 1)
-
-        def step():
-            loss = per_sequence_nll(model(input_ids=big).logits, big).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        return step
+        return optimizer_step(model, lambda: per_sequence_nll(model(input_ids=big).logits, big).mean())
 
     if variant == "decode_peft_mixed":
         model = peft_model(base, k, rank, 2.0 * rank).eval()  # adapter_names needs eval mode

@@ -94,17 +94,22 @@ def build(name, k=3, rank=2):
     return base, model.eval()
 
 
-def labels_for(name, batch=2):
-    ids = torch.randint(3, V, (batch, 4), generator=torch.Generator().manual_seed(2))
-    return ids
+def targets(batch=2):
+    return torch.randint(3, V, (batch, 4), generator=torch.Generator().manual_seed(2))
+
+
+def forward_inputs(name, model):
+    """Model inputs for one forward pass (encoder-decoders also get decoder inputs)."""
+    batch = inputs(name)
+    if model.is_encoder_decoder:
+        batch["decoder_input_ids"] = targets()
+    return batch
 
 
 @pytest.mark.parametrize("name", list(ARCHS))
 def test_batched_logits_equal_separate_adapters(name):
     base, model = build(name)
-    batch = inputs(name)
-    if model.is_encoder_decoder:
-        batch["decoder_input_ids"] = labels_for(name)
+    batch = forward_inputs(name, model)
     batched = model.forward_hypotheses(**batch)
     assert batched.shape[0] == 3
     for k in range(3):
@@ -118,7 +123,7 @@ def test_sequence_nll_runs_on_every_family(name):
     _, model = build(name)
     batch = inputs(name)
     if model.is_encoder_decoder:
-        batch["labels"] = labels_for(name)
+        batch["labels"] = targets()
     else:
         batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
     nll = model.sequence_nll(batch)
@@ -147,9 +152,7 @@ def test_peft_export_round_trips(name, tmp_path):
     from peft import PeftModel
 
     base, model = build(name)
-    batch = inputs(name)
-    if model.is_encoder_decoder:
-        batch["decoder_input_ids"] = labels_for(name)
+    batch = forward_inputs(name, model)
     want = model.forward_hypotheses(**batch)
     for k in (0, 2):
         folder = tmp_path / f"h{k}"
