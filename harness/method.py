@@ -7,7 +7,14 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from harness.task import Example, Task
+from harness.task import Example, MetricInfo, Task
+
+# Reported by every method beside the task's metrics (reference values, not ranked).
+COST_METRICS = {
+    "trainable_params": MetricInfo(None, "trainable parameters of the method's adapter(s)"),
+    "decode_forward_passes": MetricInfo(None, "decoding budget: sequences decoded side by side "
+                                        "per input × new tokens (K·b for LoRA-MCL, N otherwise)"),
+}
 
 
 class Method:
@@ -47,3 +54,7 @@ class Method:
                seed: int) -> list[list[str]]:
         """N candidates per example."""
         raise NotImplementedError
+
+    def cost(self, model: nn.Module, task: Task) -> dict[str, float]:
+        """Values of :data:`COST_METRICS` (what the method spends), where it knows them."""
+        return {}

@@ -30,13 +30,14 @@ import torch
 from harness import tables
 from harness.cache import Cache, stable_hash, write_json_atomic
 from harness.config import ConfigError, RunSpec, as_dict, build
-from harness.method import Method
+from harness.method import COST_METRICS, Method
 from harness.registry import get_method, get_task
 from harness.task import Example, Task
 
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["task", "method", "seed", "metric", "value"]
+SCORES_VERSION = 2  # 2: methods' cost metrics (trainable_params, decode_forward_passes)
 
 
 @dataclass
@@ -109,7 +110,7 @@ class Runner:
 
     def score_key(self, cell: Cell) -> str:
         return stable_hash({"decode": self.decode_key(cell), "task": cell.task.name,
-                            "task_version": cell.task.version})
+                            "task_version": cell.task.version, "scores": SCORES_VERSION})
 
     # -------------------------------------------------------------------- stages
     def _model(self, cell: Cell, state: dict):
@@ -153,7 +154,9 @@ class Runner:
 
         def score(d: Path) -> None:
             candidates = read_candidates(ddir / "candidates.jsonl", examples)
-            values, details = t.score(self._model(cell, state), examples, candidates)
+            model = self._model(cell, state)
+            values, details = t.score(model, examples, candidates)
+            values.update(m.cost(model, t))
             write_json_atomic(d / "scores.json", values)
             write_json_atomic(d / "details.json", details)
 
@@ -210,7 +213,8 @@ class Runner:
         # a list, not a mapping: the task's column order must survive sorted JSON keys
         metrics = {c.task.name: [{"name": k, "higher_is_better": v.higher_is_better,
                                   "description": v.description}
-                                 for k, v in c.task.metrics.items()] for c in cells}
+                                 for k, v in {**c.task.metrics, **COST_METRICS}.items()]
+                   for c in cells}
         provenance = {
             "command": " ".join(["mclbench", *sys.argv[1:]]),
             "commit": git_commit(),

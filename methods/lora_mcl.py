@@ -446,6 +446,23 @@ class LoRAMethod(Method):
     def decode_batch(self, model, task, examples, prompt, seed) -> list[list[str]]:
         raise NotImplementedError
 
+    def decode_rows(self) -> int:
+        """Sequences decoded side by side per input (the decoding budget's width)."""
+        raise NotImplementedError
+
+    def cost(self, model, task) -> dict[str, float]:
+        steps = task.generation_kwargs().get("max_new_tokens", 0)
+        return {"trainable_params": float(model.num_trainable_parameters()),
+                "decode_forward_passes": float(self.decode_rows() * steps)}
+
+    @staticmethod
+    def generate_n(model, task, prompt, n: int, **kwargs) -> list[list[str]]:
+        """N candidates per input from the (single) adapter, in one ``generate`` call."""
+        seqs = model.generate_hypotheses(prompt, num_return_sequences=n,
+                                         **task.generation_kwargs(), **kwargs)[0]
+        texts = task.decode_outputs({k: v.repeat_interleave(n, 0) for k, v in prompt.items()}, seqs)
+        return [texts[i * n:(i + 1) * n] for i in range(len(texts) // n)]
+
 
 @dataclass
 class LoRAMCLConfig(LoRATrainConfig):
@@ -491,6 +508,9 @@ class LoRAMCL(LoRAMethod):
 
     def decode_spec(self) -> dict:
         return {"decoder": "per_hypothesis_beam", "num_beams": self.config.num_beams}
+
+    def decode_rows(self) -> int:
+        return self.config.num_hypotheses * self.config.num_beams
 
     def decode_batch(self, model, task, examples, prompt, seed):
         seqs = model.generate_hypotheses(prompt, num_beams=self.config.num_beams,

@@ -1,0 +1,55 @@
+"""Nucleus (top-p) sampling of N candidates on the LoRA-MLE adapter, seeded per input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from harness.cache import stable_hash
+from harness.registry import register_method
+from methods.lora_mcl import LoRAMethod, LoRATrainConfig
+
+
+@dataclass
+class NucleusConfig(LoRATrainConfig):
+    num_candidates: int = 4  # N samples per input
+    top_p: float = 0.95
+    top_k: int = 0  # 0 = no top-k filter
+    temperature: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_candidates < 1 or not 0 < self.top_p <= 1 or self.temperature <= 0 \
+                or self.top_k < 0:
+            raise ValueError("need num_candidates >= 1, 0 < top_p <= 1, temperature > 0, top_k >= 0")
+
+
+def input_seed(seed: int, example_id: str) -> int:
+    """The sampling seed of one input: a function of the run seed and the input's id only."""
+    return int(stable_hash([seed, example_id])[:15], 16)
+
+
+@register_method("nucleus")
+class NucleusSampling(LoRAMethod):
+    """Nucleus sampling on the LoRA-MLE adapter: N samples per input, seeded per input."""
+
+    Config = NucleusConfig
+
+    def decode_spec(self) -> dict:
+        c = self.config
+        return {"decoder": "nucleus", "n": c.num_candidates, "top_p": c.top_p, "top_k": c.top_k,
+                "temperature": c.temperature}
+
+    def decode_rows(self) -> int:
+        return self.config.num_candidates
+
+    def decode_batch(self, model, task, examples, prompt, seed):
+        c = self.config
+        out = []
+        for i, ex in enumerate(examples):  # one generator per input: batching cannot change it
+            torch.manual_seed(input_seed(seed, ex.id))
+            out += self.generate_n(model, task, {k: v[i:i + 1] for k, v in prompt.items()},
+                                   c.num_candidates, do_sample=True, top_p=c.top_p,
+                                   top_k=c.top_k or None, temperature=c.temperature)
+        return out
