@@ -174,7 +174,13 @@ class MultiLoRAModel(nn.Module):
         for name in self.target_names:
             parent_name, _, leaf = name.rpartition(".")
             parent = base_model.get_submodule(parent_name) if parent_name else base_model
-            setattr(parent, leaf, MultiLoRALinear(getattr(parent, leaf), cfg, self.router))
+            setattr(parent, leaf, self.make_layer(getattr(parent, leaf)))
+
+    config_class = MultiLoRAConfig
+
+    def make_layer(self, base: nn.Module) -> nn.Module:
+        """The adapted replacement of one target layer."""
+        return MultiLoRALinear(base, self.cfg, self.router)
 
     @property
     def num_hypotheses(self) -> int:
@@ -275,7 +281,7 @@ class MultiLoRAModel(nn.Module):
 
     @classmethod
     def from_saved(cls, base_model: nn.Module, directory: str | Path) -> MultiLoRAModel:
-        cfg = MultiLoRAConfig(**json.loads((Path(directory) / "adapter_config.json").read_text()))
+        cfg = cls.config_class(**json.loads((Path(directory) / "adapter_config.json").read_text()))
         model = cls(base_model, cfg)
         model.load_adapters(directory)
         return model
@@ -393,7 +399,9 @@ class LoRAMethod(Method):
     def num_hypotheses(self) -> int:
         return 1
 
-    def objective(self, nll: torch.Tensor, step: int) -> torch.Tensor:
+    model_class = MultiLoRAModel
+
+    def objective(self, nll: torch.Tensor, step: int, model: MultiLoRAModel) -> torch.Tensor:
         return nll.mean()  # maximum likelihood
 
     def objective_spec(self) -> dict:
@@ -424,14 +432,15 @@ class LoRAMethod(Method):
 
     def train(self, backbone, task, seed, out_dir, work_dir) -> None:
         torch.manual_seed(seed)  # adapter initialisation
-        model = MultiLoRAModel(backbone, self.adapter_config())
+        model = self.model_class(backbone, self.adapter_config())
         history = train_adapters(model, task.training_set(), self.train_settings(),
-                                 self.objective, seed, work_dir, desc=f"train {self.name}")
+                                 lambda nll, step: self.objective(nll, step, model), seed,
+                                 work_dir, desc=f"train {self.name}")
         model.save_adapters(out_dir)
         (Path(out_dir) / "train_log.json").write_text(json.dumps(history))
 
     def load(self, backbone, train_dir) -> MultiLoRAModel:
-        model = MultiLoRAModel.from_saved(backbone, train_dir)
+        model = self.model_class.from_saved(backbone, train_dir)
         model.eval()
         return model
 
@@ -493,7 +502,7 @@ class LoRAMCL(LoRAMethod):
     def num_hypotheses(self) -> int:
         return self.config.num_hypotheses
 
-    def objective(self, nll, step):
+    def objective(self, nll, step, model):
         c = self.config
         return mcl_loss(nll, c.loss, step, c.epsilon, c.t0, c.t_final, c.rho)
 

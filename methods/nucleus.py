@@ -30,6 +30,18 @@ def input_seed(seed: int, example_id: str) -> int:
     return int(stable_hash([seed, example_id])[:15], 16)
 
 
+def sample_per_input(model, task, examples, prompt, seed: int, n: int, top_p: float,
+                     top_k: int, temperature: float) -> list[list[str]]:
+    """N samples per input, each input drawn from its own seeded generator (batch-independent)."""
+    out = []
+    for i, ex in enumerate(examples):
+        torch.manual_seed(input_seed(seed, ex.id))
+        out += LoRAMethod.generate_n(model, task, {k: v[i:i + 1] for k, v in prompt.items()}, n,
+                                     do_sample=True, top_p=top_p, top_k=top_k or None,
+                                     temperature=temperature)
+    return out
+
+
 @register_method("nucleus")
 class NucleusSampling(LoRAMethod):
     """Nucleus sampling on the LoRA-MLE adapter: N samples per input, seeded per input."""
@@ -46,10 +58,5 @@ class NucleusSampling(LoRAMethod):
 
     def decode_batch(self, model, task, examples, prompt, seed):
         c = self.config
-        out = []
-        for i, ex in enumerate(examples):  # one generator per input: batching cannot change it
-            torch.manual_seed(input_seed(seed, ex.id))
-            out += self.generate_n(model, task, {k: v[i:i + 1] for k, v in prompt.items()},
-                                   c.num_candidates, do_sample=True, top_p=c.top_p,
-                                   top_k=c.top_k or None, temperature=c.temperature)
-        return out
+        return sample_per_input(model, task, examples, prompt, seed, c.num_candidates, c.top_p,
+                                c.top_k, c.temperature)

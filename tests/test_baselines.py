@@ -19,12 +19,12 @@ def run(out, cache, tiny_sets, methods, *extra):
 
 def test_decoders_share_one_adapter_and_report_their_cost(run_dirs, tiny_sets):
     out, cache = run_dirs
-    assert run(out, cache, tiny_sets, "lora_mle,beam,nucleus,diverse_beam,lora_mcl",
+    assert run(out, cache, tiny_sets, "lora_mle,beam,nucleus,diverse_beam,lora_mcl,moe_lora",
                "--set", "beam.num_candidates=3", "--set", "nucleus.num_candidates=5",
                "--set", "diverse_beam.num_candidates=6", "--set", "diverse_beam.num_groups=3",
                "--set", "diverse_beam.diversity_penalty=2.0") == 0
-    assert len(list((cache / "train").glob("*/MANIFEST.json"))) == 2  # MLE adapter + MCL
-    assert len(list((cache / "decode").glob("*/MANIFEST.json"))) == 5
+    assert len(list((cache / "train").glob("*/MANIFEST.json"))) == 3  # MLE adapter, MCL, MoE
+    assert len(list((cache / "decode").glob("*/MANIFEST.json"))) == 6
     assert all(len(c) == 1 for c in candidates(out, "lora_mle"))
     assert all(len(c) == 3 for c in candidates(out, "beam"))
     assert all(len(c) == 5 for c in candidates(out, "nucleus"))
@@ -35,10 +35,11 @@ def test_decoders_share_one_adapter_and_report_their_cost(run_dirs, tiny_sets):
     params = scores["trainable_params"]
     assert params["lora_mle"] == params["beam"] == params["nucleus"] == params["diverse_beam"] > 0
     assert params["lora_mcl"] == 2 * params["lora_mle"]  # K = 2 adapters of the same rank
+    assert params["moe_lora"] > params["lora_mcl"]  # E = K experts of rank r, plus routers
     steps = 31  # seq_len - 1 new tokens
     assert scores["decode_forward_passes"].to_dict() == {
         "beam": 3 * steps, "diverse_beam": 6 * steps, "lora_mcl": 2 * steps, "lora_mle": steps,
-        "nucleus": 5 * steps}
+        "nucleus": 5 * steps, "moe_lora": 2 * steps}
     board = (out / "leaderboard.md").read_text()
     assert "trainable_params" in board and "decode_forward_passes" in board
 

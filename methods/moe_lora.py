@@ -1,0 +1,156 @@
+"""MoE-LoRA: E LoRA experts per target layer mixed by a learned per-token router.
+
+Each adapted layer computes ``base(x) + (α/r) Σ_e p_e(x) B_e A_e x`` with
+``p(x) = softmax(W_router x)`` (dense), or that softmax kept on its top-k experts and
+renormalised. The router starts at zero, so training starts from a uniform mixture (and,
+with B = 0, from the base model). Optional Switch-style load balancing adds
+``aux_weight × E Σ_e f_e P_e`` (f_e: share of tokens whose top expert is e, P_e: mean
+router probability of e), averaged over layers. Trained by maximum likelihood, then
+decoded with beam search or sampling (N candidates). Default: E = 2 experts of rank 4,
+LoRA-MCL's default K and r.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.registry import register_method
+from methods.lora_mcl import LoRAMethod, LoRATrainConfig, MultiLoRAModel, linear_dims
+from methods.nucleus import sample_per_input
+
+
+def router_probs(logits: torch.Tensor, top_k: int) -> torch.Tensor:
+    """Softmax over experts; with ``top_k`` > 0, zero all but the top k and renormalise."""
+    probs = torch.softmax(logits.float(), dim=-1)
+    if 0 < top_k < probs.shape[-1]:
+        top = probs.topk(top_k, dim=-1)
+        probs = torch.zeros_like(probs).scatter(-1, top.indices, top.values)
+        probs = probs / probs.sum(-1, keepdim=True)
+    return probs.to(logits.dtype)
+
+
+def switch_aux_loss(probs: torch.Tensor) -> torch.Tensor:
+    """``E Σ_e f_e P_e`` over tokens ``probs (N, E)``: 1 when balanced, E when collapsed."""
+    e = probs.shape[-1]
+    f = F.one_hot(probs.argmax(-1), e).float().mean(0)
+    return e * (f * probs.float().mean(0)).sum()
+
+
+@dataclass
+class MoELoRAConfig:
+    num_experts: int = 2
+    rank: int = 4
+    alpha: float = 8.0
+    dropout: float = 0.0
+    target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "v_proj"])
+    top_k: int = 0  # 0: dense mixture
+
+    num_hypotheses = 1  # one model: the experts mix inside every layer
+
+    @property
+    def scaling(self) -> float:
+        return self.alpha / self.rank
+
+
+class MoELoRALinear(nn.Module):
+    def __init__(self, base: nn.Module, cfg: MoELoRAConfig):
+        super().__init__()
+        self.base, self.rank, self.top_k = base, cfg.rank, cfg.top_k
+        self.scaling = cfg.scaling
+        d_in, d_out = linear_dims(base)
+        device = base.weight.device
+        er = cfg.num_experts * cfg.rank
+        self.lora_A = nn.Parameter(torch.empty(er, d_in, device=device))
+        for a in self.lora_A.data.view(cfg.num_experts, cfg.rank, -1):
+            nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+        self.lora_B = nn.Parameter(torch.zeros(d_out, er, device=device))
+        self.lora_router = nn.Parameter(torch.zeros(cfg.num_experts, d_in, device=device))
+        self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
+        self.aux = torch.zeros(())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = router_probs(F.linear(x, self.lora_router), self.top_k)  # (..., E)
+        self.aux = switch_aux_loss(probs.reshape(-1, probs.shape[-1]))
+        h = F.linear(x if self.dropout is None else self.dropout(x), self.lora_A)  # (..., E·r)
+        h = h * probs.repeat_interleave(self.rank, dim=-1) * self.scaling
+        return self.base(x) + F.linear(h, self.lora_B)
+
+
+class MoELoRAModel(MultiLoRAModel):
+    """A frozen model whose target layers carry E routed LoRA experts (one hypothesis)."""
+
+    config_class = MoELoRAConfig
+
+    def make_layer(self, base: nn.Module) -> nn.Module:
+        return MoELoRALinear(base, self.cfg)
+
+    def aux_loss(self) -> torch.Tensor:
+        """The load-balancing loss of the last forward, averaged over layers."""
+        layers = [m for m in self.modules() if isinstance(m, MoELoRALinear)]
+        return torch.stack([m.aux for m in layers]).mean()
+
+    def hypothesis_state_dict(self, k: int):
+        raise NotImplementedError("MoE-LoRA has no per-hypothesis adapters to export")
+
+
+@dataclass
+class MoELoRAMethodConfig(LoRATrainConfig):
+    num_experts: int = 2
+    top_k: int = 0  # 0: dense; k: top-k experts per token, renormalised
+    aux_weight: float = 0.0  # Switch load-balancing loss weight (0: off)
+    decoder: Literal["beam", "nucleus"] = "beam"
+    num_candidates: int = 2  # N
+    top_p: float = 0.95
+    sample_top_k: int = 0
+    temperature: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_experts < 1 or not 0 <= self.top_k <= self.num_experts:
+            raise ValueError("need num_experts >= 1 and 0 <= top_k <= num_experts")
+        if self.num_candidates < 1 or self.aux_weight < 0:
+            raise ValueError("need num_candidates >= 1 and aux_weight >= 0")
+
+
+@register_method("moe_lora")
+class MoELoRA(LoRAMethod):
+    """E LoRA experts mixed by a learned router (MLE); N candidates by beam search or sampling."""
+
+    Config = MoELoRAMethodConfig
+    model_class = MoELoRAModel
+
+    def adapter_config(self) -> MoELoRAConfig:
+        c = self.config
+        return MoELoRAConfig(num_experts=c.num_experts, rank=c.rank, alpha=c.alpha,
+                             dropout=c.dropout, target_modules=list(c.target_modules), top_k=c.top_k)
+
+    def objective(self, nll, step, model):
+        loss = nll.mean()
+        return loss + self.config.aux_weight * model.aux_loss() if self.config.aux_weight else loss
+
+    def objective_spec(self) -> dict:
+        return {"loss": "mle", "aux_weight": self.config.aux_weight}
+
+    def decode_spec(self) -> dict:
+        c = self.config
+        spec = {"decoder": c.decoder, "n": c.num_candidates}
+        if c.decoder == "nucleus":
+            spec.update(top_p=c.top_p, top_k=c.sample_top_k, temperature=c.temperature)
+        return spec
+
+    def decode_rows(self) -> int:
+        return self.config.num_candidates
+
+    def decode_batch(self, model, task, examples, prompt, seed):
+        c = self.config
+        if c.decoder == "nucleus":
+            return sample_per_input(model, task, examples, prompt, seed, c.num_candidates, c.top_p,
+                                    c.sample_top_k, c.temperature)
+        return self.generate_n(model, task, prompt, c.num_candidates, num_beams=c.num_candidates,
+                               do_sample=False)
