@@ -55,9 +55,16 @@ def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str],
                 text[method, metric] = "–"
                 continue
             mean, std, n = sub.loc[method, ["mean", "std", "count"]]
-            text[method, metric] = f"{mean:.4f}" + (f" ± {std:.4f}" if n > 1 else "")
+            text[method, metric] = format_value(mean, std if n > 1 else 0.0)
             best[method, metric] = target is not None and np.isclose(mean, target)
     return text, best
+
+
+def format_value(mean: float, std: float) -> str:
+    """4 decimals, or none for whole numbers (counts, parameters); ``± std`` when it is not 0."""
+    whole = float(mean).is_integer() and float(std) == 0.0
+    text = f"{mean:.0f}" if whole else f"{mean:.4f}"
+    return text + (f" ± {std:.4f}" if std and not np.isnan(std) else "")
 
 
 def _arrow(metric: str, metric_info: dict, up: str = " ↑", down: str = " ↓") -> str:
