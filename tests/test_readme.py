@@ -6,6 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from harness.tables import format_value
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -37,4 +39,4 @@ def test_readme_numbers_equal_results(task, row):
         if shown == "–":
             assert metric not in scores.index
         else:
-            assert f"{scores[metric]:.4f}" == shown, (metric, shown)
+            assert format_value(scores[metric], 0.0) == shown, (metric, shown)
