@@ -115,6 +115,20 @@ def linear_dims(module: nn.Module) -> tuple[int, int] | None:
     return None
 
 
+def stacked_lora_factors(base: nn.Module, blocks: int, rank: int) -> tuple[nn.Parameter, nn.Parameter]:
+    """``A (blocks·r × in)`` and ``B (out × blocks·r)`` for ``blocks`` LoRA updates of ``base``.
+
+    PEFT's default init for each block: A ~ kaiming-uniform(a=√5) over its r rows, B = 0,
+    so every block starts as the base layer.
+    """
+    d_in, d_out = linear_dims(base)
+    device = base.weight.device
+    a = nn.Parameter(torch.empty(blocks * rank, d_in, device=device))
+    for block in a.data.view(blocks, rank, -1):
+        nn.init.kaiming_uniform_(block, a=math.sqrt(5))
+    return a, nn.Parameter(torch.zeros(d_out, blocks * rank, device=device))
+
+
 class MultiLoRALinear(nn.Module):
     """A frozen linear layer plus K LoRA updates, one per hypothesis, routed per row."""
 
@@ -122,14 +136,7 @@ class MultiLoRALinear(nn.Module):
         super().__init__()
         self.base = base
         self.router = router
-        d_in, d_out = linear_dims(base)
-        kr = cfg.num_hypotheses * cfg.rank
-        self.lora_A = nn.Parameter(torch.empty(kr, d_in, device=base.weight.device))
-        # B = 0: every hypothesis starts as the base model
-        self.lora_B = nn.Parameter(torch.zeros(d_out, kr, device=base.weight.device))
-        # PEFT's default init, per hypothesis: A ~ kaiming-uniform(a=sqrt(5)) over its r rows.
-        for a in self.lora_A.data.view(cfg.num_hypotheses, cfg.rank, -1):
-            nn.init.kaiming_uniform_(a, a=math.sqrt(5))
+        self.lora_A, self.lora_B = stacked_lora_factors(base, cfg.num_hypotheses, cfg.rank)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,7 @@ LoRA-MCL's default K and r.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -21,7 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.registry import register_method
-from methods.lora_mcl import LoRAMethod, LoRATrainConfig, MultiLoRAModel, linear_dims
+from methods.lora_mcl import (
+    LoRAMethod,
+    LoRATrainConfig,
+    MultiLoRAConfig,
+    MultiLoRAModel,
+    stacked_lora_factors,
+)
 from methods.nucleus import sample_per_input
 
 
@@ -43,19 +48,10 @@ def switch_aux_loss(probs: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass
-class MoELoRAConfig:
+class MoELoRAConfig(MultiLoRAConfig):
+    num_hypotheses: int = 1  # one model: the experts mix inside every layer
     num_experts: int = 2
-    rank: int = 4
-    alpha: float = 8.0
-    dropout: float = 0.0
-    target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "v_proj"])
     top_k: int = 0  # 0: dense mixture
-
-    num_hypotheses = 1  # one model: the experts mix inside every layer
-
-    @property
-    def scaling(self) -> float:
-        return self.alpha / self.rank
 
 
 class MoELoRALinear(nn.Module):
@@ -63,14 +59,10 @@ class MoELoRALinear(nn.Module):
         super().__init__()
         self.base, self.rank, self.top_k = base, cfg.rank, cfg.top_k
         self.scaling = cfg.scaling
-        d_in, d_out = linear_dims(base)
-        device = base.weight.device
-        er = cfg.num_experts * cfg.rank
-        self.lora_A = nn.Parameter(torch.empty(er, d_in, device=device))
-        for a in self.lora_A.data.view(cfg.num_experts, cfg.rank, -1):
-            nn.init.kaiming_uniform_(a, a=math.sqrt(5))
-        self.lora_B = nn.Parameter(torch.zeros(d_out, er, device=device))
-        self.lora_router = nn.Parameter(torch.zeros(cfg.num_experts, d_in, device=device))
+        self.lora_A, self.lora_B = stacked_lora_factors(base, cfg.num_experts, cfg.rank)
+        # zero router: a uniform mixture at the start
+        self.lora_router = nn.Parameter(torch.zeros(cfg.num_experts, self.lora_A.shape[1],
+                                                    device=base.weight.device))
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
         self.aux = torch.zeros(())
 
