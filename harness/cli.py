@@ -62,6 +62,16 @@ def cmd_table(args) -> int:
     return 0
 
 
+def cmd_score(args) -> int:
+    from harness import scoring
+    from harness.metrics.text import signatures
+
+    ids, cands, refs = scoring.load(args.predictions, args.references)
+    values = scoring.score(ids, cands, refs, _csv(args.metrics) if args.metrics else None)
+    sys.stdout.write(scoring.render(values, args.format, signatures(refs)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="mclbench", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -86,6 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("dir")
     tb.add_argument("--format", default="md", choices=["md", "csv", "latex"])
     tb.set_defaults(func=cmd_table)
+
+    sc = sub.add_parser("score", help="score a JSONL predictions file (no model needed)")
+    sc.add_argument("--predictions", required=True,
+                    help='JSONL: {"id", "candidates": [...]} (and "references" if no --references)')
+    sc.add_argument("--references", help='JSONL: {"id", "references": [...]}, joined by id')
+    sc.add_argument("--metrics", help="comma-separated subset of: bleu, chrf, mbleu_4, "
+                    "pairwise_bleu, loo_bleu, refs_covered, div_1, div_2, vocab, unique")
+    sc.add_argument("--format", default="md", choices=["md", "csv", "json"])
+    sc.set_defaults(func=cmd_score)
     return p
 
 

@@ -1,0 +1,111 @@
+"""Text quality of N candidates per input, with sacreBLEU. Pure functions.
+
+Inputs everywhere: ``candidates[i][n]`` (N strings per input, the same N for every input)
+and ``references[i][m]`` (one or more strings per input; the number may vary).
+BLEU and chrF are sacreBLEU's defaults (BLEU: 13a tokenisation, case-sensitive, exp
+smoothing; chrF: character 6-grams, β = 2); the signature string says exactly which.
+
+Candidate-set flavours, each a corpus score over one candidate per input, so the three
+are comparable with each other and with published single-output numbers:
+
+- ``top1/<m>``: the first candidate of every input (what a user would be shown);
+- ``mean/<m>``: the mean over n of the corpus score of every input's n-th candidate;
+- ``oracle/<m>``: per input the candidate with the best sentence-level score (ties: the
+  first), then the corpus score of those choices: best of N.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from sacrebleu.metrics import BLEU, CHRF
+
+
+class MetricInputError(ValueError):
+    """Candidates or references that cannot be scored, with the first offending input."""
+
+
+def check_inputs(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                 ids: Sequence[str] | None = None) -> int:
+    """Validate shapes and types; return N (candidates per input)."""
+    label = (lambda i: f"input {ids[i]!r}") if ids is not None else (lambda i: f"input #{i}")
+    if len(candidates) != len(references):
+        raise MetricInputError(f"{len(candidates)} candidate lists but {len(references)} reference lists")
+    if not candidates:
+        raise MetricInputError("nothing to score: no inputs")
+    for i, cands in enumerate(candidates):
+        if isinstance(cands, str) or not isinstance(cands, Sequence):
+            raise MetricInputError(f"{label(i)}: candidates must be a list of strings, got {cands!r}")
+    n = len(candidates[0])
+    for i, (cands, refs) in enumerate(zip(candidates, references, strict=True)):
+        if len(cands) != n:
+            raise MetricInputError(
+                f"{label(i)} has {len(cands)} candidates, the first input has {n}: every input "
+                "needs the same number N of candidates")
+        if isinstance(refs, str) or not refs:
+            raise MetricInputError(f"{label(i)} has no reference (a non-empty list of strings is needed)")
+        for what, items in (("candidate", cands), ("reference", refs)):
+            bad = [x for x in items if not isinstance(x, str)]
+            if bad:
+                raise MetricInputError(f"{label(i)}: {what} {bad[0]!r} is not a string")
+    if n == 0:
+        raise MetricInputError("every input has 0 candidates")
+    return n
+
+
+def reference_streams(references: Sequence[Sequence[str]]) -> list[list[str | None]]:
+    """sacreBLEU's layout: one stream per reference index, None where an input has fewer."""
+    m = max(len(r) for r in references)
+    return [[r[j] if j < len(r) else None for r in references] for j in range(m)]
+
+
+def corpus_bleu(hyps: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    return BLEU().corpus_score(list(hyps), reference_streams(references)).score
+
+
+def corpus_chrf(hyps: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    return CHRF().corpus_score(list(hyps), reference_streams(references)).score
+
+
+_SENTENCE_BLEU = BLEU(effective_order=True)  # sacreBLEU's advice for sentence-level BLEU
+_SENTENCE_CHRF = CHRF()
+
+
+def sentence_bleu(hyp: str, refs: Sequence[str]) -> float:
+    return _SENTENCE_BLEU.sentence_score(hyp, list(refs)).score
+
+
+def sentence_chrf(hyp: str, refs: Sequence[str]) -> float:
+    return _SENTENCE_CHRF.sentence_score(hyp, list(refs)).score
+
+
+def signatures(references: Sequence[Sequence[str]]) -> dict[str, str]:
+    """sacreBLEU signature strings of ``bleu`` and ``chrf`` for these references."""
+    streams = reference_streams(references)
+    bleu, chrf = BLEU(), CHRF()
+    bleu.corpus_score([r or "" for r in streams[0]], streams)  # fixes nrefs in the signature
+    chrf.corpus_score([r or "" for r in streams[0]], streams)
+    return {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
+
+
+# name -> (corpus score, sentence score); all higher is better, 0..100
+QUALITY: dict[str, tuple[Callable, Callable]] = {
+    "bleu": (corpus_bleu, sentence_bleu),
+    "chrf": (corpus_chrf, sentence_chrf),
+}
+
+
+def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                     metrics: Sequence[str] = ("bleu", "chrf")) -> dict[str, float]:
+    """``top1/<m>``, ``mean/<m>`` and ``oracle/<m>`` for every metric name in ``metrics``."""
+    n = check_inputs(candidates, references)
+    out = {}
+    for name in metrics:
+        corpus, sentence = QUALITY[name]
+        by_rank = [[c[k] for c in candidates] for k in range(n)]
+        oracle = [max(cands, key=lambda h, refs=refs: sentence(h, refs))
+                  for cands, refs in zip(candidates, references, strict=True)]
+        out[f"top1/{name}"] = corpus(by_rank[0], references)
+        out[f"mean/{name}"] = sum(corpus(hyps, references) for hyps in by_rank) / n
+        out[f"oracle/{name}"] = corpus(oracle, references)
+    return out

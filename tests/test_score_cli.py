@@ -1,0 +1,65 @@
+"""`mclbench score`: JSONL in, metric table out, clear errors on bad files."""
+
+import json
+
+import pytest
+from test_text_metrics import CANDS, REFS
+
+from harness.cli import main
+from harness.metrics import diversity as dv
+from harness.metrics import text as tx
+
+
+def write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path):
+    preds = write(tmp_path / "p.jsonl", [{"id": f"x{i}", "candidates": c} for i, c in enumerate(CANDS)])
+    refs = write(tmp_path / "r.jsonl", [{"id": f"x{i}", "references": r} for i, r in enumerate(REFS)][::-1])
+    return preds, refs
+
+
+def test_json_output_equals_the_metric_functions(files, capsys):
+    preds, refs = files
+    assert main(["score", "--predictions", preds, "--references", refs, "--format", "json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    want = {**tx.quality_flavours(CANDS, REFS), **dv.diversity(CANDS, REFS)}
+    assert got.keys() == want.keys()
+    for k in want:
+        assert got[k] == pytest.approx(want[k]), k
+
+
+def test_metric_subset_and_markdown(files, capsys):
+    preds, refs = files
+    assert main(["score", "--predictions", preds, "--references", refs, "--metrics", "bleu,unique"]) == 0
+    out = capsys.readouterr().out
+    assert "| top1/bleu ↑ |" in out and "| unique ↑ |" in out and "chrf" not in out.split("<sub>")[0]
+    assert "nrefs:3|case:mixed|eff:no|tok:13a" in out
+
+
+@pytest.mark.parametrize("rows,msg", [
+    ([{"id": "x0", "candidates": ["a"]}], "id 'x1' has no prediction"),
+    ([{"id": "x0", "candidates": ["a"]}, {"id": "x1", "candidates": ["a", "b"]}],
+     "input 'x1' has 2 candidates, the first input has 1"),
+    ([{"id": "x0", "candidates": ["a"]}, {"id": "x1", "candidates": [1]}], "candidate 1 is not a string"),
+])
+def test_bad_predictions(tmp_path, capsys, rows, msg):
+    preds = write(tmp_path / "p.jsonl", rows)
+    refs = write(tmp_path / "r.jsonl", [{"id": "x0", "references": ["a"]}, {"id": "x1", "references": ["b"]}])
+    assert main(["score", "--predictions", preds, "--references", refs]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mclbench: error: ") and msg in err and "\n" not in err
+
+
+def test_empty_references_and_bad_json(tmp_path, capsys):
+    preds = write(tmp_path / "p.jsonl", [{"id": "a", "candidates": ["x"], "references": []}])
+    assert main(["score", "--predictions", preds]) == 2
+    assert "input 'a' has no reference" in capsys.readouterr().err
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "candidates": ["x"]}\n{oops\n')
+    assert main(["score", "--predictions", str(tmp_path / "bad.jsonl")]) == 2
+    assert "bad.jsonl:2: not valid JSON" in capsys.readouterr().err
+    assert main(["score", "--predictions", preds, "--metrics", "meteor"]) == 2
+    assert "unknown metric 'meteor'" in capsys.readouterr().err
