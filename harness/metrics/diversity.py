@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
-from harness.metrics.text import check_inputs, corpus_bleu, sentence_bleu
+from harness.metrics.text import check_inputs, corpus_bleu, rank_statistics, sentence_bleu
 
 _TOKENIZE = Tokenizer13a()
 
@@ -63,12 +63,11 @@ def loo_bleu(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[
     m = len(references[0])
     if m < 2 or any(len(r) != m for r in references):
         raise ValueError("leave-one-out BLEU needs the same number (>= 2) of references per input")
-    hyps = [c for cands in candidates for c in cands]
     scores = []
     for held_out in range(m):
-        refs = [[r for j, r in enumerate(refs_i) if j != held_out]
-                for refs_i, cands in zip(references, candidates, strict=True) for _ in cands]
-        scores.append(corpus_bleu(hyps, refs))
+        refs = [[r for j, r in enumerate(refs_i) if j != held_out] for refs_i in references]
+        metric, stats = rank_statistics("bleu", candidates, refs)  # one corpus: every candidate
+        scores.append(metric._compute_score_from_stats(stats.sum((0, 1)).tolist()).score)
     return float(np.mean(scores))
 
 

@@ -16,8 +16,9 @@ are comparable with each other and with published single-output numbers:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
 
@@ -88,24 +89,45 @@ def signatures(references: Sequence[Sequence[str]]) -> dict[str, str]:
     return {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
 
 
-# name -> (corpus score, sentence score); all higher is better, 0..100
-QUALITY: dict[str, tuple[Callable, Callable]] = {
-    "bleu": (corpus_bleu, sentence_bleu),
-    "chrf": (corpus_chrf, sentence_chrf),
-}
+QUALITY = ("bleu", "chrf")  # both higher is better, 0..100
+
+
+def rank_statistics(name: str, candidates, references):
+    """The metric with the references' statistics computed once, and the per-sentence
+    sufficient statistics of every candidate rank: an int array ``(N, inputs, stats)``.
+
+    Uses sacreBLEU's statistics methods so that references are processed once instead of
+    in every corpus or sentence call; tests pin the results to its public scores.
+    """
+    streams = reference_streams(references)
+    metric = BLEU(references=streams) if name == "bleu" else CHRF(references=streams)
+    n = len(candidates[0])
+    stats = [metric._extract_corpus_statistics([c[k] for c in candidates], None) for k in range(n)]
+    return metric, np.asarray(stats, dtype=np.int64)
+
+
+def _sentence_score(name: str, metric, s: list[int]) -> float:
+    if name == "bleu":  # as sentence_bleu: exp smoothing with effective order
+        return BLEU.compute_bleu(correct=s[2:6], total=s[6:10], sys_len=s[0], ref_len=s[1],
+                                 smooth_method="exp", effective_order=True).score
+    return metric._compute_score_from_stats(s).score
 
 
 def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                     metrics: Sequence[str] = ("bleu", "chrf")) -> dict[str, float]:
+                     metrics: Sequence[str] = QUALITY) -> dict[str, float]:
     """``top1/<m>``, ``mean/<m>`` and ``oracle/<m>`` for every metric name in ``metrics``."""
     n = check_inputs(candidates, references)
     out = {}
     for name in metrics:
-        corpus, sentence = QUALITY[name]
-        by_rank = [[c[k] for c in candidates] for k in range(n)]
-        oracle = [max(cands, key=lambda h, refs=refs: sentence(h, refs))
-                  for cands, refs in zip(candidates, references, strict=True)]
-        out[f"top1/{name}"] = corpus(by_rank[0], references)
-        out[f"mean/{name}"] = sum(corpus(hyps, references) for hyps in by_rank) / n
-        out[f"oracle/{name}"] = corpus(oracle, references)
+        metric, stats = rank_statistics(name, candidates, references)
+
+        def corpus(rows, metric=metric):
+            return metric._compute_score_from_stats(rows.sum(0).tolist()).score
+
+        sentence = np.array([[_sentence_score(name, metric, stats[k, i].tolist()) for k in range(n)]
+                             for i in range(stats.shape[1])])
+        best = sentence.argmax(1)  # the first best candidate on ties
+        out[f"top1/{name}"] = corpus(stats[0])
+        out[f"mean/{name}"] = float(np.mean([corpus(stats[k]) for k in range(n)]))
+        out[f"oracle/{name}"] = corpus(stats[best, np.arange(len(best))])
     return out
