@@ -68,7 +68,8 @@ def cmd_score(args) -> int:
 
     ids, cands, refs = scoring.load(args.predictions, args.references)
     values = scoring.score(ids, cands, refs, _csv(args.metrics) if args.metrics else None)
-    sys.stdout.write(scoring.render(values, args.format, signatures(refs)))
+    ci = scoring.intervals(cands, refs, values, args.bootstrap) if args.bootstrap else None
+    sys.stdout.write(scoring.render(values, args.format, signatures(refs), ci))
     return 0
 
 
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--metrics", help="comma-separated subset of: bleu, chrf, mbleu_4, "
                     "pairwise_bleu, loo_bleu, refs_covered, div_1, div_2, vocab, unique")
     sc.add_argument("--format", default="md", choices=["md", "csv", "json"])
+    sc.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                    help="add 95%% bootstrap intervals over inputs from N resamples (e.g. 1000)")
     sc.set_defaults(func=cmd_score)
     return p
 

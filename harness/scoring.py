@@ -104,14 +104,36 @@ def score(ids, candidates, references, metrics: list[str] | None = None) -> dict
     return out
 
 
-def render(values: dict[str, float], fmt: str, signatures: dict[str, str]) -> str:
+def intervals(candidates, references, values: dict[str, float], n_resamples: int,
+              seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95 % bootstrap intervals over inputs for every metric in ``values`` that decomposes."""
+    from harness.metrics.bootstrap import bootstrap_ci, decompositions
+
+    parts = decompositions(candidates, references, [m for m in QUALITY if f"top1/{m}" in values])
+    return {k: bootstrap_ci(*parts[k], n_resamples=n_resamples, seed=seed)
+            for k in values if k in parts}
+
+
+def render(values: dict[str, float], fmt: str, signatures: dict[str, str],
+           ci: dict[str, tuple[float, float]] | None = None) -> str:
+    ci = ci or {}
     if fmt == "json":
-        return json.dumps(values, indent=2) + "\n"
+        out = dict(values)
+        for k, (low, high) in ci.items():
+            out[f"{k}/ci95_low"], out[f"{k}/ci95_high"] = low, high
+        return json.dumps(out, indent=2) + "\n"
     if fmt == "csv":
-        return "metric,value\n" + "".join(f"{k},{v:.6f}\n" for k, v in values.items())
-    lines = ["| metric | value | |", "|---|---:|---|"]
+        rows = [f"{k},{v:.6f},{ci[k][0] if k in ci else ''},{ci[k][1] if k in ci else ''}\n"
+                for k, v in values.items()]
+        return "metric,value,ci95_low,ci95_high\n" + "".join(rows)
+    lines = ["| metric | value | 95 % CI | |", "|---|---:|---:|---|"]
     for k, v in values.items():
         info = metric_info(k)
-        lines.append(f"| {k} {'↑' if info.higher_is_better else '↓'} | {v:.4f} | {info.description} |")
+        interval = f"{ci[k][0]:.4f}–{ci[k][1]:.4f}" if k in ci else ("n/a" if ci else "")
+        lines.append(f"| {k} {'↑' if info.higher_is_better else '↓'} | {v:.4f} | {interval} | "
+                     f"{info.description} |")
     lines += ["", *(f"<sub>{k}: {s}</sub>" for k, s in signatures.items())]
+    if ci:
+        lines.append("<sub>95 % CI: percentile bootstrap over inputs; n/a: the metric does not "
+                     "decompose over inputs (vocab, pairwise_bleu, loo_bleu)</sub>")
     return "\n".join(lines) + "\n"

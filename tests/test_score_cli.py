@@ -63,3 +63,16 @@ def test_empty_references_and_bad_json(tmp_path, capsys):
     assert "bad.jsonl:2: not valid JSON" in capsys.readouterr().err
     assert main(["score", "--predictions", preds, "--metrics", "meteor"]) == 2
     assert "unknown metric 'meteor'" in capsys.readouterr().err
+
+
+def test_bootstrap_intervals(files, capsys):
+    preds, refs = files
+    assert main(["score", "--predictions", preds, "--references", refs, "--format", "json",
+                 "--bootstrap", "200"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    for k in ("top1/bleu", "oracle/chrf", "div_2", "mbleu_4"):
+        assert got[f"{k}/ci95_low"] <= got[k] <= got[f"{k}/ci95_high"], k
+    assert "vocab/ci95_low" not in got  # does not decompose over inputs
+    assert main(["score", "--predictions", preds, "--references", refs, "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "| vocab ↑ |" in out and "| n/a |" in out and "percentile bootstrap" in out

@@ -113,21 +113,32 @@ def _sentence_score(name: str, metric, s: list[int]) -> float:
     return metric._compute_score_from_stats(s).score
 
 
-def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                     metrics: Sequence[str] = QUALITY) -> dict[str, float]:
-    """``top1/<m>``, ``mean/<m>`` and ``oracle/<m>`` for every metric name in ``metrics``."""
+def flavour_decompositions(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                           metrics: Sequence[str] = QUALITY) -> dict[str, tuple]:
+    """Per flavour: per-input statistics rows and the function that aggregates any subset of
+    them into the corpus score (so bootstrap resampling needs no re-tokenisation)."""
     n = check_inputs(candidates, references)
     out = {}
     for name in metrics:
-        metric, stats = rank_statistics(name, candidates, references)
+        metric, stats = rank_statistics(name, candidates, references)  # (N, inputs, S)
 
         def corpus(rows, metric=metric):
             return metric._compute_score_from_stats(rows.sum(0).tolist()).score
 
+        def mean_over_ranks(rows, corpus=corpus):  # rows: (inputs, N, S)
+            return float(np.mean([corpus(rows[:, k]) for k in range(rows.shape[1])]))
+
         sentence = np.array([[_sentence_score(name, metric, stats[k, i].tolist()) for k in range(n)]
                              for i in range(stats.shape[1])])
         best = sentence.argmax(1)  # the first best candidate on ties
-        out[f"top1/{name}"] = corpus(stats[0])
-        out[f"mean/{name}"] = float(np.mean([corpus(stats[k]) for k in range(n)]))
-        out[f"oracle/{name}"] = corpus(stats[best, np.arange(len(best))])
+        out[f"top1/{name}"] = (stats[0], corpus)
+        out[f"mean/{name}"] = (stats.transpose(1, 0, 2), mean_over_ranks)
+        out[f"oracle/{name}"] = (stats[best, np.arange(len(best))], corpus)
     return out
+
+
+def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                     metrics: Sequence[str] = QUALITY) -> dict[str, float]:
+    """``top1/<m>``, ``mean/<m>`` and ``oracle/<m>`` for every metric name in ``metrics``."""
+    parts = flavour_decompositions(candidates, references, metrics)
+    return {name: float(aggregate(rows)) for name, (rows, aggregate) in parts.items()}

@@ -1,0 +1,68 @@
+"""Bootstrap confidence intervals over inputs, and a paired bootstrap test between systems.
+
+A metric takes part when it decomposes over inputs: ``per_input`` holds one row per input
+(sufficient statistics for corpus BLEU/chrF, or the input's value for metrics that are
+means over inputs) and ``aggregate(rows)`` recomputes the metric from any resample of
+them. Resampling draws inputs with replacement, ``n_resamples`` times, from a seeded
+generator (same seed, same interval).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from harness.metrics import diversity as dv
+from harness.metrics import text as tx
+
+Decomposition = tuple[np.ndarray, Callable[[np.ndarray], float]]
+
+
+def bootstrap_ci(per_input: np.ndarray, aggregate: Callable[[np.ndarray], float],
+                 n_resamples: int = 1000, confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of ``aggregate`` over resamples of the inputs."""
+    rng = np.random.default_rng(seed)
+    n = len(per_input)
+    values = [aggregate(per_input[rng.integers(0, n, n)]) for _ in range(n_resamples)]
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def paired_bootstrap(a: np.ndarray, b: np.ndarray, aggregate: Callable[[np.ndarray], float],
+                     n_resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Is system a better than b on the same inputs? Both resampled with the same indices.
+
+    Returns the observed difference ``a - b`` and the one-sided p-value: the share of
+    resamples in which the difference does not keep the observed sign (Koehn, 2004).
+    """
+    if len(a) != len(b):
+        raise ValueError(f"paired test needs the same inputs: {len(a)} vs {len(b)} rows")
+    rng = np.random.default_rng(seed)
+    observed = aggregate(a) - aggregate(b)
+    flips = 0
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(a), len(a))
+        delta = aggregate(a[idx]) - aggregate(b[idx])
+        flips += (delta <= 0) if observed > 0 else (delta >= 0)
+    return {"delta": float(observed), "p_value": (flips + 1) / (n_resamples + 1)}
+
+
+def decompositions(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                   metrics: Sequence[str] = ("bleu", "chrf")) -> dict[str, Decomposition]:
+    """Per-input rows and aggregates for the quality flavours and the per-input-mean metrics."""
+    out: dict[str, Decomposition] = tx.flavour_decompositions(candidates, references, metrics)
+    n = len(candidates[0])
+    per_input = {
+        "div_1": [dv.div_n([c], 1) for c in candidates],
+        "div_2": [dv.div_n([c], 2) for c in candidates],
+        "unique": [dv.unique([c]) for c in candidates],
+        "refs_covered": [dv.refs_covered([c], [r]) for c, r in zip(candidates, references, strict=True)],
+    }
+    if n >= 2:
+        per_input["mbleu_4"] = [dv.mbleu_4([c]) for c in candidates]
+    for name, values in per_input.items():
+        out[name] = (np.asarray(values, dtype=float), lambda rows: float(np.mean(rows)))
+    return out
