@@ -80,6 +80,10 @@ class Cache:
             return False
         return all(file_sha256(d / name) == digest for name, digest in files.items())
 
+    def get(self, stage: str, key: str) -> Path | None:
+        """The artifact's folder if it exists and verifies, else None."""
+        return self.path(stage, key) if self.verify(stage, key) else None
+
     def get_or_compute(
         self,
         stage: str,

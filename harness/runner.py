@@ -86,42 +86,41 @@ class Runner:
         self.cache = Cache(spec.cache_dir)
         self.output = Path(spec.output)
         self.tracking = tracking
+        self._keys: dict[int, dict[str, str | None]] = {}
 
     # ---------------------------------------------------------------------- keys
-    @staticmethod
-    def backbone_key(cell: Cell) -> str:
-        t = cell.task
-        return stable_hash({"task": t.name, "version": t.version,
-                            "backbone": t.backbone_spec(cell.seed)})
+    def keys(self, cell: Cell) -> dict[str, str | None]:
+        """The cache key of each stage of a cell (``train`` is None when nothing trains).
 
-    def train_key(self, cell: Cell) -> str | None:
-        spec = cell.method.train_spec()
-        if spec is None:
-            return None
-        return stable_hash({"backbone": self.backbone_key(cell), "data": cell.task.data_fingerprint(),
-                            "train": spec, "seed": cell.seed})
-
-    def decode_key(self, cell: Cell) -> str:
+        Computed once per cell: the train key hashes the task's whole training data.
+        """
+        if id(cell) in self._keys:
+            return self._keys[id(cell)]
         m, t = cell.method, cell.task
-        return stable_hash({"upstream": self.train_key(cell) or self.backbone_key(cell),
-                            "method": m.name, "method_version": m.version,
-                            "decode": m.decode_spec(), "task": t.name, "task_version": t.version,
-                            "task_config": as_dict(t.config), "seed": cell.seed})
-
-    def score_key(self, cell: Cell) -> str:
-        return stable_hash({"decode": self.decode_key(cell), "task": cell.task.name,
-                            "task_version": cell.task.version, "scores": SCORES_VERSION})
+        backbone = stable_hash({"task": t.name, "version": t.version,
+                                "backbone": t.backbone_spec(cell.seed)})
+        spec = m.train_spec()
+        train = None if spec is None else stable_hash(
+            {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed})
+        decode = stable_hash({"upstream": train or backbone, "method": m.name,
+                              "method_version": m.version, "decode": m.decode_spec(),
+                              "task": t.name, "task_version": t.version,
+                              "task_config": as_dict(t.config), "seed": cell.seed})
+        score = stable_hash({"decode": decode, "task": t.name, "task_version": t.version,
+                             "scores": SCORES_VERSION})
+        self._keys[id(cell)] = {"backbone": backbone, "train": train, "decode": decode,
+                                "score": score}
+        return self._keys[id(cell)]
 
     # -------------------------------------------------------------------- stages
     def _model(self, cell: Cell, state: dict):
         """Backbone + trained state, built once per cell and only if a stage needs it."""
         if "model" not in state:
             t, m = cell.task, cell.method
-            bkey = self.backbone_key(cell)
+            bkey, tkey = self.keys(cell)["backbone"], self.keys(cell)["train"]
             bdir, _ = self.cache.get_or_compute(
                 "backbone", bkey, lambda d: t.build_backbone(cell.seed).save_pretrained(d),
                 describe={"task": t.name, "seed": cell.seed})
-            tkey = self.train_key(cell)
             tdir = None
             if tkey is not None:
                 tdir, reused = self.cache.get_or_compute(
@@ -130,16 +129,19 @@ class Runner:
                                       self.cache.partial_dir("train", tkey)),
                     describe={"cell": cell.label, "train": m.train_spec()})
                 log.info("%s: train %s", cell.label, "reused" if reused else "done")
-            state["train_dir"] = tdir
+            # Load from the artifact even right after training, so that a fresh run and a
+            # cached run decode exactly the same weights.
             state["model"] = m.load(t.load_backbone(bdir), tdir)
         return state["model"]
 
-    def run_cell(self, cell: Cell) -> tuple[dict[str, float], Path, Path | None]:
+    def run_cell(self, cell: Cell) -> tuple[dict[str, float], Path, Path, Path | None]:
+        """Scores of a cell and its decode, score and train folders (train: None if none)."""
         t, m = cell.task, cell.method
         state: dict[str, Any] = {}
         examples = t.test_examples()
-        dkey, skey = self.decode_key(cell), self.score_key(cell)
-        if not (self.cache.verify("decode", dkey) and self.cache.verify("score", skey)):
+        keys = self.keys(cell)
+        ddir, sdir = self.cache.get("decode", keys["decode"]), self.cache.get("score", keys["score"])
+        if ddir is None or sdir is None:
             self._model(cell, state)  # train first, so each stage's recorded time is its own
 
         def decode(d: Path) -> None:
@@ -150,7 +152,9 @@ class Runner:
                     f.write(json.dumps({"id": ex.id, "candidates": cands,
                                         "references": ex.references}) + "\n")
 
-        ddir, _ = self.cache.get_or_compute("decode", dkey, decode, describe={"cell": cell.label})
+        if ddir is None:
+            ddir, _ = self.cache.get_or_compute("decode", keys["decode"], decode,
+                                                describe={"cell": cell.label})
 
         def score(d: Path) -> None:
             candidates = read_candidates(ddir / "candidates.jsonl", examples)
@@ -160,11 +164,12 @@ class Runner:
             write_json_atomic(d / "scores.json", values)
             write_json_atomic(d / "details.json", details)
 
-        sdir, _ = self.cache.get_or_compute("score", skey, score, describe={"cell": cell.label})
+        if sdir is None:
+            sdir, _ = self.cache.get_or_compute("score", keys["score"], score,
+                                                describe={"cell": cell.label})
         scores = json.loads((sdir / "scores.json").read_text())
-        tkey = self.train_key(cell)
-        tdir = self.cache.path("train", tkey) if tkey else None
-        return scores, sdir, tdir
+        tdir = self.cache.path("train", keys["train"]) if keys["train"] else None
+        return scores, ddir, sdir, tdir
 
     # ----------------------------------------------------------------------- run
     def run(self) -> pd.DataFrame:
@@ -177,13 +182,12 @@ class Runner:
         rows, compute_s = [], 0.0
         for i, cell in enumerate(cells, 1):
             t0 = time.time()
-            scores, sdir, tdir = self.run_cell(cell)
-            ddir = self.cache.path("decode", self.decode_key(cell))
+            scores, ddir, sdir, tdir = self.run_cell(cell)
             self._export_cell(cell, ddir, sdir, tdir)
             if self.tracking:
                 from harness import tracking
 
-                tracking.log_cell(cell, self.score_key(cell), scores, ddir, sdir, tdir)
+                tracking.log_cell(cell, self.keys(cell)["score"], scores, ddir, sdir, tdir)
             compute_s += self.compute_time(cell)
             rows += [{"task": cell.task.name, "method": cell.method.name, "seed": cell.seed,
                       "metric": k, "value": v} for k, v in scores.items()]
@@ -194,9 +198,8 @@ class Runner:
 
     def compute_time(self, cell: Cell) -> float:
         """Seconds the cell's stages took when they were computed (cached or not)."""
-        keys = [("backbone", self.backbone_key(cell)), ("train", self.train_key(cell)),
-                ("decode", self.decode_key(cell)), ("score", self.score_key(cell))]
-        return sum(self.cache.elapsed(stage, key) for stage, key in keys if key is not None)
+        return sum(self.cache.elapsed(stage, key) for stage, key in self.keys(cell).items()
+                   if key is not None)
 
     def _export_cell(self, cell: Cell, ddir: Path, sdir: Path, tdir: Path | None) -> None:
         """Copy the small per-cell artifacts next to the tables (for plots and browsing)."""
