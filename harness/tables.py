@@ -77,7 +77,7 @@ def render(run_dir: str | Path, fmt: str = "md") -> str:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     df, meta = load(run_dir)
     if fmt == "csv":
-        return summary_csv(df, meta)
+        return summary_csv(df)
     blocks = []
     for task in df["task"].unique():
         info = {m["name"]: m for m in meta.get("metrics", {}).get(task, [])}
@@ -93,7 +93,7 @@ def render(run_dir: str | Path, fmt: str = "md") -> str:
     return "\n\n".join(blocks) + ("\n\n" + footer if footer and fmt == "md" else "") + "\n"
 
 
-def summary_csv(df: pd.DataFrame, meta: dict) -> str:
+def summary_csv(df: pd.DataFrame) -> str:
     g = df.groupby(["task", "method", "metric"], sort=False)["value"]
     out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "seeds"})
     return out.to_csv(index=False)

@@ -216,6 +216,4 @@ class DiverseBeamSearch(LoRAMethod):
             max_new_tokens=gen["max_new_tokens"], min_new_tokens=gen.get("min_new_tokens", 0),
             suppress_tokens=tuple(gen.get("suppress_tokens", ())), eos_token_id=eos,
             pad_token_id=gen.get("pad_token_id", 0))
-        n = c.num_candidates
-        texts = task.decode_outputs({k: v.repeat_interleave(n, 0) for k, v in prompt.items()}, seqs)
-        return [texts[i * n:(i + 1) * n] for i in range(len(examples))]
+        return self.split_per_input(task, prompt, seqs, c.num_candidates)
