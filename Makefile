@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test test-all lint
+.PHONY: setup java run test test-all lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) java
+
+# METEOR, the PTB tokenizer and SPICE run on the JVM: install a headless JRE with apt where
+# java is missing. Without one those metrics read "n/a" with the reason, and their tests skip.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "java not found: installing default-jre-headless with apt (for the COCO caption metrics)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless >/dev/null \
+	  || echo "warning: could not install Java; METEOR/CIDEr-D/SPICE will read n/a"; }
 
 run: setup
 	$(BIN)/mclbench run --config configs/default.yaml

@@ -67,9 +67,11 @@ def cmd_score(args) -> int:
     from harness.metrics.text import signatures
 
     ids, cands, refs = scoring.load(args.predictions, args.references)
-    values = scoring.score(ids, cands, refs, _csv(args.metrics) if args.metrics else None)
+    values, missing = scoring.score(ids, cands, refs, _csv(args.metrics) if args.metrics else None)
+    for name, reason in missing.items():
+        print(f"mclbench: note: {name} is n/a: {reason}", file=sys.stderr)
     ci = scoring.intervals(cands, refs, values, args.bootstrap) if args.bootstrap else None
-    sys.stdout.write(scoring.render(values, args.format, signatures(refs), ci))
+    sys.stdout.write(scoring.render(values, args.format, signatures(refs), ci, missing))
     return 0
 
 
@@ -102,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--predictions", required=True,
                     help='JSONL: {"id", "candidates": [...]} (and "references" if no --references)')
     sc.add_argument("--references", help='JSONL: {"id", "references": [...]}, joined by id')
-    sc.add_argument("--metrics", help="comma-separated subset of: bleu, chrf, mbleu_4, "
-                    "pairwise_bleu, loo_bleu, refs_covered, div_1, div_2, vocab, unique")
+    sc.add_argument("--metrics", help="comma-separated subset of: bleu, chrf (sacreBLEU); bleu_1..bleu_4, "
+                    "meteor, rouge_l, cider_d, spice, spider (COCO); mbleu_4, pairwise_bleu, loo_bleu, "
+                    "refs_covered, div_1, div_2, vocab, unique (default: all)")
     sc.add_argument("--format", default="md", choices=["md", "csv", "json"])
     sc.add_argument("--bootstrap", type=int, default=0, metavar="N",
                     help="add 95%% bootstrap intervals over inputs from N resamples (e.g. 1000)")

@@ -3,20 +3,31 @@
 Predictions: one JSON object per line, ``{"id": ..., "candidates": [str, ...]}``, optionally
 with ``"references"``; or references in a second file, ``{"id": ..., "references": [...]}``,
 joined by id. Metric names are stable: ``top1/``, ``mean/``, ``oracle/`` + ``bleu``,
-``chrf`` (sacreBLEU), and the diversity metrics of :mod:`harness.metrics.diversity`.
+``chrf`` (sacreBLEU) or a COCO caption metric (:mod:`harness.metrics.coco`: ``bleu_1`` …
+``bleu_4``, ``meteor``, ``rouge_l``, ``cider_d``, ``spice``, ``spider``), and the diversity
+metrics of :mod:`harness.metrics.diversity`. A metric that cannot run on this machine
+(SPICE offline, Java missing) is reported as "n/a" with its reason, never as a number.
 """
 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from harness.errors import MCLBenchError
+from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
 from harness.task import MetricInfo
 
-QUALITY = {"bleu": "sacreBLEU corpus BLEU", "chrf": "sacreBLEU chrF"}
+QUALITY = {
+    "bleu": "sacreBLEU corpus BLEU", "chrf": "sacreBLEU chrF",
+    **{f"bleu_{n}": f"COCO BLEU-{n} (PTB tokens)" for n in range(1, 5)},
+    "meteor": "COCO METEOR 1.5", "rouge_l": "COCO ROUGE-L", "cider_d": "COCO CIDEr-D",
+    "spice": "COCO SPICE", "spider": "SPIDEr = (CIDEr-D + SPICE) / 2; oracle: SPIDEr-max",
+}
+SACREBLEU = ("bleu", "chrf")
 DIVERSITY = {
     "mbleu_4": MetricInfo(False, "each candidate's BLEU-4 vs. the other N-1 (lower = more diverse)"),
     "pairwise_bleu": MetricInfo(False, "corpus BLEU over ordered candidate pairs (lower = more diverse)"),
@@ -89,7 +100,9 @@ def load(predictions: str | Path, references: str | Path | None = None):
     return ids, cands, refs
 
 
-def score(ids, candidates, references, metrics: list[str] | None = None) -> dict[str, float]:
+def score(ids, candidates, references,
+          metrics: list[str] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Metric values (None where a metric cannot run here) and ``{metric: reason}`` for those."""
     unknown = [m for m in metrics or [] if m not in METRICS]
     if unknown:
         raise ScoreInputError(f"unknown metric {unknown[0]!r}; available: {', '.join(METRICS)}")
@@ -98,10 +111,19 @@ def score(ids, candidates, references, metrics: list[str] | None = None) -> dict
         tx.check_inputs(candidates, [r if r is not None else [] for r in references], ids)
     except tx.MetricInputError as exc:
         raise ScoreInputError(str(exc)) from None
-    out = tx.quality_flavours(candidates, references, [m for m in wanted if m in QUALITY])
-    div = dv.diversity(candidates, references) if any(m in DIVERSITY for m in wanted) else {}
+    out: dict[str, float | None] = {}
+    with ThreadPoolExecutor(1) as pool:  # the COCO metrics' JVMs run beside the Python metrics
+        coco_wanted = [m for m in wanted if m in coco.COCO]
+        coco_job = pool.submit(coco.coco_flavours, candidates, references, coco_wanted)
+        out.update(tx.quality_flavours(candidates, references, [m for m in wanted if m in SACREBLEU]))
+        div = dv.diversity(candidates, references) if any(m in DIVERSITY for m in wanted) else {}
+        values, missing = coco_job.result()
+    for name in coco_wanted:
+        for flavour in ("top1", "mean", "oracle"):
+            key = f"{flavour}/{name}"
+            out[key] = values.get(key)
     out.update({k: v for k, v in div.items() if k in wanted})
-    return out
+    return out, missing
 
 
 def intervals(candidates, references, values: dict[str, float], n_resamples: int,
@@ -109,31 +131,38 @@ def intervals(candidates, references, values: dict[str, float], n_resamples: int
     """95 % bootstrap intervals over inputs for every metric in ``values`` that decomposes."""
     from harness.metrics.bootstrap import bootstrap_ci, decompositions
 
-    parts = decompositions(candidates, references, [m for m in QUALITY if f"top1/{m}" in values])
+    parts = decompositions(candidates, references, [m for m in SACREBLEU if f"top1/{m}" in values])
+    coco_wanted = [m for m in coco.COCO if values.get(f"top1/{m}") is not None and m != "meteor"]
+    parts.update(coco.coco_parts(candidates, references, coco_wanted)[0] if coco_wanted else {})
     return {k: bootstrap_ci(*parts[k], n_resamples=n_resamples, seed=seed)
             for k in values if k in parts}
 
 
-def render(values: dict[str, float], fmt: str, signatures: dict[str, str],
-           ci: dict[str, tuple[float, float]] | None = None) -> str:
-    ci = ci or {}
+def render(values: dict[str, float | None], fmt: str, signatures: dict[str, str],
+           ci: dict[str, tuple[float, float]] | None = None, missing: dict[str, str] | None = None) -> str:
+    ci, missing = ci or {}, missing or {}
     if fmt == "json":
         out = dict(values)
         for k, (low, high) in ci.items():
             out[f"{k}/ci95_low"], out[f"{k}/ci95_high"] = low, high
         return json.dumps(out, indent=2) + "\n"
     if fmt == "csv":
-        rows = [f"{k},{v:.6f},{ci[k][0] if k in ci else ''},{ci[k][1] if k in ci else ''}\n"
-                for k, v in values.items()]
+        rows = [f"{k},{'n/a' if v is None else f'{v:.6f}'},{ci[k][0] if k in ci else ''},"
+                f"{ci[k][1] if k in ci else ''}\n" for k, v in values.items()]
         return "metric,value,ci95_low,ci95_high\n" + "".join(rows)
     lines = ["| metric | value | 95 % CI | |", "|---|---:|---:|---|"]
     for k, v in values.items():
         info = metric_info(k)
         interval = f"{ci[k][0]:.4f}–{ci[k][1]:.4f}" if k in ci else ("n/a" if ci else "")
-        lines.append(f"| {k} {'↑' if info.higher_is_better else '↓'} | {v:.4f} | {interval} | "
+        shown = "n/a" if v is None else f"{v:.4f}"
+        lines.append(f"| {k} {'↑' if info.higher_is_better else '↓'} | {shown} | {interval} | "
                      f"{info.description} |")
     lines += ["", *(f"<sub>{k}: {s}</sub>" for k, s in signatures.items())]
+    if any(k.split("/")[-1] in coco.COCO for k in values):
+        lines.append("<sub>COCO metrics: pycocoevalcap on PTB-tokenised, lower-cased text without "
+                     "punctuation; values on its 0–1 scale (CIDEr-D 0–10)</sub>")
+    lines += [f"<sub>{k}: n/a — {reason}</sub>" for k, reason in missing.items()]
     if ci:
         lines.append("<sub>95 % CI: percentile bootstrap over inputs; n/a: the metric does not "
-                     "decompose over inputs (vocab, pairwise_bleu, loo_bleu)</sub>")
+                     "decompose over inputs (vocab, pairwise_bleu, loo_bleu, meteor)</sub>")
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ import pytest
 from test_text_metrics import CANDS, REFS
 
 from harness.cli import main
+from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
 
@@ -24,7 +25,9 @@ def files(tmp_path):
 
 def test_json_output_equals_the_metric_functions(files, capsys):
     preds, refs = files
-    assert main(["score", "--predictions", preds, "--references", refs, "--format", "json"]) == 0
+    sacre_and_diversity = ",".join(["bleu", "chrf", *dv.diversity(CANDS, REFS)])
+    assert main(["score", "--predictions", preds, "--references", refs, "--format", "json",
+                 "--metrics", sacre_and_diversity]) == 0
     got = json.loads(capsys.readouterr().out)
     want = {**tx.quality_flavours(CANDS, REFS), **dv.diversity(CANDS, REFS)}
     assert got.keys() == want.keys()
@@ -61,8 +64,8 @@ def test_empty_references_and_bad_json(tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "candidates": ["x"]}\n{oops\n')
     assert main(["score", "--predictions", str(tmp_path / "bad.jsonl")]) == 2
     assert "bad.jsonl:2: not valid JSON" in capsys.readouterr().err
-    assert main(["score", "--predictions", preds, "--metrics", "meteor"]) == 2
-    assert "unknown metric 'meteor'" in capsys.readouterr().err
+    assert main(["score", "--predictions", preds, "--metrics", "rouge"]) == 2
+    assert "unknown metric 'rouge'" in capsys.readouterr().err
 
 
 def test_bootstrap_intervals(files, capsys):
@@ -76,3 +79,23 @@ def test_bootstrap_intervals(files, capsys):
     assert main(["score", "--predictions", preds, "--references", refs, "--bootstrap", "50"]) == 0
     out = capsys.readouterr().out
     assert "| vocab ↑ |" in out and "| n/a |" in out and "percentile bootstrap" in out
+
+
+@pytest.mark.skipif(bool(coco.unavailable(["cider_d"])), reason="no Java here")
+def test_coco_metrics_and_spice_na(files, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("MCLBENCH_CORENLP_DIR", str(tmp_path))  # no CoreNLP jars there
+    if not coco.unavailable(["spice"]):
+        pytest.skip("SPICE can run here")
+    preds, refs = files
+    assert main(["score", "--predictions", preds, "--references", refs, "--format", "json",
+                 "--metrics", "cider_d,spice"]) == 0
+    captured = capsys.readouterr()
+    got = json.loads(captured.out)
+    want, _ = coco.coco_flavours(CANDS, REFS, ["cider_d"])
+    for k, v in want.items():
+        assert got[k] == pytest.approx(v, abs=1e-9)
+    assert got["top1/spice"] is None and got["oracle/spice"] is None  # never a fake number
+    assert "spice is n/a: SPICE needs Stanford CoreNLP" in captured.err
+    assert main(["score", "--predictions", preds, "--references", refs, "--metrics", "spice"]) == 0
+    out = capsys.readouterr().out
+    assert "| top1/spice ↑ | n/a |" in out and "<sub>spice: n/a — SPICE needs Stanford CoreNLP" in out

@@ -1,0 +1,118 @@
+"""Readers for the text-pair formats users have on disk; each returns ``list[Example]``.
+
+- ``read_parallel(source, [ref, ...])``: one sentence a line, one file per language
+  (plain or ``.gz``); several reference files make a sacrebleu-style multi-reference set.
+- ``read_jsonl(path)``: one ``{"id", "source", "references": [...]}`` object a line.
+- ``read_hf_dataset(files, ...)``: HF ``datasets`` from local json/jsonl/csv/parquet files.
+
+Bad data fails loudly with the file and line: unequal line counts, empty lines, text that
+is not UTF-8, missing fields.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+from harness.errors import MCLBenchError
+from harness.task import Example
+
+
+class DataFormatError(MCLBenchError, ValueError):
+    pass
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Lines of a UTF-8 text file (gzip when the name ends in .gz), without newlines."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such file")
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    lines = raw.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            text = line.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as e:
+            raise DataFormatError(
+                f"{path}, line {number}: not valid UTF-8 (byte {line[e.start]:#x} at column {e.start + 1}); "
+                "re-encode the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+            ) from None
+        if not text.strip():
+            raise DataFormatError(f"{path}, line {number}: empty line; every line must hold one sentence")
+        out.append(text)
+    return out
+
+
+def read_parallel(source: str | Path, references: list[str | Path],
+                  id_prefix: str | None = None) -> list[Example]:
+    """Line-aligned source and reference files (several reference files: several references)."""
+    if not references:
+        raise DataFormatError(f"{source}: no reference file given")
+    src = read_lines(source)
+    refs = [read_lines(r) for r in references]
+    for path, lines in zip(references, refs, strict=True):
+        if len(lines) != len(src):
+            raise DataFormatError(
+                f"{path} has {len(lines)} lines but {source} has {len(src)}; "
+                "parallel files must be line-aligned"
+            )
+    prefix = id_prefix if id_prefix is not None else Path(source).name.split(".")[0]
+    return [Example(f"{prefix}:{i}", s, [r[i] for r in refs]) for i, s in enumerate(src)]
+
+
+def _example(obj, where: str, source_field: str, references_field: str, id_field: str, index: int) -> Example:
+    if not isinstance(obj, dict):
+        raise DataFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if source_field not in obj:
+        raise DataFormatError(f"{where}: missing field {source_field!r}")
+    refs = obj.get(references_field)
+    if isinstance(refs, str):
+        refs = [refs]
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) and r.strip() for r in refs):
+        raise DataFormatError(f"{where}: {references_field!r} must be a non-empty list of non-empty strings")
+    source = obj[source_field]
+    if isinstance(source, str) and not source.strip():
+        raise DataFormatError(f"{where}: empty {source_field!r}")
+    return Example(str(obj.get(id_field, index)), source, list(refs))
+
+
+def read_jsonl(path: str | Path, source_field: str = "source", references_field: str = "references",
+               id_field: str = "id") -> list[Example]:
+    """``{"id", "source", "references": [...]}`` a line (a string reference is one reference)."""
+    out = []
+    for number, line in enumerate(read_lines(path), 1):
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataFormatError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
+        where = f"{path}, line {number}"
+        out.append(_example(obj, where, source_field, references_field, id_field, number - 1))
+    ids = [e.id for e in out]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise DataFormatError(f"{path}: id {dup!r} appears more than once")
+    return out
+
+
+def read_hf_dataset(data_files: str | list[str], split: str = "train", source_field: str = "source",
+                    references_field: str = "references", id_field: str = "id") -> list[Example]:
+    """A dataset in local files loaded with HF ``datasets`` (builder chosen by extension)."""
+    from datasets import load_dataset
+
+    files = [data_files] if isinstance(data_files, str) else list(data_files)
+    suffixes = {Path(f).suffixes[0] if Path(f).suffixes else "" for f in files}
+    builders = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+    if len(suffixes) != 1 or next(iter(suffixes)) not in builders:
+        raise DataFormatError(f"{files}: expected files of one type among {sorted(builders)}")
+    for f in files:
+        if not Path(f).is_file():
+            raise DataFormatError(f"{f}: no such file")
+    ds = load_dataset(builders[suffixes.pop()], data_files={split: files}, split=split)
+    return [_example(row, f"{files[0]}, row {i}", source_field, references_field, id_field, i)
+            for i, row in enumerate(ds)]

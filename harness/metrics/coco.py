@@ -1,0 +1,392 @@
+"""COCO caption metrics, as the COCO evaluation server computes them (pycocoevalcap).
+
+Tokenisation: every candidate and reference goes once through pycocoevalcap's PTB
+tokenizer (Stanford CoreNLP 3.4.1 ``PTBTokenizer -preserveLines -lowerCase``, then its
+punctuation list removed), in one JVM for the whole call. All metrics below are computed
+on those tokens; every value is on pycocoevalcap's scale (0..1; CIDEr-D 0..10).
+
+- ``bleu_1`` … ``bleu_4``: pycocoevalcap BLEU (closest reference length, its 1e-9/1e-15
+  smoothing); corpus score from summed statistics, its per-sentence form for ``oracle/``.
+- ``meteor``: METEOR 1.5 (``-l en -norm``), one JVM per scoring call; the corpus score is
+  METEOR's own aggregate of the segments' statistics.
+- ``rouge_l``: ROUGE-L F (β = 1.2), the mean over inputs.
+- ``cider_d``: CIDEr-D (pycocoevalcap's ``Cider``: clipped tf-idf n-grams 1–4, Gaussian
+  length penalty σ = 6, ×10; idf from the references of the scored set), mean over inputs.
+- ``spice``: SPICE 1.0 F-score, mean over inputs; ``spider`` = (CIDEr-D + SPICE) / 2, and
+  ``oracle/spider`` is SPIDEr-max (per input the best candidate's SPIDEr). SPICE needs
+  Stanford CoreNLP 3.6.0 (``stanford-corenlp-3.6.0.jar`` and ``…-models.jar``), which
+  pycocoevalcap downloads at first use: offline, point ``MCLBENCH_CORENLP_DIR`` at a folder
+  that holds them, else ``spice`` and ``spider`` are reported "n/a" with the reason.
+
+Flavours as in :mod:`harness.metrics.text`: ``top1/`` the first candidate, ``mean/`` the
+mean over ranks of the corpus score, ``oracle/`` the per-input best candidate by its
+sentence score (ties: the first), then the corpus score. Equality with pycocoevalcap's
+classes (corpus and per-sentence, 1e-6) is tested on real captions.
+
+BLEU, ROUGE-L and CIDEr-D are re-implemented here with pycocoevalcap's arithmetic so the
+statistics of N·I candidates are computed once; METEOR runs in its own JVM concurrently
+with them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections import defaultdict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+COCO = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider")
+NEEDS_SPICE = ("spice", "spider")
+PUNCTUATION = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-",
+               "--", "...", ";"}  # pycocoevalcap's list, removed after PTB tokenisation
+CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
+
+
+class MetricUnavailable(RuntimeError):
+    """A metric that cannot run on this machine; the message is the reason shown in tables."""
+
+
+def _package_dir() -> Path:
+    try:
+        import pycocoevalcap
+    except ImportError:
+        raise MetricUnavailable("pycocoevalcap is not installed (pip install pycocoevalcap)") from None
+    return Path(pycocoevalcap.__path__[0])
+
+
+def java() -> str:
+    """The java executable, or MetricUnavailable saying how to install one."""
+    home = os.environ.get("JAVA_HOME")
+    in_home = Path(home, "bin", "java") if home else None
+    found = shutil.which("java") or (str(in_home) if in_home and in_home.exists() else None)
+    if not found:
+        raise MetricUnavailable("Java not found (METEOR, the PTB tokenizer and SPICE run on the JVM): "
+                                "install a JRE (apt-get install default-jre-headless) or set JAVA_HOME")
+    return found
+
+
+def corenlp_dir() -> Path:
+    """The folder with the two Stanford CoreNLP 3.6.0 jars SPICE needs."""
+    candidates = [Path(os.environ["MCLBENCH_CORENLP_DIR"])] if os.environ.get("MCLBENCH_CORENLP_DIR") else []
+    candidates.append(_package_dir() / "spice" / "lib")
+    for folder in candidates:
+        if all((folder / jar).is_file() for jar in CORENLP_JARS):
+            return folder
+    raise MetricUnavailable("SPICE needs Stanford CoreNLP 3.6.0 (stanford-corenlp-3.6.0.jar and "
+                            "-models.jar), not downloadable offline: set MCLBENCH_CORENLP_DIR to theirs")
+
+
+def unavailable(metrics: Sequence[str]) -> dict[str, str]:
+    """The COCO metrics among ``metrics`` that cannot run here, each with its reason."""
+    out = {}
+    for name in metrics:
+        try:
+            _package_dir()
+            java()
+            if name in NEEDS_SPICE:
+                corenlp_dir()
+        except MetricUnavailable as exc:
+            out[name] = str(exc)
+    return out
+
+
+# ---------------------------------------------------------------- tokenisation
+def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
+    """pycocoevalcap's PTBTokenizer on every sentence in one JVM: lower-cased, punctuation removed."""
+    jar = _package_dir() / "tokenizer" / "stanford-corenlp-3.4.1.jar"
+    text = "\n".join(s.replace("\n", " ") for s in sentences)
+    with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as f:
+        f.write(text.encode())
+    try:
+        out = subprocess.run([java(), "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
+                              "-preserveLines", "-lowerCase", f.name],
+                             capture_output=True, check=True).stdout.decode()
+    finally:
+        os.remove(f.name)
+    lines = out.split("\n")[: len(sentences)]
+    if len(lines) != len(sentences):
+        raise RuntimeError(f"PTB tokenizer returned {len(lines)} lines for {len(sentences)} sentences")
+    return [" ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATION) for line in lines]
+
+
+# ---------------------------------------------------------------- n-gram counts
+def _ngrams(words: list[str], n: int = 4) -> dict[tuple, int]:
+    counts: dict[tuple, int] = defaultdict(int)
+    for k in range(1, n + 1):
+        for i in range(len(words) - k + 1):
+            counts[tuple(words[i:i + k])] += 1
+    return counts
+
+
+# ---------------------------------------------------------------- BLEU
+_SMALL, _TINY = 1e-9, 1e-15
+
+
+def bleu_stats(hyp: str, refs: Sequence[str], ref_max: dict | None = None) -> np.ndarray:
+    """``[testlen, closest reflen, guess_1..4, correct_1..4]`` of one tokenised candidate."""
+    words = hyp.split()
+    ref_lens = [len(r.split()) for r in refs]
+    if ref_max is None:
+        ref_max = _ref_max_counts(refs)
+    testlen = len(words)
+    reflen = min((abs(length - testlen), length) for length in ref_lens)[1]
+    correct = [0, 0, 0, 0]
+    for ngram, count in _ngrams(words).items():
+        correct[len(ngram) - 1] += min(ref_max.get(ngram, 0), count)
+    return np.array([testlen, reflen, *[max(0, testlen - k + 1) for k in range(1, 5)], *correct], dtype=float)
+
+
+def _ref_max_counts(refs: Sequence[str]) -> dict:
+    out: dict[tuple, int] = {}
+    for ref in refs:
+        for ngram, count in _ngrams(ref.split()).items():
+            out[ngram] = max(out.get(ngram, 0), count)
+    return out
+
+
+def bleu_from_stats(stats: np.ndarray) -> np.ndarray:
+    """BLEU-1..4 from statistics rows ``(..., 10)`` (one row: that sentence's BLEU, as
+    pycocoevalcap's per-sentence list; summed rows: its corpus BLEU)."""
+    testlen, reflen = stats[..., 0], stats[..., 1]
+    guess, correct = stats[..., 2:6], stats[..., 6:10]
+    precisions = (correct + _TINY) / (guess + _SMALL)
+    cumulative = np.cumprod(precisions, axis=-1)
+    bleus = cumulative ** (1.0 / np.arange(1, 5))
+    ratio = (testlen + _TINY) / (reflen + _SMALL)
+    with np.errstate(divide="ignore"):
+        penalty = np.where(ratio < 1, np.exp(1 - 1 / np.maximum(ratio, 1e-300)), 1.0)
+    return bleus * penalty[..., None]
+
+
+# ---------------------------------------------------------------- ROUGE-L
+def _lcs(a: list[str], b: list[str]) -> int:
+    previous = [0] * (len(b) + 1)
+    for x in a:
+        current = [0]
+        for j, y in enumerate(b, 1):
+            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(hyp: str, refs: Sequence[str], beta: float = 1.2) -> float:
+    """pycocoevalcap's ROUGE-L: best precision and best recall over references, F_β."""
+    cand = hyp.split(" ")
+    prec, rec = [], []
+    for ref in refs:
+        tokens = ref.split(" ")
+        lcs = _lcs(tokens, cand)
+        prec.append(lcs / len(cand))
+        rec.append(lcs / len(tokens))
+    p, r = max(prec), max(rec)
+    return (1 + beta**2) * p * r / (r + beta**2 * p) if p != 0 and r != 0 else 0.0
+
+
+# ---------------------------------------------------------------- CIDEr-D
+class CiderD:
+    """pycocoevalcap's ``Cider`` (CIDEr-D) with the references' vectors computed once."""
+
+    def __init__(self, references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0):
+        self.n, self.sigma = n, sigma
+        cooked = [[_ngrams(r.split(), n) for r in refs] for refs in references]
+        self.df: dict[tuple, float] = defaultdict(float)
+        for refs in cooked:
+            for ngram in {g for ref in refs for g in ref}:
+                self.df[ngram] += 1
+        self.ref_len = np.log(float(len(cooked)))
+        self.ref_vecs = [[self._vec(r) for r in refs] for refs in cooked]
+
+    def _vec(self, counts):
+        vec = [defaultdict(float) for _ in range(self.n)]
+        norm = [0.0] * self.n
+        length = 0
+        for ngram, tf in counts.items():
+            df = np.log(max(1.0, self.df.get(ngram, 0.0)))
+            k = len(ngram) - 1
+            vec[k][ngram] = float(tf) * (self.ref_len - df)
+            norm[k] += pow(vec[k][ngram], 2)
+            if k == 1:  # pycocoevalcap counts bigrams as the "length" of the length penalty
+                length += tf
+        return vec, [np.sqrt(x) for x in norm], length
+
+    def score(self, i: int, hyp: str) -> float:
+        vec, norm, length = self._vec(_ngrams(hyp.split(), self.n))
+        total = np.zeros(self.n)
+        for vec_r, norm_r, length_r in self.ref_vecs[i]:
+            penalty = np.e ** (-(float(length - length_r) ** 2) / (2 * self.sigma**2))
+            for k in range(self.n):
+                value = sum(min(w, vec_r[k].get(g, 0.0)) * vec_r[k].get(g, 0.0) for g, w in vec[k].items())
+                if norm[k] != 0 and norm_r[k] != 0:
+                    value /= norm[k] * norm_r[k]
+                total[k] += value * penalty
+        return float(np.mean(total) / len(self.ref_vecs[i]) * 10.0)
+
+
+# ---------------------------------------------------------------- METEOR
+class Meteor:
+    """One METEOR 1.5 JVM (pycocoevalcap's jar and flags); statistics pipelined through stdio."""
+
+    def __init__(self):
+        folder = _package_dir() / "meteor"
+        self.proc = subprocess.Popen(
+            [java(), "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
+            cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def stats(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> list[str]:
+        """The statistics line of each (candidate, references) pair, in order."""
+        def write():
+            for hyp, rs in zip(hyps, refs, strict=True):
+                hyp = hyp.replace("|||", "").replace("  ", " ")
+                self.proc.stdin.write(f"SCORE ||| {' ||| '.join(rs)} ||| {hyp}\n".encode())
+            self.proc.stdin.flush()
+
+        writer = threading.Thread(target=write)
+        writer.start()  # the JVM's output pipe would fill up if we wrote everything first
+        lines = [self._readline() for _ in hyps]
+        writer.join()
+        return lines
+
+    def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
+        """METEOR's corpus score of these segments and each segment's score."""
+        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
+        self.proc.stdin.flush()
+        segments = [float(self._readline()) for _ in stats]
+        return float(self._readline()), segments
+
+    def _readline(self) -> str:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the METEOR JVM stopped unexpectedly (is there 2 GB of memory for it?)")
+        return line.decode().strip()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.kill()
+        self.proc.wait()
+
+
+def meteor_flavours(hyps: list[list[str]], refs: list[list[str]]) -> tuple[list[float], float]:
+    """Each rank's METEOR corpus score and the oracle's (per input the best segment), one JVM."""
+    meteor = Meteor()
+    try:
+        n = len(hyps[0])
+        flat = meteor.stats([h for row in hyps for h in row], [r for r in refs for _ in range(n)])
+        stats = [flat[i * n:(i + 1) * n] for i in range(len(hyps))]
+        sentence, corpus = np.zeros((len(hyps), n)), []
+        for k in range(n):
+            score, sentence[:, k] = meteor.evaluate([row[k] for row in stats])
+            corpus.append(score)
+        best = sentence.argmax(1)  # ties: the first
+        oracle, _ = meteor.evaluate([row[b] for row, b in zip(stats, best, strict=True)])
+        return corpus, oracle
+    finally:
+        meteor.close()
+
+
+# ---------------------------------------------------------------- SPICE
+def spice_scores(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarray:
+    """SPICE F-score of each (candidate, references) pair, as pycocoevalcap's ``Spice``."""
+    spice_dir = _package_dir() / "spice"
+    classpath = os.pathsep.join([str(spice_dir / "spice-1.0.jar"), str(spice_dir / "lib" / "*"),
+                                 *(str(corenlp_dir() / jar) for jar in CORENLP_JARS)])
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        pairs = enumerate(zip(hyps, refs, strict=True))
+        items = [{"image_id": i, "test": h, "refs": list(r)} for i, (h, r) in pairs]
+        (tmp / "in.json").write_text(json.dumps(items))
+        subprocess.run([java(), "-Xmx8G", "-cp", classpath, "edu.anu.spice.SpiceScorer", str(tmp / "in.json"),
+                        "-cache", str(tmp / "cache"), "-out", str(tmp / "out.json"), "-subset", "-silent"],
+                       cwd=spice_dir, check=True)
+        out = json.loads((tmp / "out.json").read_text())
+        results = {item["image_id"]: item["scores"]["All"]["f"] for item in out}
+    return np.array([float(results[i]) if results[i] is not None else math.nan for i in range(len(hyps))])
+
+
+# ---------------------------------------------------------------- flavours
+def _mean(rows: np.ndarray) -> float:
+    return float(np.mean(rows))
+
+
+def _mean_over_ranks(aggregate):
+    return lambda rows: float(np.mean([aggregate(rows[:, k]) for k in range(rows.shape[1])]))
+
+
+def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+               metrics: Sequence[str] = COCO):
+    """The flavours of every COCO metric in ``metrics`` that can run here.
+
+    Returns ``(parts, fixed, missing)``: ``parts[name] = (per_input_rows, aggregate)`` for
+    the flavours that decompose over inputs (as :mod:`harness.metrics.bootstrap` needs),
+    ``fixed[name]`` the values that do not (METEOR's corpus aggregate is its own), and
+    ``missing[metric]`` the reason a metric cannot run here.
+    """
+    missing = unavailable(metrics)
+    wanted = [m for m in metrics if m not in missing]
+    parts: dict[str, tuple] = {}
+    fixed: dict[str, float] = {}
+    if not wanted:
+        return parts, fixed, missing
+    n, inputs = len(candidates[0]), len(candidates)
+    tokens = ptb_tokenize([c for row in candidates for c in row] + [r for refs in references for r in refs])
+    hyps = [tokens[i * n:(i + 1) * n] for i in range(inputs)]
+    refs, offset = [], inputs * n
+    for r in references:
+        refs.append(tokens[offset:offset + len(r)])
+        offset += len(r)
+
+    with ThreadPoolExecutor(1) as pool:  # METEOR's JVM works on the other core meanwhile
+        meteor = pool.submit(meteor_flavours, hyps, refs) if "meteor" in wanted else None
+        if any(m.startswith("bleu_") for m in wanted):
+            ref_max = [_ref_max_counts(r) for r in refs]
+            stats = np.array([[bleu_stats(h, refs[i], ref_max[i]) for h in hyps[i]] for i in range(inputs)])
+            per_sentence = bleu_from_stats(stats)  # (I, N, 4)
+            for order in range(1, 5):
+                if f"bleu_{order}" not in wanted:
+                    continue
+
+                def corpus(rows, order=order):
+                    return float(bleu_from_stats(rows.sum(0))[order - 1])
+
+                best = per_sentence[..., order - 1].argmax(1)  # ties: the first
+                parts[f"top1/bleu_{order}"] = (stats[:, 0], corpus)
+                parts[f"mean/bleu_{order}"] = (stats, _mean_over_ranks(corpus))
+                parts[f"oracle/bleu_{order}"] = (stats[np.arange(inputs), best], corpus)
+        sentence: dict[str, np.ndarray] = {}
+        if "rouge_l" in wanted:
+            sentence["rouge_l"] = np.array([[rouge_l(h, refs[i]) for h in hyps[i]] for i in range(inputs)])
+        if {"cider_d", "spider"} & set(wanted):
+            cider = CiderD(refs)
+            sentence["cider_d"] = np.array([[cider.score(i, h) for h in hyps[i]] for i in range(inputs)])
+        if {"spice", "spider"} & set(wanted):
+            flat = spice_scores([h for row in hyps for h in row], [r for r in refs for _ in range(n)])
+            sentence["spice"] = flat.reshape(inputs, n)
+            sentence["spider"] = (sentence["cider_d"] + sentence["spice"]) / 2
+        for name, scores in sentence.items():
+            if name in wanted:  # means over inputs; oracle/spider is SPIDEr-max
+                parts[f"top1/{name}"] = (scores[:, 0], _mean)
+                parts[f"mean/{name}"] = (scores.mean(1), _mean)
+                parts[f"oracle/{name}"] = (scores.max(1), _mean)
+        if meteor is not None:
+            corpus_by_rank, oracle = meteor.result()
+            fixed.update({"top1/meteor": corpus_by_rank[0], "mean/meteor": float(np.mean(corpus_by_rank)),
+                          "oracle/meteor": oracle})
+    return parts, fixed, missing
+
+
+def coco_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                  metrics: Sequence[str] = COCO) -> tuple[dict[str, float], dict[str, str]]:
+    """``{flavour/metric: value}`` for the COCO metrics that can run here, and
+    ``{metric: reason}`` for those that cannot (tables show them as "n/a" with the reason)."""
+    parts, fixed, missing = coco_parts(candidates, references, metrics)
+    values = {**{k: aggregate(rows) for k, (rows, aggregate) in parts.items()}, **fixed}
+    order = [f"{f}/{m}" for m in metrics for f in ("top1", "mean", "oracle")]
+    return {k: values[k] for k in order if k in values}, missing

@@ -1,0 +1,269 @@
+"""Pre-train the translation task's offline base model once: a small Marian en→de.
+
+The default translation run loads the committed result (``tasks/data/translation_base/``:
+fp16 safetensors, tokenizer, ``config.json``, training log and curve); this script is the
+seeded recipe that made it, so anyone can re-create it::
+
+    python -m tasks.translation_base --work .mclbench_cache/translation_base
+
+It checkpoints every ``--checkpoint-every`` steps into ``--work`` and resumes from there
+when restarted (batch order, dropout RNG and learning rate are functions of the step).
+Efficiency on a 2-core CPU: length-bucketed batches of about ``max_tokens`` target tokens,
+label smoothing, linear warm-up then inverse-square-root decay, a joint 8k BPE.
+
+The base sees only its part of ``train`` (``base_split`` below); the adapters of the
+benchmark are trained on the rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from harness.loaders import read_parallel
+from harness.progress import progress
+
+DATA = Path(__file__).parent / "data" / "multi30k"
+BASE_DIR = Path(__file__).parent / "data" / "translation_base"
+SPECIALS = ["<pad>", "</s>", "<unk>"]
+
+
+@dataclass
+class BaseRecipe:
+    seed: int = 0
+    base_pairs: int = 22_000  # of the 29 000 training pairs; the rest is for the adapters
+    vocab_size: int = 8_000
+    d_model: int = 256
+    layers: int = 3
+    heads: int = 4
+    ffn_dim: int = 1024
+    dropout: float = 0.1
+    max_tokens: int = 2_500  # target tokens per batch
+    steps: int = 3_500
+    lr: float = 1e-3
+    warmup: int = 400
+    label_smoothing: float = 0.1
+    max_len: int = 64
+
+
+def base_split(n: int, base_pairs: int, seed: int = 0) -> tuple[list[int], list[int]]:
+    """Seeded disjoint (base, adapter) index lists over the ``n`` training pairs."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    return sorted(order[:base_pairs]), sorted(order[base_pairs:])
+
+
+def train_tokenizer(texts: list[str], vocab_size: int):
+    """Joint BPE over both languages; Metaspace keeps decoding lossless (detokenised text)."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Metaspace(), pre_tokenizers.Punctuation(behavior="isolated")]
+    )
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS))
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+        model_max_length=512,
+    )
+
+
+def build_model(r: BaseRecipe, vocab_size: int):
+    from transformers import MarianConfig, MarianMTModel
+
+    config = MarianConfig(
+        vocab_size=vocab_size, decoder_vocab_size=vocab_size, d_model=r.d_model,
+        encoder_layers=r.layers, decoder_layers=r.layers,
+        encoder_attention_heads=r.heads, decoder_attention_heads=r.heads,
+        encoder_ffn_dim=r.ffn_dim, decoder_ffn_dim=r.ffn_dim, activation_function="relu",
+        dropout=r.dropout, attention_dropout=0.0, activation_dropout=0.0,
+        max_position_embeddings=128, pad_token_id=0, eos_token_id=1, decoder_start_token_id=0,
+        forced_eos_token_id=1, scale_embedding=True, share_encoder_decoder_embeddings=True,
+        tie_word_embeddings=True, max_length=r.max_len, num_beams=1,
+    )
+    torch.manual_seed(r.seed)
+    return MarianMTModel(config)
+
+
+def token_batches(src: list[list[int]], tgt: list[list[int]], max_tokens: int, seed: int) -> list[list[int]]:
+    """Length-bucketed batches (similar target lengths together), in a seeded order."""
+    rng = random.Random(seed)
+    order = sorted(range(len(tgt)), key=lambda i: (len(tgt[i]), len(src[i]), rng.random()))
+    batches, current, longest = [], [], 0
+    for i in order:
+        longest_if = max(longest, len(tgt[i]), len(src[i]))
+        if current and longest_if * (len(current) + 1) > max_tokens:
+            batches.append(current)
+            current, longest_if = [], max(len(tgt[i]), len(src[i]))
+        current.append(i)
+        longest = longest_if
+    if current:
+        batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
+def collate(ids: list[int], src, tgt) -> dict[str, torch.Tensor]:
+    def pad(seqs, value):
+        width = max(len(s) for s in seqs)
+        return torch.tensor([s + [value] * (width - len(s)) for s in seqs])
+
+    input_ids = pad([src[i] for i in ids], 0)
+    labels = pad([tgt[i] for i in ids], -100)
+    return {"input_ids": input_ids, "attention_mask": (input_ids != 0).long(), "labels": labels}
+
+
+def smoothed_nll(model, batch, label_smoothing: float) -> torch.Tensor:
+    labels = batch["labels"]
+    decoder_input_ids = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1].clamp(min=0)], 1)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                   decoder_input_ids=decoder_input_ids).logits
+    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(),
+                           ignore_index=-100, label_smoothing=label_smoothing)
+
+
+def lr_at(step: int, r: BaseRecipe) -> float:
+    """Linear warm-up, then inverse-square-root decay (the Transformer schedule)."""
+    if step < r.warmup:
+        return r.lr * (step + 1) / r.warmup
+    return r.lr * math.sqrt(r.warmup / (step + 1))
+
+
+@torch.no_grad()
+def greedy_bleu(model, tokenizer, sources: list[str], references: list[str], batch_size: int = 100) -> float:
+    import sacrebleu
+
+    model.eval()
+    hyps = []
+    for start in range(0, len(sources), batch_size):
+        enc = tokenizer(sources[start:start + batch_size], return_tensors="pt", padding=True)
+        out = model.generate(**enc, num_beams=1, do_sample=False, max_new_tokens=64)
+        hyps += tokenizer.batch_decode(out, skip_special_tokens=True)
+    model.train()
+    return sacrebleu.corpus_bleu(hyps, [references]).score
+
+
+def pretrain(r: BaseRecipe, work: Path, output: Path, checkpoint_every: int = 250, eval_every: int = 500):
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    work.mkdir(parents=True, exist_ok=True)
+    train = read_parallel(DATA / "train.en.gz", [DATA / "train.de.gz"])
+    val = read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"])
+    base_ids, _ = base_split(len(train), r.base_pairs, r.seed)
+    src_text = [train[i].source for i in base_ids]
+    tgt_text = [train[i].references[0] for i in base_ids]
+
+    tok_dir = work / "tokenizer"
+    if tok_dir.exists():
+        from transformers import PreTrainedTokenizerFast
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(tok_dir)
+    else:
+        tokenizer = train_tokenizer(src_text + tgt_text, r.vocab_size)
+        tokenizer.save_pretrained(tok_dir)
+    src = [s[: r.max_len] for s in tokenizer(src_text)["input_ids"]]
+    tgt = [t[: r.max_len] for t in tokenizer(tgt_text)["input_ids"]]
+
+    model = build_model(r, len(tokenizer))
+    opt = torch.optim.AdamW(model.parameters(), lr=r.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=1e-4)
+    step, log_rows, epoch_batches = 0, [], {}
+    ckpt = work / "checkpoint.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, log_rows = state["step"], state["log"]
+        print(f"resumed at step {step}")
+
+    def batch_of(s: int) -> list[int]:
+        # epoch e's batches are a pure function of (seed, e): resuming replays the same order
+        epoch, total = 0, 0
+        while True:
+            if epoch not in epoch_batches:
+                epoch_batches[epoch] = token_batches(src, tgt, r.max_tokens, r.seed * 1000 + epoch)
+            n = len(epoch_batches[epoch])
+            if s < total + n:
+                return epoch_batches[epoch][s - total]
+            total, epoch = total + n, epoch + 1
+
+    model.train()
+    started, window = time.time(), []
+    bar = progress(total=r.steps, initial=step, desc="pre-train base", unit="step")
+    while step < r.steps:
+        torch.manual_seed(r.seed * 1_000_003 + step)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, r)
+        loss = smoothed_nll(model, collate(batch_of(step), src, tgt), r.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        window.append(loss.item())
+        step += 1
+        bar.update(1)
+        if step % eval_every == 0 or step == r.steps:
+            bleu = greedy_bleu(model, tokenizer, [e.source for e in val[:300]],
+                               [e.references[0] for e in val[:300]])
+            log_rows.append({"step": step, "train_loss": round(sum(window) / len(window), 4),
+                             "val300_bleu": round(bleu, 2), "lr": lr_at(step - 1, r),
+                             "seconds": round(time.time() - started, 1)})
+            print(json.dumps(log_rows[-1]), flush=True)
+            window = []
+        if step % checkpoint_every == 0 or step == r.steps:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                        "log": log_rows}, work / "checkpoint.tmp")
+            (work / "checkpoint.tmp").replace(ckpt)
+    bar.close()
+    export(model, tokenizer, r, log_rows, output)
+
+
+def export(model, tokenizer, r: BaseRecipe, log_rows: list[dict], output: Path) -> None:
+    """fp16 safetensors + tokenizer + log; the test BLEU is measured on the fp16 weights."""
+    output.mkdir(parents=True, exist_ok=True)
+    model.half().save_pretrained(output, safe_serialization=True)
+    tokenizer.save_pretrained(output)
+    from transformers import MarianMTModel
+
+    reloaded = MarianMTModel.from_pretrained(output, dtype=torch.float32)
+    test = read_parallel(DATA / "test_2016_flickr.en.gz", [DATA / "test_2016_flickr.de.gz"])
+    val = read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"])
+    summary = {
+        "recipe": asdict(r),
+        "parameters": sum(p.numel() for p in reloaded.parameters()),
+        "greedy_bleu_val": round(greedy_bleu(reloaded, tokenizer, [e.source for e in val],
+                                             [e.references[0] for e in val]), 2),
+        "greedy_bleu_test_2016_flickr": round(greedy_bleu(
+            reloaded, tokenizer, [e.source for e in test], [e.references[0] for e in test]), 2),
+    }
+    (output / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with open(output / "training_log.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(log_rows[0]))
+        writer.writeheader()
+        writer.writerows(log_rows)
+    print(json.dumps(summary, indent=2))
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--work", type=Path, default=Path(".mclbench_cache/translation_base"))
+    p.add_argument("--output", type=Path, default=BASE_DIR)
+    p.add_argument("--steps", type=int, default=BaseRecipe.steps)
+    p.add_argument("--checkpoint-every", type=int, default=250)
+    p.add_argument("--eval-every", type=int, default=500)
+    a = p.parse_args(argv)
+    pretrain(BaseRecipe(steps=a.steps), a.work, a.output, a.checkpoint_every, a.eval_every)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""COCO caption metrics equal pycocoevalcap's own classes (corpus and per-sentence, 1e-6) on
+real multi-reference captions; flavours; "n/a" with a reason when Java or SPICE is missing."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.metrics import coco
+
+pytest.importorskip("pycocoevalcap")
+from pycocoevalcap.bleu.bleu import Bleu  # noqa: E402
+from pycocoevalcap.cider.cider import Cider  # noqa: E402
+from pycocoevalcap.meteor.meteor import Meteor  # noqa: E402
+from pycocoevalcap.rouge.rouge import Rouge  # noqa: E402
+from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer  # noqa: E402
+
+ROWS = [json.loads(line) for line in
+        (Path(__file__).parent / "fixtures" / "multi30k_val_captions.jsonl").read_text().splitlines()]
+# captions 1-2: N = 2 candidates; 3-5: the references, fewer for some inputs (variable M)
+CANDS = [r["captions"][:2] for r in ROWS]
+REFS = [r["captions"][2:] if i % 4 else r["captions"][2:3] for i, r in enumerate(ROWS)]
+needs_java = pytest.mark.skipif(bool(coco.unavailable(["meteor"])), reason="no Java here")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """pycocoevalcap's own PTB tokenisation of the references and of each candidate rank,
+    and METEOR scores (corpus, per-sentence) of each rank from its ``Meteor`` (one JVM)."""
+    gts = PTBTokenizer().tokenize({i: [{"caption": r} for r in refs] for i, refs in enumerate(REFS)})
+    ranks = [PTBTokenizer().tokenize({i: [{"caption": c[k]}] for i, c in enumerate(CANDS)}) for k in range(2)]
+    scorer = Meteor()
+    return gts, ranks, [scorer.compute_score(gts, res) for res in ranks]
+
+
+@pytest.fixture(scope="module")
+def ours():
+    return coco.coco_flavours(CANDS, REFS, [m for m in coco.COCO if m not in coco.NEEDS_SPICE])[0]
+
+
+@needs_java
+def test_ptb_tokenizer_equals_pycocoevalcap(reference):
+    gts, ranks, _ = reference
+    flat = [c for row in CANDS for c in row]
+    mine = coco.ptb_tokenize(flat)
+    assert mine == [ranks[k][i][0] for i in range(len(CANDS)) for k in range(2)]
+    flat_refs = [t for i in range(len(REFS)) for t in gts[i]]
+    assert coco.ptb_tokenize([r for refs in REFS for r in refs]) == flat_refs
+    assert coco.ptb_tokenize(["A dog, running!", ""]) == ["a dog running", ""]
+
+
+@needs_java
+def test_corpus_and_sentence_forms_equal_pycocoevalcap(ours, reference):
+    gts, ranks, meteor_by_rank = reference
+    refs = [gts[i] for i in range(len(REFS))]
+    ours_meteor = coco.Meteor()
+    for k, res in enumerate(ranks):
+        hyps = [res[i][0] for i in range(len(CANDS))]
+        bleu, bleu_sent = Bleu(4).compute_score(gts, res, verbose=0)
+        stats = np.array([coco.bleu_stats(h, r) for h, r in zip(hyps, refs, strict=True)])
+        np.testing.assert_allclose(coco.bleu_from_stats(stats.sum(0)), bleu, atol=1e-6)
+        np.testing.assert_allclose(coco.bleu_from_stats(stats).T, bleu_sent, atol=1e-6)
+        rouge, rouge_sent = Rouge().compute_score(gts, res)
+        np.testing.assert_allclose([coco.rouge_l(h, r) for h, r in zip(hyps, refs, strict=True)],
+                                   rouge_sent, atol=1e-6)
+        cider, cider_sent = Cider().compute_score(gts, res)
+        scorer = coco.CiderD(refs)
+        np.testing.assert_allclose([scorer.score(i, h) for i, h in enumerate(hyps)], cider_sent, atol=1e-6)
+        meteor, meteor_sent = meteor_by_rank[k]
+        corpus, segments = ours_meteor.evaluate(ours_meteor.stats(hyps, refs))
+        assert corpus == pytest.approx(meteor, abs=1e-6)
+        np.testing.assert_allclose(segments, meteor_sent, atol=1e-6)
+        if k == 0:  # top1 is pycocoevalcap's corpus score of the first candidates
+            for n in range(4):
+                assert ours[f"top1/bleu_{n + 1}"] == pytest.approx(bleu[n], abs=1e-6)
+            assert ours["top1/rouge_l"] == pytest.approx(rouge, abs=1e-6)
+            assert ours["top1/cider_d"] == pytest.approx(cider, abs=1e-6)
+            assert ours["top1/meteor"] == pytest.approx(meteor, abs=1e-6)
+    ours_meteor.close()
+
+
+@needs_java
+def test_mean_and_oracle_flavours(ours, reference):
+    gts, ranks, meteor_by_rank = reference
+    by_rank = [Cider().compute_score(gts, res) for res in ranks]
+    assert ours["mean/cider_d"] == pytest.approx(np.mean([s for s, _ in by_rank]), abs=1e-6)
+    assert ours["oracle/cider_d"] == pytest.approx(np.maximum(by_rank[0][1], by_rank[1][1]).mean(), abs=1e-6)
+    assert ours["mean/meteor"] == pytest.approx(np.mean([s for s, _ in meteor_by_rank]), abs=1e-6)
+    # oracle BLEU-4: per input the candidate with the higher sentence BLEU-4, then the corpus score
+    sentence = [Bleu(4).compute_score(gts, res, verbose=0)[1][3] for res in ranks]
+    best = {i: ranks[int(sentence[1][i] > sentence[0][i])][i] for i in range(len(CANDS))}
+    assert ours["oracle/bleu_4"] == pytest.approx(Bleu(4).compute_score(gts, best, verbose=0)[0][3], abs=1e-6)
+    for name in ("bleu_4", "meteor", "rouge_l", "cider_d"):
+        assert ours[f"oracle/{name}"] >= ours[f"mean/{name}"] - 1e-9
+
+
+def test_spice_is_na_with_reason_offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("MCLBENCH_CORENLP_DIR", str(tmp_path))
+    if coco.unavailable(["spice"]) == {}:
+        pytest.skip("CoreNLP jars are installed here")
+    values, missing = coco.coco_flavours(CANDS[:2], REFS[:2], ["spice", "spider"])
+    assert values == {}
+    assert set(missing) == {"spice", "spider"} and "CoreNLP" in missing["spice"]
+
+
+def test_java_missing_gives_reason_not_zero(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    values, missing = coco.coco_flavours(CANDS[:2], REFS[:2], ["meteor", "cider_d"])
+    assert values == {}
+    assert "Java not found" in missing["meteor"]
+    assert "apt-get install default-jre-headless" in missing["cider_d"]
