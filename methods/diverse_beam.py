@@ -9,8 +9,9 @@ serves all groups, with the KV cache reordered once per step.
 `transformers` 5 dropped group beam search from its core. :func:`group_beam_search`
 reproduces `transformers` 4.x (`_group_beam_search` + `BeamSearchScorer` +
 `HammingDiversityLogitsProcessor`, default `early_stopping=False`) token for token: the
-tests compare it with fixtures made by transformers 4.46.3 (``tests/fixtures/group_beam``).
-Supports decoder-only models.
+tests compare it with fixtures made by transformers 4.46.3 (``tests/fixtures/group_beam``),
+for a decoder-only model and for an encoder–decoder one (the encoder runs once; the
+decoder starts from ``decoder_start_token_id``, as ``generate`` does).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from transformers import DynamicCache
+from transformers import DynamicCache, EncoderDecoderCache
 
 from harness.registry import register_method
 from methods.lora_mcl import LoRAMethod, LoRATrainConfig
@@ -63,11 +64,13 @@ def group_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tens
                       length_penalty: float = 1.0, min_new_tokens: int = 0,
                       suppress_tokens: tuple[int, ...] = (),
                       num_return_sequences: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Diverse beam search over a left-padded batch of a decoder-only model.
+    """Diverse beam search over a batch: a left-padded prompt of a decoder-only model, or
+    the source of an encoder–decoder.
 
     Returns ``(sequences, scores)``: ``num_return_sequences`` (default ``num_beams``)
-    sequences per input, prompt included, best first across groups, and their
-    length-normalised log-probabilities.
+    sequences per input, best first across groups (decoder-only: prompt included;
+    encoder–decoder: the decoder sequence from its start token, as ``generate`` returns),
+    and their length-normalised log-probabilities.
     """
     if num_beams % num_groups:
         raise ValueError(f"num_beams ({num_beams}) must be divisible by num_groups ({num_groups})")
@@ -75,22 +78,35 @@ def group_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     keep = num_return_sequences or n
     if keep > n:
         raise ValueError(f"num_return_sequences ({keep}) cannot exceed num_beams ({n})")
-    batch, prompt_len = input_ids.shape
+    batch = input_ids.shape[0]
     eos = [] if eos_token_id is None else [eos_token_id]
-    ids = input_ids.repeat_interleave(n, 0)
+    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
     mask = attention_mask.repeat_interleave(n, 0)
+    if encoder_decoder:  # the source is encoded once; every beam starts from the start token
+        encoded = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
+        encoded.last_hidden_state = encoded.last_hidden_state.repeat_interleave(n, 0)
+        ids = torch.full((batch * n, 1), model.config.decoder_start_token_id, dtype=torch.long)
+        cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
+    else:
+        ids = input_ids.repeat_interleave(n, 0)
+        cache = DynamicCache()
+    prompt_len = ids.shape[1]
     # only the first beam of each group is live at the start: the others would duplicate it
     beam_scores = torch.full((batch, n), -1e9)
     beam_scores[:, ::size] = 0
     beam_scores = beam_scores.view(-1)
     pools = [[Hypotheses(size, length_penalty) for _ in range(num_groups)] for _ in range(batch)]
     done = [[False] * num_groups for _ in range(batch)]
-    cache = DynamicCache()
     step_ids = ids
     for step in range(max_new_tokens):
-        logits = model(input_ids=step_ids, attention_mask=mask,
-                       position_ids=_positions(mask)[:, -step_ids.shape[1]:],
-                       past_key_values=cache, use_cache=True).logits[:, -1].float()
+        if encoder_decoder:
+            out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=step_ids,
+                        past_key_values=cache, use_cache=True)
+        else:
+            out = model(input_ids=step_ids, attention_mask=mask,
+                        position_ids=_positions(mask)[:, -step_ids.shape[1]:],
+                        past_key_values=cache, use_cache=True)
+        logits = out.logits[:, -1].float()
         logp = F.log_softmax(logits, dim=-1)
         if step < min_new_tokens and eos:
             logp[:, eos] = -float("inf")
@@ -138,7 +154,8 @@ def group_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tens
             chosen[rows] = next_tokens.view(-1)
             reorder[rows] = n * (src // size) + start + src % size
         ids = torch.cat([ids, chosen[:, None]], dim=-1)
-        mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
+        if not encoder_decoder:  # the encoder's mask stays; a decoder-only prompt grows
+            mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
         cache.reorder_cache(reorder)
         step_ids = chosen[:, None]
         if all(all(d) for d in done):
@@ -205,8 +222,6 @@ class DiverseBeamSearch(LoRAMethod):
 
     def decode_batch(self, model, task, examples, prompt, seed):
         c, gen = self.config, task.generation_kwargs()
-        if model.is_encoder_decoder:
-            raise NotImplementedError("diverse_beam supports decoder-only backbones for now")
         eos = gen.get("eos_token_id", getattr(model.base_model.generation_config, "eos_token_id", None))
         model.router.set_index(torch.zeros(prompt["input_ids"].shape[0], dtype=torch.long))
         seqs, _ = group_beam_search(

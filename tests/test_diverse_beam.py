@@ -2,7 +2,8 @@
 
 The fixtures (tests/fixtures/group_beam) were made by make_fixtures.py in a throw-away
 environment with transformers==4.46.3: a tiny random GPT-2, a left-padded batch of three
-prompts, six settings of N beams, G groups, λ, length, EOS and length penalty.
+prompts, six settings of N beams, G groups, λ, length, EOS and length penalty; and a tiny
+random Marian encoder–decoder with a right-padded source batch, four settings.
 """
 
 import json
@@ -10,12 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import GPT2LMHeadModel
+from transformers import GPT2LMHeadModel, MarianMTModel
 
 from methods.diverse_beam import Hypotheses, group_beam_search
 
 FIXTURES = Path(__file__).parent / "fixtures" / "group_beam"
 DATA = json.loads((FIXTURES / "cases.json").read_text())
+SEQ2SEQ = json.loads((FIXTURES / "cases_seq2seq.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,21 @@ def test_equals_transformers_4_group_beam_search(model, case):
         num_beams=case["num_beams"], num_groups=case["num_beam_groups"],
         diversity_penalty=case["diversity_penalty"], max_new_tokens=case["max_new_tokens"],
         eos_token_id=case["eos"], pad_token_id=DATA["pad_token_id"],
+        length_penalty=case.get("length_penalty", 1.0))
+    assert seqs.tolist() == case["sequences"]
+    assert torch.allclose(scores, torch.tensor(case["sequences_scores"]), atol=1e-4)
+
+
+@pytest.mark.parametrize("case", SEQ2SEQ["cases"],
+                         ids=[f"N{c['num_beams']}-G{c['num_beam_groups']}-l{c['diversity_penalty']}"
+                              for c in SEQ2SEQ["cases"]])
+def test_encoder_decoder_equals_transformers_4(case):
+    model = MarianMTModel.from_pretrained(FIXTURES / "model_seq2seq").eval()
+    seqs, scores = group_beam_search(
+        model, torch.tensor(SEQ2SEQ["input_ids"]), torch.tensor(SEQ2SEQ["attention_mask"]),
+        num_beams=case["num_beams"], num_groups=case["num_beam_groups"],
+        diversity_penalty=case["diversity_penalty"], max_new_tokens=case["max_new_tokens"],
+        eos_token_id=case["eos"], pad_token_id=SEQ2SEQ["pad_token_id"],
         length_penalty=case.get("length_penalty", 1.0))
     assert seqs.tolist() == case["sequences"]
     assert torch.allclose(scores, torch.tensor(case["sequences_scores"]), atol=1e-4)
