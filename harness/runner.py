@@ -230,6 +230,7 @@ class Runner:
             "methods": {c.method.name: as_dict(c.method.config) for c in cells},
             "seeds": self.spec.seeds,
             "metrics": metrics,
+            "notes": {c.task.name: c.task.notes() for c in cells if c.task.notes()},
         }
         csv = df.to_csv(index=False)
         if self._unchanged(csv, provenance):

@@ -135,7 +135,9 @@ def _footer(meta: dict) -> str:
         return ""
     v = meta.get("versions", {})
     libs = ", ".join(f"{k} {val}" for k, val in v.items())
-    return (f"<sub>command: `{meta.get('command')}` · commit {meta.get('commit')} · "
-            f"{meta.get('date')} · {meta.get('machine')} · compute {meta.get('compute_time_s')} s "
-            f"(this invocation {meta.get('wall_time_s')} s) · "
-            f"{libs}</sub>")
+    notes = [f"<sub>{task}: {line}</sub>" for task, lines in meta.get("notes", {}).items() for line in lines]
+    return "\n".join([*notes, (
+        f"<sub>command: `{meta.get('command')}` · commit {meta.get('commit')} · "
+        f"{meta.get('date')} · {meta.get('machine')} · compute {meta.get('compute_time_s')} s "
+        f"(this invocation {meta.get('wall_time_s')} s) · "
+        f"{libs}</sub>")])

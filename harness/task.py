@@ -86,6 +86,11 @@ class Task:
         raise NotImplementedError
 
     # scoring
+    def notes(self) -> list[str]:
+        """Lines for the table footer that a reader needs to reproduce the scores (e.g.
+        metric signature strings)."""
+        return []
+
     def score(self, model, examples: list[Example],
               candidates: list[list[str]]) -> tuple[dict[str, float], dict[str, Any]]:
         """Metric values, and JSON-able details kept as an artifact (e.g. recovered matrices)."""

@@ -1,0 +1,268 @@
+"""Machine translation: Multi30k English→German offline by default, any checkpoint on request.
+
+Data (default): Multi30k task 1, committed in ``tasks/data/multi30k``. The adapters train on
+the 7 000 training pairs the base never saw (``translation_base.base_split``); every method
+is scored on all 1 000 pairs of ``test_2016_flickr``. Other data: ``train_source`` +
+``train_target`` (line-aligned files, optionally .gz) or ``train_jsonl``; ``test_source`` +
+``test_references`` (one file per reference: a sacrebleu-style multi-reference set) or
+``test_jsonl`` (``{"id", "source", "references"}``). See :mod:`harness.loaders`.
+
+Backbone (default): the committed 7.6 M-parameter Marian pre-trained on the other 22 000
+pairs (``tasks/data/translation_base``; ``rebuild_base: true`` re-creates it with
+:mod:`tasks.translation_base`, about an hour on 2 CPU cores). ``backbone: <path or hub
+name>`` loads any seq2seq or causal-LM checkpoint instead; a causal LM is prompted
+ALMA-style (``prompt`` below) and its candidate is the first line it writes.
+
+Metrics: sacreBLEU BLEU and chrF in the ``top1/``, ``mean/``, ``oracle/`` flavours, and the
+diversity of the N candidates; leave-one-out BLEU and #refs covered when every test input
+has several references. The sacreBLEU signatures go in the table footer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness import scoring
+from harness.loaders import read_jsonl, read_parallel
+from harness.metrics import diversity as dv
+from harness.metrics import text as tx
+from harness.registry import register_task
+from harness.task import Example, MetricInfo, Task, TrainingSet
+from tasks import translation_base as tb
+
+ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
+
+
+@dataclass
+class TranslationConfig:
+    backbone: str = ""  # "": the committed Multi30k base; else a local path or hub name
+    rebuild_base: bool = False  # re-create the offline base (tasks/translation_base.py)
+    train_source: str | None = None
+    train_target: str | None = None
+    train_jsonl: str | None = None
+    test_source: str | None = None
+    test_references: list[str] | None = None
+    test_jsonl: str | None = None
+    num_train: int = 0  # adapter training pairs to use (0: all)
+    num_test: int = 0  # test inputs to score (0: all)
+    max_source_tokens: int = 64
+    max_new_tokens: int = 64
+    source_language: str = "English"
+    target_language: str = "German"
+    prompt: str = ALMA_PROMPT  # causal LMs only
+
+    def validate(self) -> None:
+        if (self.train_source is None) != (self.train_target is None):
+            raise ValueError("set both train_source and train_target (line-aligned files), or neither")
+        if self.test_source is not None and not self.test_references:
+            raise ValueError("test_source needs test_references (one or more reference files)")
+        if self.train_jsonl and self.train_source:
+            raise ValueError("give train_jsonl or train_source/train_target, not both")
+        if self.test_jsonl and self.test_source:
+            raise ValueError("give test_jsonl or test_source/test_references, not both")
+        if self.backbone and self.rebuild_base:
+            raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
+        if self.num_train < 0 or self.num_test < 0 or self.max_new_tokens < 1:
+            raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
+
+
+class _PairSet(TrainingSet):
+    """Tokenised (source, target) pairs, padded per batch."""
+
+    def __init__(self, rows: list[tuple[list[int], list[int]]], pad: int, causal: bool):
+        self.rows, self.pad, self.causal = rows, pad, causal
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        rows = [self.rows[i] for i in indices.tolist()]
+        if self.causal:  # prompt + target in one sequence; loss on the target only
+            seqs = [p + t for p, t in rows]
+            labels = [[-100] * len(p) + t for p, t in rows]
+            return _pad_right(seqs, labels, self.pad)
+        sources = _pad_right([s for s, _ in rows], [s for s, _ in rows], self.pad)
+        width = max(len(t) for _, t in rows)
+        labels = torch.tensor([t + [-100] * (width - len(t)) for _, t in rows])
+        return {**{k: sources[k] for k in ("input_ids", "attention_mask")}, "labels": labels}
+
+
+def _pad_right(seqs: list[list[int]], labels: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
+    width = max(len(s) for s in seqs)
+    return {
+        "input_ids": torch.tensor([s + [pad] * (width - len(s)) for s in seqs]),
+        "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs]),
+        "labels": torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels]),
+    }
+
+
+@register_task("translation")
+class TranslationTask(Task):
+    """Translation (Multi30k en→de by default): BLEU/chrF flavours and candidate diversity."""
+
+    Config = TranslationConfig
+    version = "1"
+    training_defaults = {
+        "steps": 600, "batch_size": 32, "lr": 2e-3,
+        "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    }
+
+    @property
+    def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
+        names = [f"{f}/{m}" for m in ("bleu", "chrf") for f in ("top1", "mean", "oracle")]
+        names += ["mbleu_4", "pairwise_bleu", "div_1", "div_2", "vocab", "unique"]
+        if self._multi_reference:
+            names += ["loo_bleu", "refs_covered"]
+        return {n: scoring.metric_info(n) for n in names}
+
+    # ---------------------------------------------------------------------------- data
+    @cached_property
+    def _train_pairs(self) -> list[Example]:
+        c = self.config
+        if c.train_jsonl:
+            pairs = read_jsonl(c.train_jsonl)
+        elif c.train_source:
+            pairs = read_parallel(c.train_source, [c.train_target])
+        else:
+            train = read_parallel(tb.DATA / "train.en.gz", [tb.DATA / "train.de.gz"])
+            _, adapter_ids = tb.base_split(len(train), tb.BaseRecipe.base_pairs, tb.BaseRecipe.seed)
+            pairs = [train[i] for i in adapter_ids]
+        return pairs[: c.num_train] if c.num_train else pairs
+
+    @cached_property
+    def _test(self) -> list[Example]:
+        c = self.config
+        if c.test_jsonl:
+            examples = read_jsonl(c.test_jsonl)
+        elif c.test_source:
+            examples = read_parallel(c.test_source, c.test_references)
+        else:
+            examples = read_parallel(tb.DATA / "test_2016_flickr.en.gz", [tb.DATA / "test_2016_flickr.de.gz"])
+        return examples[: c.num_test] if c.num_test else examples
+
+    @property
+    def _multi_reference(self) -> bool:
+        return all(len(e.references) >= 2 for e in self._test)
+
+    def data_fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for e in self._train_pairs + self._test:
+            h.update(repr((e.id, e.source, e.references)).encode())
+        return h.hexdigest()
+
+    def training_set(self) -> TrainingSet:
+        tok, c, pairs = self.tokenizer, self.config, self._train_pairs
+        if self.causal:
+            prompts = [tok(self._prompt(e.source), add_special_tokens=False)["input_ids"] for e in pairs]
+            targets = [tok(" " + e.references[0], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                       for e in pairs]
+        else:
+            prompts = [ids[: c.max_source_tokens] for ids in tok([e.source for e in pairs])["input_ids"]]
+            targets = tok(text_target=[e.references[0] for e in pairs])["input_ids"]
+            targets = [t[: c.max_new_tokens] for t in targets]
+        return _PairSet(list(zip(prompts, targets, strict=True)), tok.pad_token_id, self.causal)
+
+    def test_examples(self) -> list[Example]:
+        return self._test
+
+    # ------------------------------------------------------------------------ backbone
+    @property
+    def _source(self) -> str:
+        """Where the backbone (and its tokenizer) comes from."""
+        c = self.config
+        if c.backbone:
+            return c.backbone
+        if c.rebuild_base:
+            return os.environ.get("MCLBENCH_TRANSLATION_BASE", ".mclbench_cache/translation_base/out")
+        return str(tb.BASE_DIR)
+
+    def backbone_spec(self, seed: int) -> dict[str, Any]:
+        c = self.config
+        if c.rebuild_base:
+            from dataclasses import asdict
+
+            return {"rebuild": asdict(tb.BaseRecipe())}  # the recipe is seeded: not the run seed
+        source = Path(self._source)
+        if source.is_dir():  # content, not path: a retrained checkpoint is a new backbone
+            h = hashlib.sha256()
+            for f in sorted(p for p in source.iterdir() if p.is_file()):
+                h.update(f.name.encode() + f.read_bytes())
+            return {"checkpoint": h.hexdigest()}
+        return {"hub": c.backbone}
+
+    def build_backbone(self, seed: int):
+        if self.config.rebuild_base and not Path(self._source, "model.safetensors").exists():
+            out = Path(self._source)
+            tb.pretrain(tb.BaseRecipe(), out.parent / "work", out)
+        return self._load(self._source)
+
+    def load_backbone(self, directory):
+        return self._load(directory)
+
+    def _load(self, where):
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+        seq2seq = AutoConfig.from_pretrained(where).is_encoder_decoder
+        cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+        return cls.from_pretrained(where, dtype=torch.float32).eval()  # fp16 on disk, fp32 on the CPU
+
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(self._source)
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        return tok
+
+    @cached_property
+    def causal(self) -> bool:
+        from transformers import AutoConfig
+
+        return not AutoConfig.from_pretrained(self._source).is_encoder_decoder
+
+    def _prompt(self, text: str) -> str:
+        c = self.config
+        return c.prompt.format(src=c.source_language, tgt=c.target_language, text=text)
+
+    # ------------------------------------------------------------------------ decoding
+    def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        tok = self.tokenizer
+        if self.causal:
+            tok.padding_side = "left"
+            return dict(tok([self._prompt(e.source) for e in examples], return_tensors="pt", padding=True,
+                            add_special_tokens=False))
+        tok.padding_side = "right"
+        return dict(tok([e.source for e in examples], return_tensors="pt", padding=True, truncation=True,
+                        max_length=self.config.max_source_tokens))
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        tok = self.tokenizer
+        return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": tok.pad_token_id,
+                "eos_token_id": tok.eos_token_id}
+
+    def decode_outputs(self, prompt, sequences: torch.Tensor) -> list[str]:
+        if self.causal:
+            new = sequences[:, prompt["input_ids"].shape[1]:]
+            texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+            return [t.strip().split("\n")[0].strip() for t in texts]
+        return [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
+
+    # ------------------------------------------------------------------------- scoring
+    def score(self, model, examples, candidates):
+        refs = [e.references for e in examples]
+        values = tx.quality_flavours(candidates, refs)
+        div = dv.diversity(candidates, refs)
+        values.update({k: v for k, v in div.items() if k in self.metrics})
+        return values, {"signatures": tx.signatures(refs)}
+
+    def notes(self) -> list[str]:
+        sig = tx.signatures([e.references for e in self._test])
+        return [f"sacreBLEU {k}: {v}" for k, v in sig.items()]

@@ -1,0 +1,108 @@
+"""The translation task: default data split, any checkpoint by path (causal LM with an
+ALMA-style prompt, or seq2seq), several-reference metrics, and bad configuration."""
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+
+from harness.cli import main
+from harness.loaders import read_lines
+from tasks import translation_base as tb
+from tasks.translation import ALMA_PROMPT, TranslationConfig, TranslationTask
+
+EN = read_lines(tb.DATA / "val.en.gz")[:12]
+DE = read_lines(tb.DATA / "val.de.gz")[:12]
+
+
+def tiny_checkpoint(path, causal: bool):
+    """A random tiny model + a BPE tokenizer trained on a few real sentences, saved to disk."""
+    from transformers import GPT2Config, GPT2LMHeadModel, MarianConfig, MarianMTModel
+
+    tok = tb.train_tokenizer(EN + DE + [ALMA_PROMPT], vocab_size=200)
+    torch.manual_seed(0)
+    if causal:
+        model = GPT2LMHeadModel(GPT2Config(
+            vocab_size=len(tok), n_positions=256, n_embd=32, n_layer=1, n_head=2,
+            eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
+    else:
+        model = MarianMTModel(MarianConfig(
+            vocab_size=len(tok), decoder_vocab_size=len(tok), d_model=32, encoder_layers=1, decoder_layers=1,
+            encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64, decoder_ffn_dim=64,
+            pad_token_id=0, eos_token_id=1, decoder_start_token_id=0))
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
+
+
+def jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def run(tmp_path, methods, sets):
+    args = ["run", "--tasks", "translation", "--methods", methods, "--seeds", "0", "--output",
+            str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache"), "--no-tracking"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0
+    return pd.read_csv(tmp_path / "out" / "scores.csv")
+
+
+@pytest.fixture
+def data(tmp_path):
+    train = jsonl(tmp_path / "train.jsonl", [{"id": i, "source": s, "references": [d]}
+                                             for i, (s, d) in enumerate(zip(EN[:8], DE[:8], strict=True))])
+    # two references each: the several-reference metrics must appear
+    test = jsonl(tmp_path / "test.jsonl", [{"id": f"t{i}", "source": s, "references": [d, d.lower()]}
+                                           for i, (s, d) in enumerate(zip(EN[8:], DE[8:], strict=True))])
+    return [f"task.train_jsonl={train}", f"task.test_jsonl={test}", "task.max_new_tokens=6",
+            "method.steps=2", "method.batch_size=4"]
+
+
+def test_causal_checkpoint_by_path_with_alma_prompt(tmp_path, data, monkeypatch):
+    ckpt = tiny_checkpoint(tmp_path / "causal", causal=True)
+    monkeypatch.chdir(tmp_path)
+    scores = run(tmp_path, "lora_mcl,lora_mle", [*data, f"task.backbone={ckpt}",
+                                               "lora_mcl.num_hypotheses=2", "method.target_modules=[c_attn]"])
+    metrics = set(scores["metric"])
+    assert {"top1/bleu", "oracle/chrf", "pairwise_bleu", "loo_bleu", "refs_covered"} <= metrics
+    task = TranslationTask(TranslationConfig(backbone=str(ckpt), test_jsonl=str(tmp_path / "test.jsonl")))
+    prompt = task.prompt_batch(task.test_examples()[:1])
+    text = task.tokenizer.decode(prompt["input_ids"][0], skip_special_tokens=True)
+    assert text.startswith("Translate this from English to German:") and text.rstrip().endswith("German:")
+    rows = [json.loads(line) for line in
+            (tmp_path / "out" / "cells" / "translation" / "lora_mcl" / "seed0" / "candidates.jsonl").open()]
+    assert len(rows) == 4 and all(len(r["candidates"]) == 2 for r in rows)
+    assert all("\n" not in c for r in rows for c in r["candidates"])  # the first line only
+
+
+def test_seq2seq_checkpoint_by_path_with_diverse_beam(tmp_path, data, monkeypatch):
+    ckpt = tiny_checkpoint(tmp_path / "seq2seq", causal=False)
+    monkeypatch.chdir(tmp_path)
+    scores = run(tmp_path, "diverse_beam,beam", [*data, f"task.backbone={ckpt}", "beam.num_candidates=2",
+                                                 "diverse_beam.num_candidates=2",
+                                                 "diverse_beam.diversity_penalty=0.8"])
+    assert set(scores["method"]) == {"diverse_beam", "beam"}
+    board = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "sacreBLEU bleu: nrefs:2|case:mixed|eff:no|tok:13a" in board  # the signature, in the footer
+
+
+def test_default_split_keeps_adapter_data_unseen_by_the_base():
+    task = TranslationTask(TranslationConfig())
+    base_ids, adapter_ids = tb.base_split(29_000, tb.BaseRecipe.base_pairs, tb.BaseRecipe.seed)
+    assert len(base_ids) == 22_000 and len(adapter_ids) == 7_000 and not set(base_ids) & set(adapter_ids)
+    assert len(task._train_pairs) == 7_000 and len(task.test_examples()) == 1_000
+    train = read_lines(tb.DATA / "train.en.gz")
+    assert [e.source for e in task._train_pairs[:3]] == [train[i] for i in adapter_ids[:3]]
+
+
+@pytest.mark.parametrize("sets,msg", [
+    ({"test_source": "x.en"}, "test_source needs test_references"),
+    ({"train_source": "x.en"}, "set both train_source and train_target"),
+    ({"backbone": "some/model", "rebuild_base": True}, "cannot be combined with backbone"),
+])
+def test_bad_config(sets, msg):
+    with pytest.raises(ValueError, match=msg):
+        TranslationConfig(**sets).validate()
