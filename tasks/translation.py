@@ -110,7 +110,7 @@ class TranslationTask(Task):
     Config = TranslationConfig
     version = "1"
     training_defaults = {
-        "steps": 600, "batch_size": 32, "lr": 2e-3,
+        "steps": 500, "batch_size": 32, "lr": 2e-3,
         "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
     }
 

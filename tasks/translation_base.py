@@ -48,7 +48,7 @@ class BaseRecipe:
     ffn_dim: int = 1024
     dropout: float = 0.1
     max_tokens: int = 2_500  # target tokens per batch
-    steps: int = 3_500
+    steps: int = 2_000
     lr: float = 1e-3
     warmup: int = 400
     label_smoothing: float = 0.1

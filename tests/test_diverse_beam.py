@@ -29,11 +29,15 @@ def model():
                          ids=[f"N{c['num_beams']}-G{c['num_beam_groups']}-l{c['diversity_penalty']}"
                               f"-len{c['max_new_tokens']}" for c in DATA["cases"]])
 def test_equals_transformers_4_group_beam_search(model, case):
+    assert_matches_fixture(model, DATA, case)
+
+
+def assert_matches_fixture(model, data, case):
     seqs, scores = group_beam_search(
-        model, torch.tensor(DATA["input_ids"]), torch.tensor(DATA["attention_mask"]),
+        model, torch.tensor(data["input_ids"]), torch.tensor(data["attention_mask"]),
         num_beams=case["num_beams"], num_groups=case["num_beam_groups"],
         diversity_penalty=case["diversity_penalty"], max_new_tokens=case["max_new_tokens"],
-        eos_token_id=case["eos"], pad_token_id=DATA["pad_token_id"],
+        eos_token_id=case["eos"], pad_token_id=data["pad_token_id"],
         length_penalty=case.get("length_penalty", 1.0))
     assert seqs.tolist() == case["sequences"]
     assert torch.allclose(scores, torch.tensor(case["sequences_scores"]), atol=1e-4)
@@ -43,15 +47,7 @@ def test_equals_transformers_4_group_beam_search(model, case):
                          ids=[f"N{c['num_beams']}-G{c['num_beam_groups']}-l{c['diversity_penalty']}"
                               for c in SEQ2SEQ["cases"]])
 def test_encoder_decoder_equals_transformers_4(case):
-    model = MarianMTModel.from_pretrained(FIXTURES / "model_seq2seq").eval()
-    seqs, scores = group_beam_search(
-        model, torch.tensor(SEQ2SEQ["input_ids"]), torch.tensor(SEQ2SEQ["attention_mask"]),
-        num_beams=case["num_beams"], num_groups=case["num_beam_groups"],
-        diversity_penalty=case["diversity_penalty"], max_new_tokens=case["max_new_tokens"],
-        eos_token_id=case["eos"], pad_token_id=SEQ2SEQ["pad_token_id"],
-        length_penalty=case.get("length_penalty", 1.0))
-    assert seqs.tolist() == case["sequences"]
-    assert torch.allclose(scores, torch.tensor(case["sequences_scores"]), atol=1e-4)
+    assert_matches_fixture(MarianMTModel.from_pretrained(FIXTURES / "model_seq2seq").eval(), SEQ2SEQ, case)
 
 
 def test_penalty_makes_groups_differ(model):
