@@ -106,3 +106,20 @@ def test_default_split_keeps_adapter_data_unseen_by_the_base():
 def test_bad_config(sets, msg):
     with pytest.raises(ValueError, match=msg):
         TranslationConfig(**sets).validate()
+
+
+@pytest.mark.skipif(not (tb.BASE_DIR / "model.safetensors").exists(), reason="base not committed")
+def test_committed_base_translates():
+    """The committed fp16 base loads in fp32 and translates real test sentences."""
+    import sacrebleu
+
+    task = TranslationTask(TranslationConfig(num_test=100))
+    model = task.load_backbone(tb.BASE_DIR)
+    assert next(model.parameters()).dtype == torch.float32
+    examples = task.test_examples()
+    prompt = task.prompt_batch(examples)
+    with torch.no_grad():
+        out = model.generate(**prompt, num_beams=1, do_sample=False, **task.generation_kwargs())
+    hyps = task.decode_outputs(prompt, out)
+    bleu = sacrebleu.corpus_bleu(hyps, [[e.references[0] for e in examples]]).score
+    assert bleu > 20, (bleu, hyps[:3])
