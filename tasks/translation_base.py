@@ -20,17 +20,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import random
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from harness.loaders import read_parallel
-from harness.progress import progress
+from harness.pretraining import Schedule, pretrain_loop
 
 DATA = Path(__file__).parent / "data" / "multi30k"
 BASE_DIR = Path(__file__).parent / "data" / "translation_base"
@@ -126,39 +123,19 @@ def collate(ids: list[int], src, tgt) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "attention_mask": (input_ids != 0).long(), "labels": labels}
 
 
-def smoothed_nll(model, batch, label_smoothing: float) -> torch.Tensor:
-    labels = batch["labels"]
-    decoder_input_ids = torch.cat([torch.zeros_like(labels[:, :1]), labels[:, :-1].clamp(min=0)], 1)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                   decoder_input_ids=decoder_input_ids).logits
-    return F.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(),
-                           ignore_index=-100, label_smoothing=label_smoothing)
-
-
-def lr_at(step: int, r: BaseRecipe) -> float:
-    """Linear warm-up, then inverse-square-root decay (the Transformer schedule)."""
-    if step < r.warmup:
-        return r.lr * (step + 1) / r.warmup
-    return r.lr * math.sqrt(r.warmup / (step + 1))
-
-
 @torch.no_grad()
 def greedy_bleu(model, tokenizer, sources: list[str], references: list[str], batch_size: int = 100) -> float:
     import sacrebleu
 
-    model.eval()
     hyps = []
     for start in range(0, len(sources), batch_size):
         enc = tokenizer(sources[start:start + batch_size], return_tensors="pt", padding=True)
         out = model.generate(**enc, num_beams=1, do_sample=False, max_new_tokens=64)
         hyps += tokenizer.batch_decode(out, skip_special_tokens=True)
-    model.train()
     return sacrebleu.corpus_bleu(hyps, [references]).score
 
 
 def pretrain(r: BaseRecipe, work: Path, output: Path, checkpoint_every: int = 250, eval_every: int = 500):
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    work.mkdir(parents=True, exist_ok=True)
     train = read_parallel(DATA / "train.en.gz", [DATA / "train.de.gz"])
     val = read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"])
     base_ids, _ = base_split(len(train), r.base_pairs, r.seed)
@@ -174,19 +151,10 @@ def pretrain(r: BaseRecipe, work: Path, output: Path, checkpoint_every: int = 25
         tokenizer.save_pretrained(tok_dir)
     src = [s[: r.max_len] for s in tokenizer(src_text)["input_ids"]]
     tgt = [t[: r.max_len] for t in tokenizer(tgt_text)["input_ids"]]
-
     model = build_model(r, len(tokenizer))
-    opt = torch.optim.AdamW(model.parameters(), lr=r.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=1e-4)
-    step, log_rows, epoch_batches = 0, [], {}
-    ckpt = work / "checkpoint.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        step, log_rows = state["step"], state["log"]
-        print(f"resumed at step {step}")
+    epoch_batches: dict[int, list[list[int]]] = {}
 
-    def batch_of(s: int) -> list[int]:
+    def batch_at(s: int) -> dict[str, torch.Tensor]:
         # epoch e's batches are a pure function of (seed, e): resuming replays the same order
         epoch, total = 0, 0
         while True:
@@ -194,37 +162,16 @@ def pretrain(r: BaseRecipe, work: Path, output: Path, checkpoint_every: int = 25
                 epoch_batches[epoch] = token_batches(src, tgt, r.max_tokens, r.seed * 1000 + epoch)
             n = len(epoch_batches[epoch])
             if s < total + n:
-                return epoch_batches[epoch][s - total]
+                return collate(epoch_batches[epoch][s - total], src, tgt)
             total, epoch = total + n, epoch + 1
 
-    model.train()
-    started, window = time.time(), []
-    bar = progress(total=r.steps, initial=step, desc="pre-train base", unit="step")
-    while step < r.steps:
-        torch.manual_seed(r.seed * 1_000_003 + step)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, r)
-        loss = smoothed_nll(model, collate(batch_of(step), src, tgt), r.label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        window.append(loss.item())
-        step += 1
-        bar.update(1)
-        if step % eval_every == 0 or step == r.steps:
-            bleu = greedy_bleu(model, tokenizer, [e.source for e in val[:300]],
-                               [e.references[0] for e in val[:300]])
-            log_rows.append({"step": step, "train_loss": round(sum(window) / len(window), 4),
-                             "val300_bleu": round(bleu, 2), "lr": lr_at(step - 1, r),
-                             "seconds": round(time.time() - started, 1)})
-            print(json.dumps(log_rows[-1]), flush=True)
-            window = []
-        if step % checkpoint_every == 0 or step == r.steps:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "log": log_rows}, work / "checkpoint.tmp")
-            (work / "checkpoint.tmp").replace(ckpt)
-    bar.close()
+    def evaluate(m) -> dict[str, float]:
+        return {"val300_bleu": greedy_bleu(m, tokenizer, [e.source for e in val[:300]],
+                                           [e.references[0] for e in val[:300]])}
+
+    schedule = Schedule(steps=r.steps, lr=r.lr, warmup=r.warmup, label_smoothing=r.label_smoothing,
+                        seed=r.seed, checkpoint_every=checkpoint_every, eval_every=eval_every)
+    log_rows = pretrain_loop(model, batch_at, schedule, work, evaluate)
     export(model, tokenizer, r, log_rows, output)
 
 
