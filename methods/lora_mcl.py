@@ -388,7 +388,7 @@ class LoRATrainConfig:
     rank: int = 4
     alpha: float = 8.0
     dropout: float = 0.0
-    target_modules: list[str] | None = None
+    target_modules: list[str] | str | None = None  # patterns or "all-linear"
     steps: int | None = None
     batch_size: int | None = None
     lr: float | None = None
@@ -398,6 +398,11 @@ class LoRATrainConfig:
     def validate(self) -> None:
         if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
             raise ValueError("need rank >= 1, alpha > 0 and 0 <= dropout < 1")
+
+
+def target_patterns(targets: str | list[str]) -> str | list[str]:
+    """``"all-linear"`` stays a string; a list of name patterns is copied."""
+    return targets if isinstance(targets, str) else list(targets)
 
 
 class LoRAMethod(Method):
@@ -426,7 +431,7 @@ class LoRAMethod(Method):
     def adapter_config(self) -> MultiLoRAConfig:
         c = self.config
         return MultiLoRAConfig(num_hypotheses=self.num_hypotheses(), rank=c.rank, alpha=c.alpha,
-                               dropout=c.dropout, target_modules=list(c.target_modules))
+                               dropout=c.dropout, target_modules=target_patterns(c.target_modules))
 
     def train_settings(self) -> TrainSettings:
         c = self.config

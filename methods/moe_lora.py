@@ -26,6 +26,7 @@ from methods.lora_mcl import (
     MultiLoRAConfig,
     MultiLoRAModel,
     stacked_lora_factors,
+    target_patterns,
 )
 from methods.nucleus import sample_per_input
 
@@ -120,7 +121,8 @@ class MoELoRA(LoRAMethod):
     def adapter_config(self) -> MoELoRAConfig:
         c = self.config
         return MoELoRAConfig(num_experts=c.num_experts, rank=c.rank, alpha=c.alpha,
-                             dropout=c.dropout, target_modules=list(c.target_modules), top_k=c.top_k)
+                             dropout=c.dropout, target_modules=target_patterns(c.target_modules),
+                             top_k=c.top_k)
 
     def objective(self, nll, step, model):
         loss = nll.mean()
