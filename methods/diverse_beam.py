@@ -58,14 +58,15 @@ def _positions(mask: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def group_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *,
+def group_beam_search(model, inputs: dict[str, torch.Tensor], *,
                       num_beams: int, num_groups: int, diversity_penalty: float,
                       max_new_tokens: int, eos_token_id: int | None, pad_token_id: int,
                       length_penalty: float = 1.0, min_new_tokens: int = 0,
                       suppress_tokens: tuple[int, ...] = (),
                       num_return_sequences: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Diverse beam search over a batch: a left-padded prompt of a decoder-only model, or
-    the source of an encoder–decoder.
+    """Diverse beam search over a batch. ``inputs``: a left-padded prompt of a decoder-only
+    model (``input_ids``, ``attention_mask``), or what the encoder of an encoder–decoder
+    takes (``input_ids`` + ``attention_mask``, ``pixel_values``, ``input_features``).
 
     Returns ``(sequences, scores)``: ``num_return_sequences`` (default ``num_beams``)
     sequences per input, best first across groups (decoder-only: prompt included;
@@ -78,17 +79,18 @@ def group_beam_search(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     keep = num_return_sequences or n
     if keep > n:
         raise ValueError(f"num_return_sequences ({keep}) cannot exceed num_beams ({n})")
-    batch = input_ids.shape[0]
+    batch = next(iter(inputs.values())).shape[0]
     eos = [] if eos_token_id is None else [eos_token_id]
     encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
-    mask = attention_mask.repeat_interleave(n, 0)
+    mask = inputs.get("attention_mask")  # none for pixels or audio features
+    mask = mask.repeat_interleave(n, 0) if mask is not None else None
     if encoder_decoder:  # the source is encoded once; every beam starts from the start token
-        encoded = model.get_encoder()(input_ids=input_ids, attention_mask=attention_mask)
+        encoded = model.get_encoder()(**inputs)
         encoded.last_hidden_state = encoded.last_hidden_state.repeat_interleave(n, 0)
         ids = torch.full((batch * n, 1), model.config.decoder_start_token_id, dtype=torch.long)
         cache = EncoderDecoderCache(DynamicCache(), DynamicCache())
     else:
-        ids = input_ids.repeat_interleave(n, 0)
+        ids = inputs["input_ids"].repeat_interleave(n, 0)
         cache = DynamicCache()
     prompt_len = ids.shape[1]
     # only the first beam of each group is live at the start: the others would duplicate it
@@ -223,9 +225,9 @@ class DiverseBeamSearch(LoRAMethod):
     def decode_batch(self, model, task, examples, prompt, seed):
         c, gen = self.config, task.generation_kwargs()
         eos = gen.get("eos_token_id", getattr(model.base_model.generation_config, "eos_token_id", None))
-        model.router.set_index(torch.zeros(prompt["input_ids"].shape[0], dtype=torch.long))
+        model.router.set_index(torch.zeros(next(iter(prompt.values())).shape[0], dtype=torch.long))
         seqs, _ = group_beam_search(
-            model.base_model, prompt["input_ids"], prompt["attention_mask"],
+            model.base_model, prompt,
             num_beams=c.num_candidates, num_groups=c.num_groups,
             diversity_penalty=c.diversity_penalty, length_penalty=c.length_penalty,
             max_new_tokens=gen["max_new_tokens"], min_new_tokens=gen.get("min_new_tokens", 0),

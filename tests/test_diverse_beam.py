@@ -34,7 +34,8 @@ def test_equals_transformers_4_group_beam_search(model, case):
 
 def assert_matches_fixture(model, data, case):
     seqs, scores = group_beam_search(
-        model, torch.tensor(data["input_ids"]), torch.tensor(data["attention_mask"]),
+        model, {"input_ids": torch.tensor(data["input_ids"]),
+                "attention_mask": torch.tensor(data["attention_mask"])},
         num_beams=case["num_beams"], num_groups=case["num_beam_groups"],
         diversity_penalty=case["diversity_penalty"], max_new_tokens=case["max_new_tokens"],
         eos_token_id=case["eos"], pad_token_id=data["pad_token_id"],
@@ -51,10 +52,10 @@ def test_encoder_decoder_equals_transformers_4(case):
 
 
 def test_penalty_makes_groups_differ(model):
-    ids, mask = torch.tensor(DATA["input_ids"]), torch.tensor(DATA["attention_mask"])
+    prompt = {k: torch.tensor(DATA[k]) for k in ("input_ids", "attention_mask")}
     kw = dict(num_beams=4, num_groups=4, max_new_tokens=6, eos_token_id=None, pad_token_id=0)
-    plain, _ = group_beam_search(model, ids, mask, diversity_penalty=0.0, **kw)
-    diverse, _ = group_beam_search(model, ids, mask, diversity_penalty=10.0, **kw)
+    plain, _ = group_beam_search(model, prompt, diversity_penalty=0.0, **kw)
+    diverse, _ = group_beam_search(model, prompt, diversity_penalty=10.0, **kw)
     # with one beam per group and no penalty every group is the same greedy beam
     assert len({tuple(s) for s in plain[:4].tolist()}) == 1
     assert len({tuple(s) for s in diverse[:4].tolist()}) == 4
@@ -72,6 +73,7 @@ def test_hypotheses_keep_the_best_length_normalised():
 
 def test_bad_group_count_is_rejected(model):
     with pytest.raises(ValueError, match="divisible"):
-        group_beam_search(model, torch.tensor([[3]]), torch.tensor([[1]]), num_beams=4,
+        group_beam_search(model, {"input_ids": torch.tensor([[3]]), "attention_mask": torch.tensor([[1]])},
+                          num_beams=4,
                           num_groups=3, diversity_penalty=1.0, max_new_tokens=2,
                           eos_token_id=None, pad_token_id=0)

@@ -29,10 +29,11 @@ def tiny_checkpoint(path):
 def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
     ckpt = tiny_checkpoint(tmp_path / "ckpt")
     monkeypatch.chdir(tmp_path)
-    args = ["run", "--tasks", "image_captioning", "--methods", "lora_mcl,beam", "--seeds", "0",
+    args = ["run", "--tasks", "image_captioning", "--methods", "lora_mcl,diverse_beam", "--seeds", "0",
             "--output", "out", "--cache-dir", "cache", "--no-tracking", "--set", f"task.backbone={ckpt}",
             "--set", "task.num_train=16", "--set", "task.num_test=6", "--set", "task.max_new_tokens=5",
-            "--set", "method.steps=2", "--set", "method.batch_size=4", "--set", "beam.num_candidates=2"]
+            "--set", "method.steps=2", "--set", "method.batch_size=4",
+            "--set", "diverse_beam.num_candidates=2"]
     assert main(args) == 0
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     metrics = set(scores["metric"])
