@@ -123,3 +123,27 @@ def test_committed_base_translates():
     hyps = task.decode_outputs(prompt, out)
     bleu = sacrebleu.corpus_bleu(hyps, [[e.references[0] for e in examples]]).score
     assert bleu > 20, (bleu, hyps[:3])
+
+
+def test_rebuild_base_flag_recreates_it_with_the_script(tmp_path, monkeypatch):
+    """`task.rebuild_base=true` runs the pre-training script (here a tiny recipe)."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class TinyRecipe(tb.BaseRecipe):
+        vocab_size: int = 300
+        d_model: int = 16
+        layers: int = 1
+        heads: int = 2
+        ffn_dim: int = 32
+        steps: int = 2
+        max_len: int = 16
+
+    monkeypatch.setattr(tb, "BaseRecipe", TinyRecipe)
+    monkeypatch.setattr(tb, "greedy_bleu", lambda *a, **k: 0.0)  # the export's BLEU: not needed here
+    monkeypatch.setenv("MCLBENCH_TRANSLATION_BASE", str(tmp_path / "base"))
+    task = TranslationTask(TranslationConfig(rebuild_base=True))
+    model = task.build_backbone(seed=0)
+    assert (tmp_path / "base" / "model.safetensors").exists() and model.config.d_model == 16
+    assert task.backbone_spec(0)["rebuild"]["steps"] == 2
+    assert len(task.tokenizer) == 300
