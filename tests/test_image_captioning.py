@@ -10,15 +10,17 @@ import torch
 from harness.cli import main
 from harness.metrics import coco
 from tasks import image_base as ib
-from tasks.image_captioning import ImageCaptioningConfig, mode_coverage
+from tasks.caption_base import train_word_tokenizer
+from tasks.captioning import mode_coverage
+from tasks.image_captioning import ImageCaptioningConfig
 
 pytest.importorskip("PIL")
 
 
 def tiny_checkpoint(path):
     pixels, captions, _ = ib.load_scenes()
-    tok = ib.train_tokenizer([c for caps in captions[:50] for c in caps])
-    r = ib.ImageBaseRecipe(hidden=16, encoder_layers=1, decoder_layers=1, heads=2, patch=16)
+    tok = train_word_tokenizer([c for caps in captions[:50] for c in caps])
+    r = ib.Recipe(hidden=16, encoder_layers=1, decoder_layers=1, heads=2, patch=16)
     ib.build_model(r, len(tok)).save_pretrained(path)
     tok.save_pretrained(path)
     ib.image_processor().save_pretrained(path)
@@ -55,7 +57,7 @@ def test_mode_coverage_by_hand():
 
 @pytest.mark.parametrize("sets,msg", [
     ({"format": "vqa"}, "format must be one of coco, flickr, textcaps"),
-    ({"annotations": "a.json"}, "set both annotations and image_dir"),
+    ({"annotations": "a.json"}, "set both annotations and data_dir"),
     ({"backbone": "x", "rebuild_base": True}, "cannot be combined with backbone"),
 ])
 def test_bad_config(sets, msg):
@@ -65,7 +67,7 @@ def test_bad_config(sets, msg):
 
 def test_scene_ground_truth_matches_the_split():
     rows = json.loads((ib.SCENES / "scenes.json").read_text())
-    base, adapters, test = ib.split(ib.ImageBaseRecipe(), len(rows))
+    base, adapters, test = ib.split(ib.Recipe(), len(rows))
     assert (len(base), len(adapters), len(test)) == (2000, 700, 300)
     assert all(len(r["captions"]) >= 5 for r in rows)
     assert torch.is_tensor(ib.to_pixel_values(ib.load_scenes()[0][:2]))

@@ -1,0 +1,224 @@
+"""What the image and audio captioning tasks share: data splits, any encoder–decoder
+checkpoint by path, candidates scored with the COCO caption metrics (top1 / mean /
+oracle; SPICE and SPIDEr "n/a" offline with the reason in the footer), mBLEU-4, Div-1/2,
+vocab, unique and, on the generated sets, ``modes_covered`` / ``mode_recall``: the distinct
+described subsets (modes) that some candidate matches best (sentence BLEU over the tagged
+references).
+
+A subclass names its generated default data and base module, the readers of its formats,
+and how a batch of files becomes model inputs (pixels, log-mel features).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from harness import scoring
+from harness.metrics import coco
+from harness.metrics import diversity as dv
+from harness.metrics.text import sentence_bleu
+from harness.task import Example, MetricInfo, Task, TrainingSet
+
+COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
+
+
+@dataclass
+class CaptioningConfig:
+    backbone: str = ""  # "": the committed base; else a local path of an encoder-decoder captioner
+    rebuild_base: bool = False  # re-create the offline base with its pre-training script
+    format: str = ""  # the reader of `annotations` (the subclass's default when empty)
+    annotations: str | None = None  # test captions (and training ones unless train_annotations)
+    data_dir: str | None = None  # the folder of the images / audio files
+    train_annotations: str | None = None
+    train_data_dir: str | None = None
+    train_fraction: float = 0.8  # without train_annotations: this share of `annotations` trains
+    num_train: int = 0  # 0: all
+    num_test: int = 0  # 0: all
+    max_new_tokens: int = 20
+    FORMATS: ClassVar[tuple[str, ...]] = ()
+
+    def validate(self) -> None:
+        if self.format and self.format not in self.FORMATS:
+            raise ValueError(f"format must be one of {', '.join(self.FORMATS)}, got {self.format!r}")
+        if (self.annotations is None) != (self.data_dir is None):
+            raise ValueError("set both annotations and data_dir, or neither (the generated set)")
+        if self.train_annotations and not self.annotations:
+            raise ValueError("train_annotations needs annotations (the test set) too")
+        if not 0 < self.train_fraction < 1:
+            raise ValueError("train_fraction must lie in (0, 1)")
+        if self.backbone and self.rebuild_base:
+            raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
+
+
+class _CaptionPairs(TrainingSet):
+    """Every (file, caption) pair of the training examples; inputs are read per batch."""
+
+    def __init__(self, task: CaptioningTask, examples: list[Example]):
+        self.task = task
+        tok = task.tokenizer
+        self.pairs = [(e.source, tok(c)["input_ids"][: task.config.max_new_tokens + 1])
+                      for e in examples for c in e.references]
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        chosen = [self.pairs[i] for i in indices.tolist()]
+        width = max(len(ids) for _, ids in chosen)
+        labels = torch.tensor([ids + [-100] * (width - len(ids)) for _, ids in chosen])
+        return {**self.task.inputs([src for src, _ in chosen]), "labels": labels}
+
+
+class CaptioningTask(Task):
+    """Base of the captioning tasks; subclasses set the class attributes and ``inputs``."""
+
+    base: ClassVar[Any]  # the base's module: BASE_DIR, Recipe, split(n), pretrain(recipe, work, out)
+    base_env: ClassVar[str]  # environment variable: where rebuild_base writes the base
+    readers: ClassVar[dict[str, Any]]  # format -> reader(annotations, data_dir) -> list[Example]
+    training_defaults = {"steps": 400, "batch_size": 32, "lr": 2e-3, "target_modules": "all-linear"}
+
+    # ------------------------------------------------------------------- subclass hooks
+    def generated_examples(self) -> list[Example]:
+        """The committed generated set, in order."""
+        raise NotImplementedError
+
+    def generated_modes(self) -> dict[str, list[dict]]:
+        """Tagged captions (``mode``, ``caption``) of the generated set, by example id."""
+        raise NotImplementedError
+
+    def inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
+        """Model inputs of a batch of files (``pixel_values``, ``input_features``)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------- data
+    @property
+    def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
+        names = [f"{f}/{m}" for m in COCO_NAMES for f in ("top1", "mean", "oracle")]
+        names += ["mbleu_4", "div_1", "div_2", "vocab", "unique"]
+        out = {n: scoring.metric_info(n) for n in names}
+        if self.config.annotations is None:
+            out["modes_covered"] = MetricInfo(True, "distinct described subsets best-matched by a candidate")
+            out["mode_recall"] = MetricInfo(True, "modes_covered / the input's described subsets")
+        return out
+
+    @cached_property
+    def _splits(self) -> tuple[list[Example], list[Example]]:
+        c = self.config
+        if c.annotations is None:
+            examples = self.generated_examples()
+            _, adapters, test = self.base.split(self.base.Recipe(), len(examples))
+            train, tests = [examples[i] for i in adapters], [examples[i] for i in test]
+        else:
+            read = self.readers[c.format or next(iter(self.readers))]
+            tests = read(c.annotations, c.data_dir)
+            if c.train_annotations:
+                train = read(c.train_annotations, c.train_data_dir or c.data_dir)
+            else:
+                cut = int(len(tests) * c.train_fraction)
+                train, tests = tests[:cut], tests[cut:]
+        train = train[: c.num_train] if c.num_train else train
+        return train, (tests[: c.num_test] if c.num_test else tests)
+
+    def data_fingerprint(self) -> str:
+        h = hashlib.sha256()
+        for e in self._splits[0] + self._splits[1]:
+            h.update(repr((e.id, Path(e.source).name, e.references)).encode())
+            h.update(hashlib.sha256(Path(e.source).read_bytes()).digest())
+        return h.hexdigest()
+
+    def training_set(self) -> TrainingSet:
+        return _CaptionPairs(self, self._splits[0])
+
+    def test_examples(self) -> list[Example]:
+        return self._splits[1]
+
+    # ------------------------------------------------------------------------ backbone
+    @property
+    def source(self) -> str:
+        """Where the backbone and its tokenizer and processor come from."""
+        c = self.config
+        if c.backbone:
+            return c.backbone
+        if c.rebuild_base:
+            return os.environ.get(self.base_env, f".mclbench_cache/{self.name}_base/out")
+        return str(self.base.BASE_DIR)
+
+    def backbone_spec(self, seed: int) -> dict[str, Any]:
+        if self.config.rebuild_base:
+            return {"rebuild": asdict(self.base.Recipe())}  # the recipe is seeded: not the run seed
+        h = hashlib.sha256()
+        for f in sorted(p for p in Path(self.source).iterdir() if p.is_file()):
+            h.update(f.name.encode() + f.read_bytes())
+        return {"checkpoint": h.hexdigest()}
+
+    def build_backbone(self, seed: int):
+        if self.config.rebuild_base and not Path(self.source, "model.safetensors").exists():
+            out = Path(self.source)
+            self.base.pretrain(self.base.Recipe(), out.parent / "work", out)
+        return self.load_backbone(self.source)
+
+    def load_backbone(self, directory):
+        from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, VisionEncoderDecoderModel
+
+        if AutoConfig.from_pretrained(directory).model_type == "vision-encoder-decoder":
+            return VisionEncoderDecoderModel.from_pretrained(directory, dtype=torch.float32).eval()
+        return AutoModelForSpeechSeq2Seq.from_pretrained(directory, dtype=torch.float32).eval()
+
+    @cached_property
+    def tokenizer(self):
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(self.source)
+        if tok.pad_token is None:
+            tok.pad_token = tok.eos_token
+        return tok
+
+    # ------------------------------------------------------------------------ decoding
+    def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+        return self.inputs([e.source for e in examples])
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        tok = self.tokenizer
+        return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": tok.pad_token_id,
+                "eos_token_id": tok.eos_token_id}
+
+    def decode_outputs(self, prompt, sequences: torch.Tensor) -> list[str]:
+        return [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
+
+    # ------------------------------------------------------------------------- scoring
+    def score(self, model, examples, candidates):
+        refs = [e.references for e in examples]
+        values, missing = coco.coco_flavours(candidates, refs, COCO_NAMES)
+        div = dv.diversity(candidates, refs)
+        values.update({k: v for k, v in div.items() if k in self.metrics})
+        if self.config.annotations is None:
+            tagged = self.generated_modes()
+            covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])
+            values.update(modes_covered=covered, mode_recall=recall)
+        return values, {"unavailable": missing}
+
+    def notes(self) -> list[str]:
+        lines = ["COCO metrics: pycocoevalcap on PTB-tokenised text; 0–1 scale (CIDEr-D 0–10)"]
+        return lines + [f"{m}: n/a — {reason}" for m, reason in coco.unavailable(coco.COCO).items()]
+
+
+def mode_coverage(candidates: list[list[str]], tagged: list[list[dict]]) -> tuple[float, float]:
+    """Per input: the modes of the references that some candidate matches best (sentence
+    BLEU, ties: the first); returns the mean count and the mean share of the input's modes."""
+    counts, shares = [], []
+    for cands, caps in zip(candidates, tagged, strict=True):
+        hit = set()
+        for c in cands:
+            scores = [sentence_bleu(c.lower(), [t["caption"].lower()]) for t in caps]
+            hit.add(caps[int(np.argmax(scores))]["mode"])
+        counts.append(len(hit))
+        shares.append(len(hit) / len({t["mode"] for t in caps}))
+    return float(np.mean(counts)), float(np.mean(shares))

@@ -1,0 +1,66 @@
+"""The audio-captioning task: the committed clips reproduce from their seed, audio of any
+rate is read at 16 kHz, any speech-to-text checkpoint by path runs and is scored."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.loaders import DataFormatError
+from harness.metrics import coco
+from tasks import audio_base as ab
+from tasks import audio_scenes
+from tasks.caption_base import train_word_tokenizer
+
+pytest.importorskip("soundfile")
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng regenerates the set; not installed")
+def test_generator_reproduces_the_committed_clips(tmp_path):
+    audio_scenes.generate(tmp_path, num=6, seed=0)
+    for k in range(6):
+        name = f"audio/clip_{k:05d}.flac"
+        assert (tmp_path / name).read_bytes() == (ab.CLIPS / name).read_bytes(), name
+    committed = json.loads((ab.CLIPS / "clips.json").read_text())
+    assert json.loads((tmp_path / "clips.json").read_text()) == committed[:6]
+
+
+def test_committed_clips_have_ambiguous_captions():
+    clips = json.loads((ab.CLIPS / "clips.json").read_text())
+    assert len(clips) == 1200
+    for c in clips:
+        assert len(c["captions"]) >= 5
+        assert len({t["mode"] for t in c["captions"]}) >= 2  # more than one described subset
+
+
+def test_read_audio_resamples_to_16k_and_names_bad_files(tmp_path):
+    import soundfile as sf
+
+    sf.write(tmp_path / "a.wav", np.zeros(22050, dtype="float32"), 22050)  # 1 s at 22.05 kHz
+    assert ab.read_audio(tmp_path / "a.wav").shape == (16000,)
+    (tmp_path / "bad.wav").write_bytes(b"not audio")
+    with pytest.raises(DataFormatError, match=r"bad\.wav: not a readable audio file"):
+        ab.read_audio(tmp_path / "bad.wav")
+
+
+@pytest.mark.skipif(bool(coco.unavailable(["cider_d"])), reason="no Java here")
+def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
+    ckpt = tmp_path / "ckpt"
+    rows = json.loads((ab.CLIPS / "clips.json").read_text())
+    tok = train_word_tokenizer([c["caption"] for r in rows[:100] for c in r["captions"]])
+    r = ab.Recipe(d_model=16, encoder_layers=1, decoder_layers=1, heads=2)
+    ab.build_model(r, len(tok)).save_pretrained(ckpt)
+    tok.save_pretrained(ckpt)
+    ab.feature_extractor(r).save_pretrained(ckpt)
+    monkeypatch.chdir(tmp_path)
+    args = ["run", "--tasks", "audio_captioning", "--methods", "lora_mcl,diverse_beam", "--seeds", "0",
+            "--output", "out", "--cache-dir", "cache", "--no-tracking", "--set", f"task.backbone={ckpt}",
+            "--set", "task.num_train=8", "--set", "task.num_test=4", "--set", "task.max_new_tokens=5",
+            "--set", "method.steps=2", "--set", "method.batch_size=4",
+            "--set", "diverse_beam.num_candidates=2"]
+    assert main(args) == 0
+    metrics = set(pd.read_csv(tmp_path / "out" / "scores.csv")["metric"])
+    assert {"top1/cider_d", "oracle/meteor", "mbleu_4", "mode_recall"} <= metrics
