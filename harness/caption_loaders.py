@@ -6,7 +6,8 @@ Images: COCO caption JSON (``images`` + ``annotations``) with an image folder; F
 ``results.csv`` (``image_name| comment_number| comment``) or Flickr8k ``token`` files
 (``image.jpg#0<TAB>caption``); TextCaps JSON (``data: [{image_id, caption_str |
 reference_strs}]``). Audio: Clotho CSV (``file_name, caption_1..caption_5``) and AudioCaps
-CSV (``audiocap_id, youtube_id, start_time, caption``; one caption a row). Bad files fail
+CSV (``audiocap_id, youtube_id, start_time, caption``; one caption a row). Either: the HF
+``imagefolder`` / ``audiofolder`` layout (files + ``metadata.jsonl`` or ``metadata.csv``). Bad files fail
 with the file (and line or id): a missing image or audio file, missing columns, no caption.
 """
 
@@ -142,3 +143,40 @@ def read_audiocaps(captions_csv: str | Path, audio_dir: str | Path, extension: s
             stem = bare
         caps[f"{stem}{extension}"].append(row["caption"])
     return _examples(caps, folder, path)
+
+
+def read_hf_folder(folder: str | Path, caption_field: str | None = None) -> list[Example]:
+    """An HF ``imagefolder`` / ``audiofolder`` layout: files plus ``metadata.jsonl`` or
+    ``metadata.csv`` with a ``file_name`` column and the captions — a list field, one string
+    field, or ``caption_1 … caption_N`` columns (default field: the first of ``captions``,
+    ``caption``, ``text`` present). Read directly: ``datasets``' audio decoding needs
+    torchcodec, which does not work beside the pinned torch."""
+    folder = Path(folder)
+    jsonl, table = folder / "metadata.jsonl", folder / "metadata.csv"
+    if jsonl.is_file():
+        rows = []
+        for number, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise DataFormatError(f"{jsonl}, line {number}: not valid JSON ({exc.msg})") from None
+        described_in = jsonl
+    elif table.is_file():
+        rows, described_in = _read_csv(table, ["file_name"]), table
+    else:
+        raise DataFormatError(f"{folder}: no metadata.jsonl or metadata.csv "
+                              "(the HF imagefolder/audiofolder layout)")
+    fields = set().union(*(r.keys() for r in rows)) if rows else set()
+    numbered = sorted((f for f in fields if f.startswith("caption_")), key=lambda f: int(f.split("_")[1]))
+    field = caption_field or next((f for f in ("captions", "caption", "text") if f in fields), None)
+    if field is None and not numbered:
+        raise DataFormatError(f"{described_in}: no caption column (captions, caption, text or caption_1…); "
+                              f"found {', '.join(sorted(fields)) or 'none'}")
+    caps: dict[str, list[str]] = {}
+    for row in rows:
+        if "file_name" not in row:
+            raise DataFormatError(f"{described_in}: a row has no 'file_name'")
+        value = row.get(field) if field else [row.get(f, "") for f in numbered]
+        caps[row["file_name"]] = [value] if isinstance(value, str) else list(value or [])
+    return _examples(caps, folder, described_in)

@@ -41,6 +41,16 @@ class TrainingSet:
         raise NotImplementedError
 
 
+def load_tokenizer(source: str):
+    """A checkpoint's tokenizer, with a pad token (its EOS where it has none)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(source)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
 class Task:
     """Base class of task plugins; register subclasses with ``@register_task(name)``."""
 

@@ -13,15 +13,13 @@ Data: the generated clips of ``tasks/data/audio_clips`` (``tasks/audio_scenes.py
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from tasks.caption_base import pretrain_captioner
+from tasks.caption_base import cli, pretrain_captioner
 
 CLIPS = Path(__file__).parent / "data" / "audio_clips"
 BASE_DIR = Path(__file__).parent / "data" / "audio_base"
@@ -118,12 +116,7 @@ def pretrain(r: Recipe, work: Path, output: Path) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--work", type=Path, default=Path(".mclbench_cache/audio_base"))
-    p.add_argument("--output", type=Path, default=BASE_DIR)
-    p.add_argument("--steps", type=int, default=Recipe.steps)
-    a = p.parse_args(argv)
-    print(json.dumps(pretrain(Recipe(steps=a.steps), a.work, a.output)["greedy"]))
+    cli(__doc__, Recipe, pretrain, "audio", BASE_DIR, argv)
 
 
 if __name__ == "__main__":

@@ -116,3 +116,15 @@ def export(model, tokenizer, processor, r, log, output: Path, items, captions, b
         ",".join(keys) + "\n" + "".join(",".join(str(row[k]) for k in keys) + "\n" for row in log))
     print(json.dumps(summary, indent=2))
     return summary
+
+
+def cli(module_doc: str, recipe_cls, pretrain: Callable, name: str, base_dir: Path, argv=None) -> None:
+    """``python -m tasks.<name>_base [--work DIR] [--output DIR] [--steps N]``."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=module_doc.split("\n")[0])
+    p.add_argument("--work", type=Path, default=Path(f".mclbench_cache/{name}_base"))
+    p.add_argument("--output", type=Path, default=base_dir)
+    p.add_argument("--steps", type=int, default=recipe_cls.steps)
+    a = p.parse_args(argv)
+    pretrain(recipe_cls(steps=a.steps), a.work, a.output)

@@ -25,7 +25,7 @@ from harness import scoring
 from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics.text import sentence_bleu
-from harness.task import Example, MetricInfo, Task, TrainingSet
+from harness.task import Example, MetricInfo, Task, TrainingSet, load_tokenizer
 
 COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
 
@@ -174,12 +174,7 @@ class CaptioningTask(Task):
 
     @cached_property
     def tokenizer(self):
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(self.source)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        return tok
+        return load_tokenizer(self.source)
 
     # ------------------------------------------------------------------------ decoding
     def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:

@@ -12,7 +12,6 @@ the rest is the test split. Every (image, caption) pair is one training example.
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.caption_base import pretrain_captioner
+from tasks.caption_base import cli, pretrain_captioner
 
 SCENES = Path(__file__).parent / "data" / "scenes"
 BASE_DIR = Path(__file__).parent / "data" / "image_base"
@@ -103,12 +102,7 @@ def pretrain(r: Recipe, work: Path, output: Path) -> dict:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--work", type=Path, default=Path(".mclbench_cache/image_base"))
-    p.add_argument("--output", type=Path, default=BASE_DIR)
-    p.add_argument("--steps", type=int, default=Recipe.steps)
-    a = p.parse_args(argv)
-    pretrain(Recipe(steps=a.steps), a.work, a.output)
+    cli(__doc__, Recipe, pretrain, "image", BASE_DIR, argv)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from harness.loaders import read_jsonl, read_parallel
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
 from harness.registry import register_task
-from harness.task import Example, MetricInfo, Task, TrainingSet
+from harness.task import Example, MetricInfo, Task, TrainingSet, load_tokenizer
 from tasks import translation_base as tb
 
 ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
@@ -215,12 +215,7 @@ class TranslationTask(Task):
 
     @cached_property
     def tokenizer(self):
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(self._source)
-        if tok.pad_token is None:
-            tok.pad_token = tok.eos_token
-        return tok
+        return load_tokenizer(self._source)
 
     @cached_property
     def causal(self) -> bool:

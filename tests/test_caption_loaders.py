@@ -124,3 +124,29 @@ def test_scene_captions_describe_different_subsets():
                 assert obj["colour"] in c["caption"] and obj["shape"] in c["caption"]
     examples = cl.read_coco_captions(image_scenes_dir() / "captions.json", image_scenes_dir() / "images")
     assert len(examples) == 3000 and all(len(e.references) >= 5 for e in examples)
+
+
+def test_hf_imagefolder_and_audiofolder_layouts(tmp_path, images):
+    import soundfile as sf
+
+    (images / "metadata.jsonl").write_text("".join(
+        json.dumps({"file_name": n, "captions": caps}) + "\n" for n, caps in CAPTIONS.items()))
+    check(cl.read_hf_folder(images), images)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    sf.write(audio / "x.flac", np.zeros(800, dtype="float32"), 8000)
+    (audio / "metadata.csv").write_text("file_name,caption_1,caption_2\nx.flac,a hiss,static\n")
+    [ex] = cl.read_hf_folder(audio)
+    assert ex.references == ["a hiss", "static"] and ex.source == audio / "x.flac"
+    (audio / "metadata.csv").write_text("file_name,label\nx.flac,3\n")
+    with pytest.raises(DataFormatError, match=r"metadata\.csv: no caption column"):
+        cl.read_hf_folder(audio)
+
+
+def test_unreadable_image_is_named(tmp_path, images):
+    from tasks.image_captioning import ImageCaptioningConfig, ImageCaptioningTask
+
+    (images / "a.png").write_bytes(b"not a png")
+    task = ImageCaptioningTask(ImageCaptioningConfig())
+    with pytest.raises(DataFormatError, match=r"a\.png: not a readable image"):
+        task.inputs([images / "a.png"])
