@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
+from transformers import GenerationMixin
 from transformers.pytorch_utils import Conv1D
 
 from harness.method import Method
@@ -265,7 +266,9 @@ class MultiLoRAModel(nn.Module):
         ``inputs`` are the model inputs of B examples (``input_ids``/``attention_mask``,
         ``input_features``, ``pixel_values``, ...); R = ``num_return_sequences``.
         """
-        out = self.base_model.generate(**self._route_expanded(inputs), **generate_kwargs)
+        # The generic generate, not a model's override: Whisper's repeats every input
+        # num_return_sequences times and keeps one beam of each, so N beams came back as N copies.
+        out = GenerationMixin.generate(self.base_model, **self._route_expanded(inputs), **generate_kwargs)
         return out.view(self.num_hypotheses, -1, out.shape[-1])
 
     # ----------------------------------------------------------------------- save / load

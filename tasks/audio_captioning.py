@@ -41,7 +41,7 @@ class AudioCaptioningTask(CaptioningTask):
     """Captioning of audio clips: COCO metric flavours, candidate diversity and mode coverage."""
 
     Config = AudioCaptioningConfig
-    version = "1"
+    version = "2"  # 2: beam search through Whisper returns N distinct beams (was N copies of the best)
     base = audio_base
     base_env = "MCLBENCH_AUDIO_BASE"
     readers = {"clotho": cl.read_clotho, "audiocaps": cl.read_audiocaps}

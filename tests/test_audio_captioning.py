@@ -64,3 +64,17 @@ def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
     assert main(args) == 0
     metrics = set(pd.read_csv(tmp_path / "out" / "scores.csv")["metric"])
     assert {"top1/cider_d", "oracle/meteor", "mbleu_4", "mode_recall"} <= metrics
+
+
+def test_beam_search_on_the_whisper_base_returns_distinct_beams():
+    """Whisper's own generate turns num_return_sequences into copies of the input; the
+    methods must get N different beams."""
+    from methods.lora_mcl import LoRAMethod, MultiLoRAConfig, MultiLoRAModel
+    from tasks.audio_captioning import AudioCaptioningConfig, AudioCaptioningTask
+
+    task = AudioCaptioningTask(AudioCaptioningConfig(num_test=4))
+    model = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(num_hypotheses=1, rank=2,
+                                                                           target_modules="all-linear"))
+    prompt = task.prompt_batch(task.test_examples())
+    cands = LoRAMethod.generate_n(model, task, prompt, 3, num_beams=3, do_sample=False)
+    assert all(len(set(c)) == 3 for c in cands), cands
