@@ -37,7 +37,7 @@ def test_unknown_key_is_rejected_with_the_valid_ones():
     ("num_hypotheses", "four", "expected an integer"),
     ("num_hypotheses", 2.5, "expected an integer"),
     ("loss", "softmin", "expected one of 'wta', 'relaxed', 'annealed'"),
-    ("target_modules", "q_proj", "expected a list"),
+    ("target_modules", 5, r"expected list\[str\] \| str \| None, got 5"),
     ("lr", True, "expected a number"),
 ])
 def test_bad_types_are_rejected_by_name(key, value, msg):
