@@ -57,7 +57,7 @@ class ImageCaptioningTask(CaptioningTask):
     def processor(self):
         from transformers import AutoImageProcessor
 
-        return AutoImageProcessor.from_pretrained(self.source, use_fast=False)
+        return AutoImageProcessor.from_pretrained(self.source, backend="pil")  # no torchvision here
 
     def inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
         from PIL import Image
