@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.caption_base import cli, pretrain_captioner
+from tasks.caption_base import cli, consecutive_split, pretrain_captioner
 
 CLIPS = Path(__file__).parent / "data" / "audio_clips"
 BASE_DIR = Path(__file__).parent / "data" / "audio_base"
@@ -45,9 +45,7 @@ class Recipe:
 
 
 def split(r: Recipe, n: int) -> tuple[range, range, range]:
-    base = range(r.base_items)
-    adapters = range(r.base_items, r.base_items + r.adapter_items)
-    return base, adapters, range(r.base_items + r.adapter_items, n)
+    return consecutive_split(r.base_items, r.adapter_items, n)
 
 
 def read_audio(path: Path) -> np.ndarray:

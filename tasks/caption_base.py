@@ -24,6 +24,12 @@ from harness.pretraining import Schedule, pretrain_loop
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0..3: pad, decoder start, eos, unknown
 
 
+def consecutive_split(base: int, adapters: int, n: int) -> tuple[range, range, range]:
+    """Items ``[0, base)`` pre-train the base, the next ``adapters`` train the adapters, the
+    rest up to ``n`` is the test split."""
+    return range(base), range(base, base + adapters), range(base + adapters, n)
+
+
 def train_word_tokenizer(captions: list[str]):
     """Word-level vocabulary of the captions (lower-case words), EOS appended."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.caption_base import cli, pretrain_captioner
+from tasks.caption_base import cli, consecutive_split, pretrain_captioner
 
 SCENES = Path(__file__).parent / "data" / "scenes"
 BASE_DIR = Path(__file__).parent / "data" / "image_base"
@@ -54,9 +54,7 @@ def load_scenes(folder: Path = SCENES):
 
 
 def split(r: Recipe, n: int) -> tuple[range, range, range]:
-    base = range(r.base_scenes)
-    adapters = range(r.base_scenes, r.base_scenes + r.adapter_scenes)
-    return base, adapters, range(r.base_scenes + r.adapter_scenes, n)
+    return consecutive_split(r.base_scenes, r.adapter_scenes, n)
 
 
 def build_model(r: Recipe, vocab_size: int, image_size: int = 64):
