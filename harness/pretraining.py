@@ -52,6 +52,22 @@ def smoothed_nll(model, batch: dict[str, torch.Tensor], label_smoothing: float) 
                            ignore_index=-100, label_smoothing=label_smoothing)
 
 
+def export_fp16(model, output: Path, *companions):
+    """Save the weights as fp16 safetensors with their tokenizer / processor ``companions``;
+    return the saved model reloaded in fp32, so what gets evaluated is what was committed."""
+    output.mkdir(parents=True, exist_ok=True)
+    model.half().save_pretrained(output, safe_serialization=True)
+    for companion in companions:
+        companion.save_pretrained(output)
+    return type(model).from_pretrained(output, dtype=torch.float32).eval()
+
+
+def save_log(rows: list[dict], path: Path) -> None:
+    """The training curve (one row per evaluation) as CSV."""
+    keys = list(rows[0])
+    path.write_text(",".join(keys) + "\n" + "".join(",".join(str(r[k]) for k in keys) + "\n" for r in rows))
+
+
 def pretrain_loop(model, batch_at: Callable[[int], dict[str, torch.Tensor]], s: Schedule, work: Path,
                   evaluate: Callable[[object], dict[str, float]], desc: str = "pre-train base") -> list[dict]:
     """Train ``model`` for ``s.steps`` steps; returns the log (one row per evaluation)."""

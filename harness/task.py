@@ -6,7 +6,9 @@ the hooks below, so a method works on every task whose backbone it can wrap.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -39,6 +41,24 @@ class TrainingSet:
     def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         """``input_ids``, ``attention_mask``, ``labels`` (-100 on prompt and padding)."""
         raise NotImplementedError
+
+
+def pad(seqs: list[list[int]], value: int) -> torch.Tensor:
+    """Right-pad token lists to one tensor (``value``: the pad id, or -100 for labels)."""
+    width = max(len(s) for s in seqs)
+    return torch.tensor([s + [value] * (width - len(s)) for s in seqs])
+
+
+def checkpoint_spec(source: str) -> dict[str, str]:
+    """A backbone's cache identity: a local checkpoint by its files' content (a retrained
+    checkpoint at the same path is a new backbone), a hub checkpoint by its name."""
+    folder = Path(source)
+    if not folder.is_dir():
+        return {"hub": source}
+    h = hashlib.sha256()
+    for f in sorted(p for p in folder.iterdir() if p.is_file()):
+        h.update(f.name.encode() + f.read_bytes())
+    return {"checkpoint": h.hexdigest()}
 
 
 def load_tokenizer(source: str):

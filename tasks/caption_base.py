@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.pretraining import Schedule, pretrain_loop
+from harness.pretraining import Schedule, export_fp16, pretrain_loop, save_log
+from harness.task import pad
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0..3: pad, decoder start, eos, unknown
 
@@ -75,9 +76,7 @@ def pretrain_captioner(r, work: Path, output: Path, *, items: np.ndarray, captio
         epoch, offset = divmod(step, per_epoch)
         order = np.random.default_rng([r.seed, epoch]).permutation(len(pairs))
         chosen = [pairs[k] for k in order[offset * r.batch_size:(offset + 1) * r.batch_size]]
-        width = max(len(ids) for _, ids in chosen)
-        labels = torch.tensor([ids + [-100] * (width - len(ids)) for _, ids in chosen])
-        return {**to_inputs(items[[i for i, _ in chosen]]), "labels": labels}
+        return {**to_inputs(items[[i for i, _ in chosen]]), "labels": pad([ids for _, ids in chosen], -100)}
 
     monitor = list(adapters)[:200]  # items the base never sees; for the curve only
 
@@ -98,11 +97,7 @@ def export(model, tokenizer, processor, r, log, output: Path, items, captions, b
     the test split against a caption-frequency baseline (the most frequent training caption)."""
     from harness.metrics import coco
 
-    output.mkdir(parents=True, exist_ok=True)
-    model.half().save_pretrained(output, safe_serialization=True)
-    tokenizer.save_pretrained(output)
-    processor.save_pretrained(output)
-    reloaded = type(model).from_pretrained(output, dtype=torch.float32).eval()
+    reloaded = export_fp16(model, output, tokenizer, processor)
     refs = [captions[i] for i in test]
     hyps = greedy_captions(reloaded, tokenizer, to_inputs, items[list(test)])
     frequent = Counter(c for i in base for c in captions[i]).most_common(1)[0][0]
@@ -117,9 +112,7 @@ def export(model, tokenizer, processor, r, log, output: Path, items, captions, b
         "greedy_examples": [{"references": refs[k], "greedy": hyps[k]} for k in range(3)],
     }
     (output / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    keys = list(log[0])
-    (output / "training_log.csv").write_text(
-        ",".join(keys) + "\n" + "".join(",".join(str(row[k]) for k in keys) + "\n" for row in log))
+    save_log(log, output / "training_log.csv")
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -25,7 +25,7 @@ from harness import scoring
 from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics.text import sentence_bleu
-from harness.task import Example, MetricInfo, Task, TrainingSet, load_tokenizer
+from harness.task import Example, MetricInfo, Task, TrainingSet, checkpoint_spec, load_tokenizer, pad
 
 COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
 
@@ -72,8 +72,7 @@ class _CaptionPairs(TrainingSet):
 
     def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         chosen = [self.pairs[i] for i in indices.tolist()]
-        width = max(len(ids) for _, ids in chosen)
-        labels = torch.tensor([ids + [-100] * (width - len(ids)) for _, ids in chosen])
+        labels = pad([ids for _, ids in chosen], -100)
         return {**self.task.inputs([src for src, _ in chosen]), "labels": labels}
 
 
@@ -154,10 +153,7 @@ class CaptioningTask(Task):
     def backbone_spec(self, seed: int) -> dict[str, Any]:
         if self.config.rebuild_base:
             return {"rebuild": asdict(self.base.Recipe())}  # the recipe is seeded: not the run seed
-        h = hashlib.sha256()
-        for f in sorted(p for p in Path(self.source).iterdir() if p.is_file()):
-            h.update(f.name.encode() + f.read_bytes())
-        return {"checkpoint": h.hexdigest()}
+        return checkpoint_spec(self.source)
 
     def build_backbone(self, seed: int):
         if self.config.rebuild_base and not Path(self.source, "model.safetensors").exists():
@@ -192,8 +188,8 @@ class CaptioningTask(Task):
     def score(self, model, examples, candidates):
         refs = [e.references for e in examples]
         values, missing = coco.coco_flavours(candidates, refs, COCO_NAMES)
-        div = dv.diversity(candidates, refs)
-        values.update({k: v for k, v in div.items() if k in self.metrics})
+        wanted = self.metrics
+        values.update({k: v for k, v in dv.diversity(candidates, refs).items() if k in wanted})
         if self.config.annotations is None:
             tagged = self.generated_modes()
             covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])

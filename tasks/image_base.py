@@ -12,7 +12,6 @@ the rest is the test split. Every (image, caption) pair is one training example.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +42,14 @@ class Recipe:
 
 
 def load_scenes(folder: Path = SCENES):
-    """``(pixels uint8 (S, 64, 64, 3), captions per scene, scenes.json rows)``."""
+    """``(pixels uint8 (S, 64, 64, 3), captions per scene)``."""
     from PIL import Image
 
     from harness.caption_loaders import read_coco_captions
 
     examples = read_coco_captions(folder / "captions.json", folder / "images")
     pixels = np.stack([np.asarray(Image.open(e.source).convert("RGB")) for e in examples])
-    return pixels, [e.references for e in examples], json.loads((folder / "scenes.json").read_text())
+    return pixels, [e.references for e in examples]
 
 
 def split(r: Recipe, n: int) -> tuple[range, range, range]:
@@ -93,7 +92,7 @@ def pixel_inputs(pixels: np.ndarray) -> dict[str, torch.Tensor]:
 
 
 def pretrain(r: Recipe, work: Path, output: Path) -> dict:
-    pixels, captions, _ = load_scenes()
+    pixels, captions = load_scenes()
     return pretrain_captioner(r, work, output, items=pixels, captions=captions, split=split(r, len(pixels)),
                               build_model=build_model, processor=image_processor(), to_inputs=pixel_inputs,
                               desc="pre-train image base")

@@ -34,7 +34,7 @@ from harness.loaders import read_jsonl, read_parallel
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
 from harness.registry import register_task
-from harness.task import Example, MetricInfo, Task, TrainingSet, load_tokenizer
+from harness.task import Example, MetricInfo, Task, TrainingSet, checkpoint_spec, load_tokenizer, pad
 from tasks import translation_base as tb
 
 ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
@@ -85,22 +85,12 @@ class _PairSet(TrainingSet):
     def batch(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         rows = [self.rows[i] for i in indices.tolist()]
         if self.causal:  # prompt + target in one sequence; loss on the target only
-            seqs = [p + t for p, t in rows]
+            inputs = [p + t for p, t in rows]
             labels = [[-100] * len(p) + t for p, t in rows]
-            return _pad_right(seqs, labels, self.pad)
-        sources = _pad_right([s for s, _ in rows], [s for s, _ in rows], self.pad)
-        width = max(len(t) for _, t in rows)
-        labels = torch.tensor([t + [-100] * (width - len(t)) for _, t in rows])
-        return {**{k: sources[k] for k in ("input_ids", "attention_mask")}, "labels": labels}
-
-
-def _pad_right(seqs: list[list[int]], labels: list[list[int]], pad: int) -> dict[str, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    return {
-        "input_ids": torch.tensor([s + [pad] * (width - len(s)) for s in seqs]),
-        "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs]),
-        "labels": torch.tensor([lab + [-100] * (width - len(lab)) for lab in labels]),
-    }
+        else:
+            inputs, labels = [s for s, _ in rows], [t for _, t in rows]
+        return {"input_ids": pad(inputs, self.pad), "attention_mask": pad([[1] * len(s) for s in inputs], 0),
+                "labels": pad(labels, -100)}
 
 
 @register_task("translation")
@@ -189,13 +179,7 @@ class TranslationTask(Task):
             from dataclasses import asdict
 
             return {"rebuild": asdict(tb.BaseRecipe())}  # the recipe is seeded: not the run seed
-        source = Path(self._source)
-        if source.is_dir():  # content, not path: a retrained checkpoint is a new backbone
-            h = hashlib.sha256()
-            for f in sorted(p for p in source.iterdir() if p.is_file()):
-                h.update(f.name.encode() + f.read_bytes())
-            return {"checkpoint": h.hexdigest()}
-        return {"hub": c.backbone}
+        return checkpoint_spec(self._source)
 
     def build_backbone(self, seed: int):
         if self.config.rebuild_base and not Path(self._source, "model.safetensors").exists():
@@ -254,8 +238,8 @@ class TranslationTask(Task):
     def score(self, model, examples, candidates):
         refs = [e.references for e in examples]
         values = tx.quality_flavours(candidates, refs)
-        div = dv.diversity(candidates, refs)
-        values.update({k: v for k, v in div.items() if k in self.metrics})
+        wanted = self.metrics
+        values.update({k: v for k, v in dv.diversity(candidates, refs).items() if k in wanted})
         return values, {"signatures": tx.signatures(refs)}
 
     def notes(self) -> list[str]:

@@ -18,7 +18,6 @@ benchmark are trained on the rest.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import random
 from dataclasses import asdict, dataclass
@@ -27,7 +26,8 @@ from pathlib import Path
 import torch
 
 from harness.loaders import read_parallel
-from harness.pretraining import Schedule, pretrain_loop
+from harness.pretraining import Schedule, export_fp16, pretrain_loop, save_log
+from harness.task import pad
 
 DATA = Path(__file__).parent / "data" / "multi30k"
 BASE_DIR = Path(__file__).parent / "data" / "translation_base"
@@ -114,10 +114,6 @@ def token_batches(src: list[list[int]], tgt: list[list[int]], max_tokens: int, s
 
 
 def collate(ids: list[int], src, tgt) -> dict[str, torch.Tensor]:
-    def pad(seqs, value):
-        width = max(len(s) for s in seqs)
-        return torch.tensor([s + [value] * (width - len(s)) for s in seqs])
-
     input_ids = pad([src[i] for i in ids], 0)
     labels = pad([tgt[i] for i in ids], -100)
     return {"input_ids": input_ids, "attention_mask": (input_ids != 0).long(), "labels": labels}
@@ -177,12 +173,7 @@ def pretrain(r: BaseRecipe, work: Path, output: Path, checkpoint_every: int = 25
 
 def export(model, tokenizer, r: BaseRecipe, log_rows: list[dict], output: Path) -> None:
     """fp16 safetensors + tokenizer + log; the test BLEU is measured on the fp16 weights."""
-    output.mkdir(parents=True, exist_ok=True)
-    model.half().save_pretrained(output, safe_serialization=True)
-    tokenizer.save_pretrained(output)
-    from transformers import MarianMTModel
-
-    reloaded = MarianMTModel.from_pretrained(output, dtype=torch.float32)
+    reloaded = export_fp16(model, output, tokenizer)
     test = read_parallel(DATA / "test_2016_flickr.en.gz", [DATA / "test_2016_flickr.de.gz"])
     val = read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"])
     summary = {
@@ -194,10 +185,7 @@ def export(model, tokenizer, r: BaseRecipe, log_rows: list[dict], output: Path) 
             reloaded, tokenizer, [e.source for e in test], [e.references[0] for e in test]), 2),
     }
     (output / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    with open(output / "training_log.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(log_rows[0]))
-        writer.writeheader()
-        writer.writerows(log_rows)
+    save_log(log_rows, output / "training_log.csv")
     print(json.dumps(summary, indent=2))
 
 

@@ -18,7 +18,7 @@ pytest.importorskip("PIL")
 
 
 def tiny_checkpoint(path):
-    pixels, captions, _ = ib.load_scenes()
+    pixels, captions = ib.load_scenes()
     tok = train_word_tokenizer([c for caps in captions[:50] for c in caps])
     r = ib.Recipe(hidden=16, encoder_layers=1, decoder_layers=1, heads=2, patch=16)
     ib.build_model(r, len(tok)).save_pretrained(path)
