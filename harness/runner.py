@@ -218,6 +218,7 @@ class Runner:
                                   "description": v.description}
                                  for k, v in {**c.task.metrics, **COST_METRICS}.items()]
                    for c in cells}
+        notes = {c.task.name: c.task.notes() for c in {id(c.task): c for c in cells}.values()}
         provenance = {
             "command": " ".join(["mclbench", *sys.argv[1:]]),
             "commit": git_commit(),
@@ -230,7 +231,7 @@ class Runner:
             "methods": {c.method.name: as_dict(c.method.config) for c in cells},
             "seeds": self.spec.seeds,
             "metrics": metrics,
-            "notes": {c.task.name: c.task.notes() for c in cells if c.task.notes()},
+            "notes": {name: lines for name, lines in notes.items() if lines},
         }
         csv = df.to_csv(index=False)
         if self._unchanged(csv, provenance):
