@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup java run test test-all lint
+.PHONY: setup java browser run test test-all lint
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,14 +26,24 @@ java:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless >/dev/null \
 	  || echo "warning: could not install Java; METEOR/CIDEr-D/SPICE will read n/a"; }
 
+# The HTML report's test takes a screenshot in headless Chromium: install it with apt where
+# missing (the test skips, saying so, where that fails).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "chromium not found: installing it with apt (for the HTML report's screenshot test)"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 \
+	  || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "warning: could not install Chromium; the report screenshot test will skip"; }
+
 run: setup
 	$(BIN)/mclbench run --config configs/default.yaml
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
 
-test-all: setup
+test-all: setup browser
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check harness methods tasks tests benchmarks
+	$(BIN)/ruff check harness methods tasks tests benchmarks examples

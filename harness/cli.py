@@ -45,12 +45,16 @@ def cmd_run(args) -> int:
         spec.output = args.output
     if args.cache_dir:
         spec.cache_dir = args.cache_dir
+    if args.best_of_n is not None:
+        if args.best_of_n < 0:
+            raise ConfigError("--best-of-n must be >= 0 (0: no best-of-N curves)")
+        spec.best_of_n = args.best_of_n
     for name in spec.tasks:
         registry.get_task(name)
     for name in spec.methods:
         registry.get_method(name)
     spec.apply([parse_assignment(s) for s in args.set], plugin_has_key)
-    Runner(spec, tracking=not args.no_tracking).run()
+    Runner(spec, tracking=not args.no_tracking, plots=not args.no_plots).run()
     print((Path(spec.output) / "leaderboard.md").read_text())
     return 0
 
@@ -58,7 +62,25 @@ def cmd_run(args) -> int:
 def cmd_table(args) -> int:
     from harness import tables
 
-    sys.stdout.write(tables.render(args.dir, args.format))
+    try:
+        sys.stdout.write(tables.render(args.dir, args.format, task=args.task))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from harness.plots import plot_run
+
+    for path in plot_run(args.dir):
+        print(path)
+    return 0
+
+
+def cmd_report(args) -> int:
+    from harness.report import write
+
+    print(write(args.dir, args.limit))
     return 0
 
 
@@ -90,15 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="comma-separated integer seeds (default 0)")
     run.add_argument("--output", help="directory for scores.csv and leaderboard.md (default out)")
     run.add_argument("--cache-dir", help="artifact cache (default .mclbench_cache)")
+    run.add_argument("--best-of-n", type=int, metavar="N",
+                     help="also decode N candidates per input (first seed) for best-of-N curves")
     run.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
                      help="override a parameter: task.KEY, method.KEY or <plugin>.KEY")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
+    run.add_argument("--no-plots", action="store_true", help="do not draw DIR/<task>/plots/")
     run.set_defaults(func=cmd_run)
 
     tb = sub.add_parser("table", help="print the leaderboard of a run directory")
     tb.add_argument("dir")
-    tb.add_argument("--format", default="md", choices=["md", "csv", "latex"])
+    tb.add_argument("--format", default="md", choices=["md", "csv", "latex", "html"])
+    tb.add_argument("--task", help="only this task's table (default: every task in DIR)")
     tb.set_defaults(func=cmd_table)
+
+    pl = sub.add_parser("plot", help="draw a run directory's figures (PNG and SVG)")
+    pl.add_argument("dir", help="the --output directory of a finished `mclbench run`")
+    pl.set_defaults(func=cmd_plot)
+
+    rp = sub.add_parser("report", help="write DIR/report.html: tables, figures and candidates")
+    rp.add_argument("dir", help="the --output directory of a finished `mclbench run`")
+    rp.add_argument("--limit", type=int, default=50, help="inputs shown per task (default 50)")
+    rp.set_defaults(func=cmd_report)
 
     sc = sub.add_parser("score", help="score a JSONL predictions file (no model needed)")
     sc.add_argument("--predictions", required=True,

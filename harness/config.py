@@ -5,9 +5,16 @@ Values from YAML or ``--set scope.key=value`` are parsed with ``yaml.safe_load``
 ``0.5`` is a float, ``[q_proj, v_proj]`` a list) and then checked against the field's
 annotation; an unknown key or a value of the wrong type is rejected by name.
 
+A run file may also give ``per_task:`` overrides of a method's parameters for one task
+only (``per_task: {markov: {lora_mcl: {num_hypotheses: 2}}}``), or of every method that
+has the key (``per_task: {translation: {method: {steps: 200}}}``): they go on top of the
+``methods:`` values, the named method's over ``method``'s, so one file can match each
+task's own setting.
+
 Scopes of ``--set``: ``task.<key>`` applies to every selected task that has the key,
 ``method.<key>`` to every selected method that has it, ``<plugin name>.<key>`` to that one
-plugin only; a key that no selected plugin has is an error.
+plugin only; a key that no selected plugin has is an error. ``--set`` wins over the file,
+``per_task`` included.
 """
 
 from __future__ import annotations
@@ -143,6 +150,18 @@ class RunSpec:
     seeds: list[int] = field(default_factory=lambda: [0])
     output: str = "out"
     cache_dir: str = ".mclbench_cache"
+    per_task: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # > 0: for the first seed, also decode best_of_n candidates with each method that can
+    # return more (Method.with_candidates) and record its oracle quality for N = 1..best_of_n.
+    best_of_n: int = 0
+
+    def method_overrides(self, task: str, method: str, keys: set[str]) -> dict[str, Any]:
+        """The parameters of ``method`` (which has parameters ``keys``) when it runs on
+        ``task``: ``methods``, then ``per_task``'s ``method`` (where the key is one of
+        ``keys``), then ``per_task``'s entry for the method itself."""
+        per = self.per_task.get(task, {})
+        shared = {k: v for k, v in per.get("method", {}).items() if k in keys}
+        return {**self.methods.get(method, {}), **shared, **per.get(method, {})}
 
     def apply(self, assignments: list[tuple[str, str, Any]], has_key) -> None:
         """Apply ``--set`` assignments; ``has_key(kind, name, key)`` says if a plugin has a key."""
@@ -167,6 +186,9 @@ class RunSpec:
                 )
             for name in targets:
                 selected[name][key] = value
+                if selected is self.methods:  # the command line wins over per-task values
+                    for per_method in self.per_task.values():
+                        per_method.get(name, {}).pop(key, None)
 
 
 _SPEC_KEYS = {f.name for f in dataclasses.fields(RunSpec)}
@@ -223,6 +245,17 @@ def load_spec(path: str | Path | None) -> RunSpec:
         spec.methods = _named_overrides(data["methods"], "methods", where)
     if "seeds" in data:
         spec.seeds = coerce(data["seeds"], list[int], f"{where}: seeds")
+    if "per_task" in data:
+        per_task = data["per_task"]
+        if not isinstance(per_task, dict):
+            raise ConfigError(f"{where}: per_task must map task names to method overrides, "
+                              f"e.g. per_task: {{markov: {{lora_mcl: {{num_hypotheses: 2}}}}}}")
+        spec.per_task = {str(t): _named_overrides(m or {}, f"per_task.{t}", where)
+                         for t, m in per_task.items()}
+    if "best_of_n" in data:
+        spec.best_of_n = coerce(data["best_of_n"], int, f"{where}: best_of_n")
+        if spec.best_of_n < 0:
+            raise ConfigError(f"{where}: best_of_n must be >= 0 (0: no best-of-N curves)")
     for key in ("output", "cache_dir"):
         if key in data:
             setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))

@@ -55,6 +55,12 @@ class Method:
         """N candidates per example."""
         raise NotImplementedError
 
+    def with_candidates(self, n: int) -> Method | None:
+        """This method set to return at least ``n`` candidates per input, best first (for
+        best-of-N curves: the first n' of them are its n'-candidate answer), or None when
+        its N is fixed (greedy decoding)."""
+        return None
+
     def cost(self, model: nn.Module, task: Task) -> dict[str, float]:
         """Values of :data:`COST_METRICS` (what the method spends), where it knows them."""
         return {}

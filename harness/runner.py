@@ -37,7 +37,8 @@ from harness.task import Example, Task
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["task", "method", "seed", "metric", "value"]
-SCORES_VERSION = 2  # 2: methods' cost metrics (trainable_params, decode_forward_passes)
+SCORES_VERSION = 3  # 2: methods' cost metrics; 3: ci95/<metric> bootstrap half-widths
+BOOTSTRAP_RESAMPLES = 1000
 
 
 @dataclass
@@ -57,16 +58,23 @@ def resolve(spec: RunSpec) -> list[Cell]:
         raise ConfigError("no task selected; pass --tasks (see `mclbench list`)")
     if not spec.methods:
         raise ConfigError("no method selected; pass --methods (see `mclbench list`)")
+    for task_name, per_method in spec.per_task.items():
+        get_task(task_name)  # a misspelt name fails here, with the list of tasks
+        for mname in per_method:
+            if mname != "method":  # "method": every method that has the key
+                get_method(mname)
     tasks = {}
     for name, overrides in spec.tasks.items():
         cls = get_task(name)
         tasks[name] = cls(build(cls.Config, overrides, f"task {name!r}"))
     cells = []
     for task in tasks.values():
-        for mname, overrides in spec.methods.items():
+        for mname in spec.methods:
             cls = get_method(mname)
+            fields = {f.name for f in dataclasses.fields(cls.Config)}
+            overrides = spec.method_overrides(task.name, mname, fields)
             for seed in spec.seeds:
-                method = cls(build(cls.Config, dict(overrides), f"method {mname!r}"))
+                method = cls(build(cls.Config, overrides, f"method {mname!r} on {task.name!r}"))
                 try:
                     method.resolve(task)
                 except ValueError as exc:
@@ -81,12 +89,14 @@ def plugin_has_key(kind: str, name: str, key: str) -> bool:
 
 
 class Runner:
-    def __init__(self, spec: RunSpec, tracking: bool = True):
+    def __init__(self, spec: RunSpec, tracking: bool = True, plots: bool = True):
         self.spec = spec
+        self.plots = plots
         self.cache = Cache(spec.cache_dir)
         self.output = Path(spec.output)
         self.tracking = tracking
         self._keys: dict[int, dict[str, str | None]] = {}
+        self._variants: dict[int, Cell | None] = {}
 
     # ---------------------------------------------------------------------- keys
     def keys(self, cell: Cell) -> dict[str, str | None]:
@@ -134,42 +144,78 @@ class Runner:
             state["model"] = m.load(t.load_backbone(bdir), tdir)
         return state["model"]
 
+    def _decoded(self, cell: Cell, state: dict, examples: list[Example]) -> Path:
+        """The cell's decode folder (candidates.jsonl), computed if it is not cached."""
+        key = self.keys(cell)["decode"]
+        ddir = self.cache.get("decode", key)
+        if ddir is not None:
+            return ddir
+        self._model(cell, state)  # train first, so each stage's recorded time is its own
+
+        def decode(d: Path) -> None:
+            torch.manual_seed(cell.seed)
+            candidates = cell.method.decode(self._model(cell, state), cell.task, examples, cell.seed)
+            with open(d / "candidates.jsonl", "w") as f:
+                for ex, cands in zip(examples, candidates, strict=True):
+                    f.write(json.dumps({"id": ex.id, "candidates": cands,
+                                        "references": ex.references}) + "\n")
+
+        return self.cache.get_or_compute("decode", key, decode, describe={"cell": cell.label})[0]
+
     def run_cell(self, cell: Cell) -> tuple[dict[str, float], Path, Path, Path | None]:
         """Scores of a cell and its decode, score and train folders (train: None if none)."""
         t, m = cell.task, cell.method
         state: dict[str, Any] = {}
         examples = t.test_examples()
         keys = self.keys(cell)
-        ddir, sdir = self.cache.get("decode", keys["decode"]), self.cache.get("score", keys["score"])
-        if ddir is None or sdir is None:
-            self._model(cell, state)  # train first, so each stage's recorded time is its own
-
-        def decode(d: Path) -> None:
-            torch.manual_seed(cell.seed)
-            candidates = m.decode(self._model(cell, state), t, examples, cell.seed)
-            with open(d / "candidates.jsonl", "w") as f:
-                for ex, cands in zip(examples, candidates, strict=True):
-                    f.write(json.dumps({"id": ex.id, "candidates": cands,
-                                        "references": ex.references}) + "\n")
-
-        if ddir is None:
-            ddir, _ = self.cache.get_or_compute("decode", keys["decode"], decode,
-                                                describe={"cell": cell.label})
+        ddir = self._decoded(cell, state, examples)
 
         def score(d: Path) -> None:
             candidates = read_candidates(ddir / "candidates.jsonl", examples)
             model = self._model(cell, state)
             values, details = t.score(model, examples, candidates)
+            values.update(bootstrap_half_widths(t, examples, candidates, values, cell.seed))
             values.update(m.cost(model, t))
             write_json_atomic(d / "scores.json", values)
             write_json_atomic(d / "details.json", details)
 
-        if sdir is None:
-            sdir, _ = self.cache.get_or_compute("score", keys["score"], score,
-                                                describe={"cell": cell.label})
+        sdir, _ = self.cache.get_or_compute("score", keys["score"], score,
+                                            describe={"cell": cell.label})
         scores = json.loads((sdir / "scores.json").read_text())
         tdir = self.cache.path("train", keys["train"]) if keys["train"] else None
         return scores, ddir, sdir, tdir
+
+    def best_of_n_cell(self, cell: Cell) -> Cell | None:
+        """The cell's method set to return ``spec.best_of_n`` candidates (first seed only),
+        or None where the run, the task or the method has no best-of-N curve."""
+        n, t = self.spec.best_of_n, cell.task
+        if not n or t.best_of_n_metric is None or cell.seed != self.spec.seeds[0]:
+            return None
+        if id(cell) not in self._variants:
+            variant = cell.method.with_candidates(n)
+            self._variants[id(cell)] = None if variant is None else Cell(t, variant, cell.seed)
+        return self._variants[id(cell)]
+
+    def curve_key(self, vcell: Cell) -> str:
+        return stable_hash({"decode": self.keys(vcell)["decode"], "task_version": vcell.task.version,
+                            "metric": vcell.task.best_of_n_metric, "n": self.spec.best_of_n})
+
+    def best_of_n(self, vcell: Cell) -> Path:
+        """``best_of_n.json``: the oracle metric of the first n candidates, n = 1..best_of_n."""
+        t, n_max = vcell.task, self.spec.best_of_n
+        examples = t.test_examples()
+        ddir = self._decoded(vcell, {}, examples)
+
+        def curve(d: Path) -> None:
+            candidates = read_candidates(ddir / "candidates.jsonl", examples)
+            ns = list(range(1, n_max + 1))
+            values = [t.oracle_score(examples, [c[:n] for c in candidates]) for n in ns]
+            write_json_atomic(d / "best_of_n.json", {
+                "metric": t.best_of_n_metric, "n": ns, "value": values,
+                "decode": vcell.method.decode_spec(), "candidates_per_input": len(candidates[0])})
+
+        return self.cache.get_or_compute("curve", self.curve_key(vcell), curve,
+                                         describe={"cell": vcell.label, "best_of_n": n_max})[0]
 
     # ----------------------------------------------------------------------- run
     def run(self) -> pd.DataFrame:
@@ -183,7 +229,9 @@ class Runner:
         for i, cell in enumerate(cells, 1):
             t0 = time.time()
             scores, ddir, sdir, tdir = self.run_cell(cell)
-            self._export_cell(cell, ddir, sdir, tdir)
+            vcell = self.best_of_n_cell(cell)
+            curve = self.best_of_n(vcell) if vcell is not None else None
+            self._export_cell(cell, ddir, sdir, tdir, curve)
             if self.tracking:
                 from harness import tracking
 
@@ -197,19 +245,31 @@ class Runner:
         return df
 
     def compute_time(self, cell: Cell) -> float:
-        """Seconds the cell's stages took when they were computed (cached or not)."""
-        return sum(self.cache.elapsed(stage, key) for stage, key in self.keys(cell).items()
-                   if key is not None)
+        """Seconds the cell's stages took when they were computed (cached or not), its
+        best-of-N decode and curve included."""
+        seconds = sum(self.cache.elapsed(stage, key) for stage, key in self.keys(cell).items()
+                      if key is not None)
+        vcell = self.best_of_n_cell(cell)
+        if vcell is not None:
+            seconds += self.cache.elapsed("decode", self.keys(vcell)["decode"])
+            seconds += self.cache.elapsed("curve", self.curve_key(vcell))
+        return seconds
 
-    def _export_cell(self, cell: Cell, ddir: Path, sdir: Path, tdir: Path | None) -> None:
-        """Copy the small per-cell artifacts next to the tables (for plots and browsing)."""
+    def _export_cell(self, cell: Cell, ddir: Path, sdir: Path, tdir: Path | None,
+                     curve: Path | None) -> None:
+        """Copy the small per-cell artifacts next to the tables (for plots and browsing);
+        a file that is already there with the same bytes is left alone."""
         dest = self.output / "cells" / cell.task.name / cell.method.name / f"seed{cell.seed}"
         dest.mkdir(parents=True, exist_ok=True)
         sources = [ddir / "candidates.jsonl", sdir / "details.json"]
         if tdir is not None and (tdir / "train_log.json").exists():
             sources.append(tdir / "train_log.json")
+        if curve is not None:
+            sources.append(curve / "best_of_n.json")
         for src in sources:
-            shutil.copyfile(src, dest / src.name)
+            target = dest / src.name
+            if not (target.exists() and target.read_bytes() == src.read_bytes()):
+                shutil.copyfile(src, target)
 
     def _write_outputs(self, cells: list[Cell], df: pd.DataFrame, wall: float,
                        compute_s: float) -> None:
@@ -228,10 +288,14 @@ class Runner:
             "compute_time_s": round(compute_s, 1),  # all stages, as recorded when computed
             "versions": library_versions(),
             "tasks": {c.task.name: as_dict(c.task.config) for c in cells},
-            "methods": {c.method.name: as_dict(c.method.config) for c in cells},
+            "methods": {t: {c.method.name: as_dict(c.method.config) for c in cells if c.task.name == t}
+                        for t in dict.fromkeys(c.task.name for c in cells)},
             "seeds": self.spec.seeds,
+            "best_of_n": self.spec.best_of_n,
             "metrics": metrics,
             "notes": {name: lines for name, lines in notes.items() if lines},
+            "plots": {c.task.name: {"quality_diversity": c.task.quality_diversity,
+                                    "best_of_n": c.task.best_of_n_metric} for c in cells},
         }
         csv = df.to_csv(index=False)
         if self._unchanged(csv, provenance):
@@ -241,17 +305,41 @@ class Runner:
         tmp.write_text(csv)
         os.replace(tmp, self.output / "scores.csv")
         (self.output / "leaderboard.md").write_text(tables.render(self.output, "md"))
+        for task in df["task"].unique():  # one folder per task, its table in every format
+            (self.output / task).mkdir(exist_ok=True)
+            for fmt, ext in (("md", "md"), ("csv", "csv"), ("latex", "tex")):
+                (self.output / task / f"leaderboard.{ext}").write_text(
+                    tables.render(self.output, fmt, task=task))
+        if self.plots:
+            from harness.plots import plot_run
+
+            plot_run(self.output)
 
     def _unchanged(self, csv: str, provenance: dict) -> bool:
         try:
             old_csv = (self.output / "scores.csv").read_text()
             old = json.loads((self.output / "run.json").read_text())
-            (self.output / "leaderboard.md").stat()
+            for path in ["leaderboard.md", *(f"{t}/leaderboard.{ext}" for t in provenance["tasks"]
+                                             for ext in ("md", "csv", "tex"))]:
+                (self.output / path).stat()
         except (OSError, ValueError):
             return False
-        same = ("command", "commit", "tasks", "methods", "seeds")
+        same = ("command", "commit", "tasks", "methods", "seeds", "best_of_n")
         return old_csv == csv and all(old.get(k) == json.loads(json.dumps(provenance[k]))
                                       for k in same)
+
+
+def bootstrap_half_widths(task: Task, examples: list[Example], candidates: list[list[str]],
+                          values: dict[str, float], seed: int) -> dict[str, float]:
+    """``ci95/<metric>``: half the width of the 95 % bootstrap interval over test inputs."""
+    wanted = {k: values[k] for k in task.bootstrap_metrics if values.get(k) is not None}
+    if not wanted:
+        return {}
+    from harness.scoring import intervals
+
+    refs = [e.references for e in examples]
+    return {f"ci95/{k}": (high - low) / 2
+            for k, (low, high) in intervals(candidates, refs, wanted, BOOTSTRAP_RESAMPLES, seed).items()}
 
 
 def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:
@@ -263,18 +351,20 @@ def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:
     return [by_id[e.id] for e in examples]
 
 
-CODE_PATHS = ["harness", "methods", "tasks", "pyproject.toml"]
+CODE_PATHS = ["harness", "methods", "tasks", "configs", "pyproject.toml"]
 
 
 def git_commit() -> str:
-    """The commit of the code, with ``-dirty`` if the code (not results) differs from it."""
+    """The last commit that changed the code (not docs or results), with ``-dirty`` if the
+    code differs from it: commits that only touch the README leave a run's provenance,
+    and so a re-run's outputs, unchanged."""
     root = Path(__file__).resolve().parents[1]
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, check=True, cwd=root)
+        out = subprocess.run(["git", "log", "-1", "--format=%h", "--", *CODE_PATHS],
+                             capture_output=True, text=True, check=True, cwd=root)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
                                 *CODE_PATHS], capture_output=True, text=True, cwd=root).stdout.strip()
-        return out.stdout.strip() + ("-dirty" if dirty else "")
+        return (out.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -283,7 +373,8 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for pkg in ("mclbench", "torch", "transformers", "numpy", "pandas"):
+    for pkg in ("mclbench", "torch", "transformers", "peft", "numpy", "pandas", "sacrebleu",
+                "pycocoevalcap"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:

@@ -2,17 +2,22 @@
 
 One table per task: a row per method, a column per metric with its direction (↑ higher
 is better, ↓ lower is better), mean ± std over seeds, the best value per column in bold.
+Where the scores hold ``ci95/<metric>`` (half the width of a 95 % bootstrap interval over
+test inputs, see :func:`harness.runner.bootstrap_half_widths`) the cell also shows its
+mean over seeds in brackets: the input-sampling uncertainty that three seeds cannot show.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-FORMATS = ("md", "csv", "latex")
+FORMATS = ("md", "csv", "latex", "html")
+CI_PREFIX = "ci95/"
 
 
 def load(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -40,8 +45,15 @@ def summarise(df: pd.DataFrame, metric_info: dict) -> pd.DataFrame:
     return out.sort_values("metric", key=lambda s: s.map(rank), kind="stable")
 
 
-def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str],
-           metrics: list[str]) -> tuple[dict, dict]:
+def _half_widths(df: pd.DataFrame) -> dict[tuple[str, str], float]:
+    """(method, metric) -> mean over seeds of the bootstrap half-width, where scored."""
+    ci = df[df["metric"].str.startswith(CI_PREFIX)]
+    means = ci.groupby(["method", "metric"], sort=False)["value"].mean()
+    return {(method, metric[len(CI_PREFIX):]): v for (method, metric), v in means.items()}
+
+
+def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str], metrics: list[str],
+           half_widths: dict) -> tuple[dict, dict]:
     """Formatted values and which ones are the best of their column."""
     text, best = {}, {}
     for metric in metrics:
@@ -56,6 +68,8 @@ def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str],
                 continue
             mean, std, n = sub.loc[method, ["mean", "std", "count"]]
             text[method, metric] = format_value(mean, std if n > 1 else 0.0)
+            if (method, metric) in half_widths:
+                text[method, metric] += f" [±{half_widths[method, metric]:.4f}]"
             best[method, metric] = target is not None and np.isclose(mean, target)
     return text, best
 
@@ -72,25 +86,45 @@ def _arrow(metric: str, metric_info: dict, up: str = " ↑", down: str = " ↓")
     return "" if higher is None else (up if higher else down)
 
 
-def render(run_dir: str | Path, fmt: str = "md") -> str:
+def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
+           metrics: list[str] | None = None, footer: bool = True) -> str:
+    """The leaderboard of every task in ``run_dir`` (or of ``task`` only) in ``fmt``;
+    ``metrics``: only these columns, in this order; ``footer``: the provenance lines."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     df, meta = load(run_dir)
+    if task is not None:
+        if task not in set(df["task"]):
+            have = ", ".join(df["task"].unique())
+            raise ValueError(f"{run_dir}: no scores for task {task!r}; it has {have}")
+        df = df[df["task"] == task]
     if fmt == "csv":
         return summary_csv(df)
     blocks = []
-    for task in df["task"].unique():
-        info = {m["name"]: m for m in meta.get("metrics", {}).get(task, [])}
-        tdf = df[df["task"] == task]
+    for name in df["task"].unique():
+        info = {m["name"]: m for m in meta.get("metrics", {}).get(name, [])}
+        tdf = df[df["task"] == name]
+        if metrics is not None:
+            unknown = [m for m in metrics if m not in info]
+            if unknown:
+                raise ValueError(f"{run_dir}: task {name!r} has no metric {unknown[0]!r}; "
+                                 f"it has {', '.join(info)}")
+            info = {m: info[m] for m in metrics}
         summary = summarise(tdf, info)
         methods = list(dict.fromkeys(tdf["method"]))
-        metrics = list(dict.fromkeys(summary["metric"]))
+        columns = list(dict.fromkeys(summary["metric"]))
         seeds = sorted(tdf["seed"].unique().tolist())
-        text, best = _cells(summary, info, methods, metrics)
-        blocks.append((_markdown if fmt == "md" else _latex)(
-            task, methods, metrics, text, best, info, seeds))
-    footer = _footer(meta)
-    return "\n\n".join(blocks) + ("\n\n" + footer if footer and fmt == "md" else "") + "\n"
+        text, best = _cells(summary, info, methods, columns, _half_widths(tdf))
+        render_block = {"md": _markdown, "latex": _latex, "html": _html}[fmt]
+        blocks.append(render_block(name, methods, columns, text, best, info, seeds))
+    lines = footer_lines(meta, list(df["task"].unique())) if footer else []
+    if fmt == "md":
+        footer = "\n".join(f"<sub>{line}</sub>" for line in lines)
+    elif fmt == "html":
+        footer = "\n".join(f'<p class="provenance">{html.escape(line)}</p>' for line in lines)
+    else:
+        footer = "\n".join("% " + line for line in lines)
+    return "\n\n".join(blocks) + ("\n\n" + footer if footer else "") + "\n"
 
 
 def summary_csv(df: pd.DataFrame) -> str:
@@ -110,6 +144,19 @@ def _markdown(task, methods, metrics, text, best, info, seeds) -> str:
     return "\n".join(lines)
 
 
+def _html(task, methods, metrics, text, best, info, seeds) -> str:
+    def cell(method, metric):
+        value = html.escape(text[method, metric])
+        return f"<td><b>{value}</b></td>" if best.get((method, metric)) else f"<td>{value}</td>"
+
+    head = "".join(f"<th>{html.escape(m + _arrow(m, info))}</th>" for m in metrics)
+    rows = "".join(f"<tr><th>{html.escape(method)}</th>{''.join(cell(method, m) for m in metrics)}</tr>"
+                   for method in methods)
+    return (f'<table class="leaderboard"><caption>{html.escape(task)} (seeds: '
+            f"{', '.join(map(str, seeds))})</caption><thead><tr><th>method</th>{head}</tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
 def _latex_escape(s: str) -> str:
     return s.replace("_", r"\_").replace("±", r"$\pm$").replace("–", "--")
 
@@ -126,18 +173,21 @@ def _latex(task, methods, metrics, text, best, info, seeds) -> str:
         lines.append(" & ".join([_latex_escape(method), *vals]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}",
               rf"\caption{{{_latex_escape(task)}: mean $\pm$ std over seeds "
-              rf"{', '.join(map(str, seeds))}.}}", r"\end{table}"]
+              rf"{', '.join(map(str, seeds))}; in brackets, the 95\% bootstrap half-width over "
+              r"test inputs where computed.}", r"\end{table}"]
     return "\n".join(lines)
 
 
-def _footer(meta: dict) -> str:
+def footer_lines(meta: dict, tasks: list[str]) -> list[str]:
+    """Provenance: the tasks' notes (metric signatures), then command, commit, date, machine,
+    time and library versions."""
     if not meta:
-        return ""
+        return []
     v = meta.get("versions", {})
     libs = ", ".join(f"{k} {val}" for k, val in v.items())
-    notes = [f"<sub>{task}: {line}</sub>" for task, lines in meta.get("notes", {}).items() for line in lines]
-    return "\n".join([*notes, (
-        f"<sub>command: `{meta.get('command')}` · commit {meta.get('commit')} · "
+    notes = [f"{task}: {line}" for task, lines in meta.get("notes", {}).items() if task in tasks
+             for line in lines]
+    return [*notes, (
+        f"command: `{meta.get('command')}` · commit {meta.get('commit')} · "
         f"{meta.get('date')} · {meta.get('machine')} · compute {meta.get('compute_time_s')} s "
-        f"(this invocation {meta.get('wall_time_s')} s) · "
-        f"{libs}</sub>")])
+        f"(this invocation {meta.get('wall_time_s')} s) · {libs}")]

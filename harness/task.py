@@ -80,6 +80,13 @@ class Task:
     # Defaults for trainer settings a method leaves unset (steps, batch_size, lr, target_modules).
     training_defaults: ClassVar[dict[str, Any]] = {}
     metrics: ClassVar[dict[str, MetricInfo]] = {}
+    # Metrics that also get a 95 % bootstrap interval over test inputs in the leaderboard
+    # (they must decompose over inputs: sacreBLEU and COCO names, see harness.scoring).
+    bootstrap_metrics: ClassVar[tuple[str, ...]] = ()
+    # The oracle metric of best-of-N curves (``oracle_score``), or None: no curve.
+    best_of_n_metric: ClassVar[str | None] = None
+    # (quality, diversity) metrics of the quality–diversity plot, or None: no such plot.
+    quality_diversity: ClassVar[tuple[str, str] | None] = None
 
     def __init__(self, config):
         self.config = config
@@ -120,6 +127,10 @@ class Task:
         """Lines for the table footer that a reader needs to reproduce the scores (e.g.
         metric signature strings)."""
         return []
+
+    def oracle_score(self, examples: list[Example], candidates: list[list[str]]) -> float:
+        """``best_of_n_metric`` of these candidates (each input scored by its best one)."""
+        raise NotImplementedError
 
     def score(self, model, examples: list[Example],
               candidates: list[list[str]]) -> tuple[dict[str, float], dict[str, Any]]:

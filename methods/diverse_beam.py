@@ -16,7 +16,7 @@ decoder starts from ``decoder_start_token_id``, as ``generate`` does).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -221,6 +221,9 @@ class DiverseBeamSearch(LoRAMethod):
 
     def decode_rows(self) -> int:
         return self.config.num_candidates
+
+    def with_candidates(self, n: int) -> DiverseBeamSearch:
+        return DiverseBeamSearch(replace(self.config, num_candidates=n, num_groups=n))  # 1 beam per group
 
     def decode_batch(self, model, task, examples, prompt, seed):
         c, gen = self.config, task.generation_kwargs()

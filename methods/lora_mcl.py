@@ -28,7 +28,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -474,6 +474,11 @@ class LoRAMethod(Method):
         """Sequences decoded side by side per input (the decoding budget's width)."""
         raise NotImplementedError
 
+    def with_candidates(self, n: int) -> LoRAMethod | None:
+        if not hasattr(self.config, "num_candidates"):
+            return None
+        return type(self)(replace(self.config, num_candidates=n))
+
     def cost(self, model, task) -> dict[str, float]:
         steps = task.generation_kwargs().get("max_new_tokens", 0)
         return {"trainable_params": float(model.num_trainable_parameters()),
@@ -505,19 +510,23 @@ class LoRAMCLConfig(LoRATrainConfig):
     t0: float = 1.0
     t_final: float = 1e-3
     rho: float = 0.99
-    num_beams: int = 1  # beam width of each hypothesis; each still returns one candidate
+    num_beams: int = 1  # beam width b of each hypothesis
+    num_return: int = 1  # beams each hypothesis returns: N = K·num_return candidates
 
     def validate(self) -> None:
         super().validate()
         if self.num_hypotheses < 1 or self.num_beams < 1:
             raise ValueError("need num_hypotheses >= 1 and num_beams >= 1")
+        if not 1 <= self.num_return <= self.num_beams:
+            raise ValueError("need 1 <= num_return <= num_beams (each hypothesis returns its best beams)")
         if not 0 <= self.epsilon < 1 or self.t0 <= 0 or self.t_final <= 0 or not 0 < self.rho <= 1:
             raise ValueError("need 0 <= epsilon < 1, t0 > 0, t_final > 0 and 0 < rho <= 1")
 
 
 @register_method("lora_mcl")
 class LoRAMCL(LoRAMethod):
-    """K LoRA hypotheses trained with winner-takes-all; each decodes one candidate (N = K)."""
+    """K LoRA hypotheses trained with winner-takes-all; each decodes one candidate (N = K)
+    or, with ``num_return`` r, its r best beams (N = K·r)."""
 
     Config = LoRAMCLConfig
 
@@ -538,13 +547,25 @@ class LoRAMCL(LoRAMethod):
         return spec
 
     def decode_spec(self) -> dict:
-        return {"decoder": "per_hypothesis_beam", "num_beams": self.config.num_beams}
+        spec = {"decoder": "per_hypothesis_beam", "num_beams": self.config.num_beams}
+        if self.config.num_return > 1:
+            spec["num_return"] = self.config.num_return
+        return spec
 
     def decode_rows(self) -> int:
         return self.config.num_hypotheses * self.config.num_beams
 
+    def with_candidates(self, n: int) -> LoRAMCL:
+        c = self.config
+        r = -(-n // c.num_hypotheses)  # ceil: N = K·r >= n
+        return LoRAMCL(replace(c, num_return=r, num_beams=max(c.num_beams, r)))
+
     def decode_batch(self, model, task, examples, prompt, seed):
-        seqs = model.generate_hypotheses(prompt, num_beams=self.config.num_beams,
+        r = self.config.num_return
+        seqs = model.generate_hypotheses(prompt, num_beams=self.config.num_beams, num_return_sequences=r,
                                          do_sample=False, **task.generation_kwargs())
-        texts = [task.decode_outputs(prompt, seqs[k]) for k in range(seqs.shape[0])]
-        return [list(per_input) for per_input in zip(*texts, strict=True)]
+        repeated = {k: v.repeat_interleave(r, 0) for k, v in prompt.items()}
+        texts = [task.decode_outputs(repeated, seqs[k]) for k in range(seqs.shape[0])]
+        # rank-major: every hypothesis's best beam first, so the first K are the K-candidate answer
+        return [[texts[k][i * r + j] for j in range(r) for k in range(len(texts))]
+                for i in range(len(examples))]

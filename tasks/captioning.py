@@ -83,6 +83,9 @@ class CaptioningTask(Task):
     base_env: ClassVar[str]  # environment variable: where rebuild_base writes the base
     readers: ClassVar[dict[str, Any]]  # format -> reader(annotations, data_dir) -> list[Example]
     training_defaults = {"steps": 400, "batch_size": 32, "lr": 2e-3, "target_modules": "all-linear"}
+    bootstrap_metrics = ("top1/cider_d", "oracle/cider_d")
+    best_of_n_metric = "oracle/cider_d"
+    quality_diversity = ("oracle/cider_d", "mbleu_4")
 
     # ------------------------------------------------------------------- subclass hooks
     def generated_examples(self) -> list[Example]:
@@ -195,6 +198,10 @@ class CaptioningTask(Task):
             covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])
             values.update(modes_covered=covered, mode_recall=recall)
         return values, {"unavailable": missing}
+
+    def oracle_score(self, examples, candidates):
+        values, missing = coco.coco_flavours(candidates, [e.references for e in examples], ["cider_d"])
+        return values.get("oracle/cider_d", float("nan"))  # nan: Java missing (see the notes)
 
     def notes(self) -> list[str]:
         lines = ["COCO metrics: pycocoevalcap on PTB-tokenised text; 0–1 scale (CIDEr-D 0–10)"]

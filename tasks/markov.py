@@ -98,6 +98,7 @@ class MarkovTask(Task):
         "steps": 1000, "batch_size": 64, "lr": 5e-3,
         "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
     }
+    quality_diversity = ("markov_tv", "unique_candidates")
     metrics = {
         "markov_tv": MetricInfo(False, "mean row TV of each hypothesis's next-state "
                                 "distribution after a one-state context vs. its matched true "

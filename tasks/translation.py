@@ -103,6 +103,9 @@ class TranslationTask(Task):
         "steps": 500, "batch_size": 32, "lr": 2e-3,
         "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
     }
+    bootstrap_metrics = ("top1/bleu", "oracle/bleu")
+    best_of_n_metric = "oracle/bleu"
+    quality_diversity = ("oracle/bleu", "mbleu_4")
 
     @property
     def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
@@ -241,6 +244,9 @@ class TranslationTask(Task):
         wanted = self.metrics
         values.update({k: v for k, v in dv.diversity(candidates, refs).items() if k in wanted})
         return values, {"signatures": tx.signatures(refs)}
+
+    def oracle_score(self, examples, candidates):
+        return tx.quality_flavours(candidates, [e.references for e in examples], ["bleu"])["oracle/bleu"]
 
     def notes(self) -> list[str]:
         sig = tx.signatures([e.references for e in self._test])

@@ -90,7 +90,8 @@ def test_load_spec_from_yaml(tmp_path):
 
 @pytest.mark.parametrize("text,msg", [
     ("tasks: [markov\nmethods: x", "not valid YAML at line"),
-    ("task: [markov]", "unknown key 'task'; valid keys: cache_dir, methods, output, seeds, tasks"),
+    ("task: [markov]",
+     "unknown key 'task'; valid keys: best_of_n, cache_dir, methods, output, per_task, seeds, tasks"),
     ("seeds: zero", "seeds: expected a list"),
     ("- markov", "expected a mapping"),
     ("methods: {lora_mcl: 3}", "methods.lora_mcl must map parameter names"),
@@ -105,3 +106,36 @@ def test_malformed_yaml_gives_a_clear_error(tmp_path, text, msg):
 def test_missing_config_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_spec("no/such/file.yaml")
+
+
+def test_per_task_overrides_go_on_top_and_the_command_line_wins(tmp_path):
+    from harness.runner import plugin_has_key, resolve
+
+    path = tmp_path / "run.yaml"
+    path.write_text("tasks: [markov, translation]\n"
+                    "methods: {lora_mcl: {num_hypotheses: 3, rank: 4}, lora_mle: {rank: 12}}\n"
+                    "per_task: {markov: {lora_mcl: {num_hypotheses: 2}, lora_mle: {rank: 8}},\n"
+                    "           translation: {method: {steps: 7, num_hypotheses: 5}}}\n")
+    spec = load_spec(path)
+    params = {(c.task.name, c.method.name): c.method.config for c in resolve(spec)}
+    assert params["markov", "lora_mcl"].num_hypotheses == 2
+    assert params["markov", "lora_mcl"].rank == 4  # from methods:, untouched by per_task
+    assert params["translation", "lora_mcl"].num_hypotheses == 5  # per_task method: wins
+    assert params["translation", "lora_mle"].steps == 7  # and goes to each method with the key
+    assert params["markov", "lora_mle"].steps == 1000  # the task's own default
+    assert (params["markov", "lora_mle"].rank, params["translation", "lora_mle"].rank) == (8, 12)
+    spec.apply([parse_assignment("lora_mle.rank=2")], plugin_has_key)
+    assert {c.method.config.rank for c in resolve(spec) if c.method.name == "lora_mle"} == {2}
+
+
+def test_per_task_names_are_checked(tmp_path):
+    from harness.registry import UnknownPluginError
+    from harness.runner import resolve
+
+    path = tmp_path / "run.yaml"
+    path.write_text("tasks: [markov]\nmethods: [lora_mcl]\nper_task: {markvo: {lora_mcl: {rank: 2}}}\n")
+    with pytest.raises(UnknownPluginError, match="did you mean 'markov'"):
+        resolve(load_spec(path))
+    path.write_text("tasks: [markov]\nmethods: [lora_mcl]\nper_task: [markov]\n")
+    with pytest.raises(ConfigError, match="per_task must map task names"):
+        load_spec(path)

@@ -1,0 +1,202 @@
+"""Figures of a run directory (``mclbench plot DIR``), each as PNG and SVG under
+``DIR/<task>/plots/``, drawn only from files the run wrote (scores.csv, run.json, cells/):
+
+- ``quality_diversity``: every method's seeds and seed mean on the task's (quality,
+  diversity) plane, with the Pareto front of the means;
+- ``best_of_n``: oracle quality of the first n candidates, n = 1..N (runs with best_of_n);
+- ``winners``: LoRA-MCL's winner shares over training, one panel per seed;
+- ``transitions`` (Markov): the true chains next to the matrices each LoRA-MCL hypothesis
+  recovered, and LoRA-MLE's single one.
+
+The same run directory gives byte-identical files (no dates or random ids in them).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness import tables
+
+FORMATS = ("png", "svg")
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "mclbench", "font.size": 9, "axes.spines.top": False,
+                         "axes.spines.right": False, "figure.dpi": 110})
+    return plt
+
+
+def _save(fig, directory: Path, name: str) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in FORMATS:
+        path = directory / f"{name}.{fmt}"
+        meta = {"Date": None} if fmt == "svg" else {"Software": None}
+        fig.savefig(path, format=fmt, bbox_inches="tight", metadata=meta)
+        paths.append(path)
+    fig.clf()
+    return paths
+
+
+def _label(metric: str, info: dict) -> str:
+    higher = info.get(metric, {}).get("higher_is_better")
+    return metric + ("" if higher is None else (" ↑" if higher else " ↓"))
+
+
+def pareto_front(points: dict[str, tuple[float, float]], higher: tuple[bool, bool]) -> list[str]:
+    """Names of the points no other point beats on both axes, ordered by the first axis.
+
+    ``higher[i]``: whether larger is better on axis i.
+    """
+    sign = np.array([1.0 if h else -1.0 for h in higher])
+    front = []
+    for name, p in points.items():
+        p = np.asarray(p) * sign
+        dominated = any(np.all(np.asarray(q) * sign >= p) and np.any(np.asarray(q) * sign > p)
+                        for other, q in points.items() if other != name)
+        if not dominated:
+            front.append(name)
+    return sorted(front, key=lambda n: points[n][0])
+
+
+def quality_diversity(plt, tdf: pd.DataFrame, info: dict, quality: str, diversity: str,
+                      colors: dict, title: str):
+    fig, ax = plt.subplots(figsize=(5.2, 4.0))
+    means = {}
+    for method, mdf in tdf.groupby("method", sort=False):
+        wide = mdf.pivot_table(index="seed", columns="metric", values="value")
+        if quality not in wide or diversity not in wide:
+            continue  # e.g. N = 1 methods have no pairwise diversity
+        x, y = wide[diversity].to_numpy(), wide[quality].to_numpy()
+        ax.scatter(x, y, s=14, alpha=0.45, color=colors[method])
+        means[method] = (float(np.mean(x)), float(np.mean(y)))
+        ax.scatter(*means[method], s=60, color=colors[method], edgecolor="black", zorder=3,
+                   label=method)
+    at: dict[tuple[float, float], list[str]] = {}  # methods with the same mean share one label
+    for method, (x, y) in means.items():
+        at.setdefault((round(x, 6), round(y, 6)), []).append(method)
+    for point, names in at.items():
+        ax.annotate(", ".join(names), point, textcoords="offset points", xytext=(5, 4), fontsize=8)
+    higher = (bool(info.get(diversity, {}).get("higher_is_better")),
+              bool(info.get(quality, {}).get("higher_is_better")))
+    front = pareto_front(means, higher)
+    if len(front) > 1:
+        ax.plot([means[m][0] for m in front], [means[m][1] for m in front], "--", color="grey",
+                lw=1, zorder=1, label="Pareto front")
+    ax.set_xlabel(_label(diversity, info))
+    ax.set_ylabel(_label(quality, info))
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def best_of_n(plt, curves: dict[str, dict], colors: dict, title: str):
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for method, c in curves.items():
+        ax.plot(c["n"], c["value"], marker="o", ms=3, color=colors[method], label=method)
+    metric = next(iter(curves.values()))["metric"]
+    ax.set_xlabel("n: candidates per input")
+    ax.set_ylabel(f"{metric} of the first n")
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def winners(plt, logs: dict[int, dict], title: str):
+    fig, axes = plt.subplots(1, len(logs), figsize=(3.2 * len(logs), 2.8), squeeze=False,
+                             layout="constrained")
+    for ax, (seed, log) in zip(axes[0], sorted(logs.items()), strict=True):
+        counts = np.asarray(log["winner_counts"], dtype=float)
+        shares = counts / counts.sum(axis=1, keepdims=True)
+        ax.stackplot(log["step"], shares.T, labels=[f"hypothesis {k}" for k in range(shares.shape[1])])
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("training step")
+        ax.set_title(f"seed {seed}", fontsize=8)
+    axes[0][0].set_ylabel("share of sequences won")
+    axes[0][-1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
+    fig.suptitle(title)
+    return fig
+
+
+def transitions(plt, mcl: dict, mle: dict | None, title: str):
+    true = np.asarray(mcl["true_transitions"])
+    found = np.asarray(mcl["prefix_transitions"])
+    chain_of = {h: c for h, c in mcl["matching"]}
+    rows = [("true chain", [(f"chain {m}", true[m]) for m in range(len(true))]),
+            ("LoRA-MCL", [(f"hypothesis {h} (chain {chain_of.get(h, '–')})", found[h])
+                          for h in sorted(range(len(found)), key=lambda h: chain_of.get(h, h))])]
+    if mle is not None:
+        rows.append(("LoRA-MLE", [("its one model", np.asarray(mle["prefix_transitions"])[0])]))
+    cols = max(len(r[1]) for r in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.6 * cols, 2.5 * len(rows)), squeeze=False,
+                             layout="constrained")
+    for r, (name, panels) in enumerate(rows):
+        for c in range(cols):
+            ax = axes[r][c]
+            if c >= len(panels):
+                ax.axis("off")
+                continue
+            label, matrix = panels[c]
+            ax.imshow(matrix, vmin=0, vmax=1, cmap="viridis")
+            for (i, j), v in np.ndenumerate(matrix):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if v < 0.5 else "black")
+            ax.set_xticks(range(matrix.shape[1]))
+            ax.set_yticks(range(matrix.shape[0]))
+            ax.set_title(f"{name}: {label}", fontsize=7)
+            ax.set_xlabel("next state", fontsize=7)
+            ax.set_ylabel("state", fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def plot_run(run_dir: str | Path) -> list[Path]:
+    """Draw every figure the run directory has data for; returns the files written."""
+    run_dir = Path(run_dir)
+    df, meta = tables.load(run_dir)
+    plt = _pyplot()
+    written: list[Path] = []
+    for task in df["task"].unique():
+        tdf = df[df["task"] == task]
+        info = {m["name"]: m for m in meta.get("metrics", {}).get(task, [])}
+        axes = meta.get("plots", {}).get(task, {})
+        methods = list(dict.fromkeys(tdf["method"]))
+        palette = plt.get_cmap("tab10")
+        colors = {m: palette(i % 10) for i, m in enumerate(methods)}
+        out = run_dir / task / "plots"
+        cells = run_dir / "cells" / task
+        if axes.get("quality_diversity"):
+            quality, diversity = axes["quality_diversity"]
+            fig = quality_diversity(plt, tdf, info, quality, diversity, colors,
+                                    f"{task}: quality vs diversity (dots: seeds)")
+            written += _save(fig, out, "quality_diversity")
+        first = min(tdf["seed"])
+        curves = {m: c for m in methods if (c := _read(cells / m / f"seed{first}" / "best_of_n.json"))}
+        if curves:
+            written += _save(best_of_n(plt, curves, colors, f"{task}: best-of-N (seed {first})"),
+                             out, "best_of_n")
+        logs = {int(p.parent.name[4:]): json.loads(p.read_text())
+                for p in sorted((cells / "lora_mcl").glob("seed*/train_log.json"))}
+        if logs:
+            written += _save(winners(plt, logs, f"{task}: LoRA-MCL winners during training"),
+                             out, "winners")
+        mcl = _read(cells / "lora_mcl" / f"seed{first}" / "details.json")
+        if mcl and "true_transitions" in mcl:
+            mle = _read(cells / "lora_mle" / f"seed{first}" / "details.json")
+            fig = transitions(plt, mcl, mle, f"{task}: transition matrices (seed {first})")
+            written += _save(fig, out, "transitions")
+        plt.close("all")
+    return written

@@ -1,0 +1,62 @@
+"""Keep the result tables quoted in README.md equal to results/.
+
+A block in the README::
+
+    <!-- table: results task=translation metrics=top1/bleu,oracle/bleu,mbleu_4 -->
+    ...
+    <!-- /table -->
+
+holds exactly ``tables.render("results", "md", task=..., metrics=[...], footer=False)``.
+``python -m harness.readme`` rewrites every block from the run directories;
+``--check`` only reports the stale ones (the test suite runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from harness import tables
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"(<!-- table: (\S+) task=(\S+)(?: metrics=(\S+))? -->\n)(.*?)(<!-- /table -->)", re.S)
+
+
+def blocks(text: str) -> list[tuple[str, str, list[str] | None]]:
+    """``(run dir, task, metrics)`` of every block, in order."""
+    return [(m[2], m[3], m[4].split(",") if m[4] else None) for m in BLOCK.finditer(text)]
+
+
+def sync(readme: Path = ROOT / "README.md", check: bool = False) -> list[str]:
+    """Rewrite (or with ``check``, only compare) every block; returns the stale ones."""
+    text = readme.read_text()
+    stale = []
+
+    def fill(m: re.Match) -> str:
+        run_dir, task, metrics = m[2], m[3], m[4].split(",") if m[4] else None
+        table = tables.render(readme.parent / run_dir, "md", task=task, metrics=metrics, footer=False)
+        table = table.split("\n", 2)[2]  # drop the "### task (seeds)" heading and blank line
+        if table != m[5]:
+            stale.append(f"{run_dir} task={task}")
+        return m[1] + table + m[6]
+
+    new = BLOCK.sub(fill, text)
+    if not check and new != text:
+        readme.write_text(new)
+    return stale
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m harness.readme", description=__doc__.splitlines()[0])
+    p.add_argument("--check", action="store_true", help="report stale blocks, change nothing")
+    args = p.parse_args(argv)
+    stale = sync(check=args.check)
+    for block in stale:
+        print(f"{'stale' if args.check else 'updated'}: {block}", file=sys.stderr)
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

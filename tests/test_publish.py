@@ -1,0 +1,169 @@
+"""Publishing a run: per-task leaderboards (md/csv/tex with bootstrap intervals), figures,
+best-of-N curves, the HTML report (and its screenshot in headless Chromium), re-runs
+that change nothing."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.plots import pareto_front, plot_run
+from harness.report import write as write_report
+
+RUN = """
+tasks:
+  markov: {num_train: 512, num_val: 256, num_test: 8, hidden_size: 32, num_layers: 1, num_heads: 2}
+  translation: {num_test: 6, max_new_tokens: 8}
+methods:
+  lora_mcl: {num_hypotheses: 2, rank: 2}
+  lora_mle: {rank: 4}
+  beam: {rank: 4, num_candidates: 2}
+  nucleus: {rank: 4, num_candidates: 2}
+per_task:
+  markov: {method: {steps: 40, batch_size: 16}}
+  translation: {method: {steps: 2, batch_size: 4}}
+seeds: [0, 1]
+best_of_n: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    root = tmp_path_factory.mktemp("publish")
+    config = root / "run.yaml"
+    config.write_text(RUN + f"output: {root / 'out'}\ncache_dir: {root / 'cache'}\n")
+    args = ["run", "--config", str(config), "--no-tracking"]
+    assert main(args) == 0
+    return root / "out", args
+
+
+def test_per_task_leaderboards_in_three_formats(published):
+    out, _ = published
+    for task in ("markov", "translation"):
+        md = (out / task / "leaderboard.md").read_text()
+        assert f"### {task} (seeds: 0, 1)" in md and "**" in md and "commit" in md
+        assert "### " + ({"markov", "translation"} - {task}).pop() not in md  # its own task only
+        tex = (out / task / "leaderboard.tex").read_text()
+        assert r"\textbf{" in tex and r"\begin{tabular}" in tex and "% command:" in tex
+        summary = pd.read_csv(out / task / "leaderboard.csv")
+        assert set(summary["task"]) == {task} and (summary["seeds"] == 2).all()
+    md = (out / "translation" / "leaderboard.md").read_text()
+    assert "oracle/bleu ↑" in md and "mbleu_4 ↓" in md
+    assert "sacreBLEU bleu: nrefs:1" in md  # the signature in the footer
+    scores = pd.read_csv(out / "scores.csv")
+    half = scores[scores["metric"] == "ci95/oracle/bleu"]
+    assert len(half) == 2 * 4 and (half["value"] > 0).all()  # 4 methods × 2 seeds
+    # the bracket shows the mean half-width over seeds
+    beam = half[half["method"] == "beam"]["value"].mean()
+    assert f"[±{beam:.4f}]" in md
+
+
+def test_best_of_n_curves(published):
+    out, _ = published
+    cells = out / "cells" / "translation"
+    for method, per_input in (("lora_mcl", 4), ("beam", 4), ("nucleus", 4)):
+        curve = json.loads((cells / method / "seed0" / "best_of_n.json").read_text())
+        assert curve["n"] == [1, 2, 3, 4] and curve["metric"] == "oracle/bleu"
+        assert curve["candidates_per_input"] == per_input
+        assert all(0 <= v <= 100 for v in curve["value"])
+        assert not (cells / method / "seed1" / "best_of_n.json").exists()  # first seed only
+    assert not (cells / "lora_mle" / "seed0" / "best_of_n.json").exists()  # greedy: N = 1
+    assert not (out / "cells" / "markov" / "lora_mcl" / "seed0" / "best_of_n.json").exists()
+    # the published cell itself keeps its N = K = 2 candidates
+    lines = (cells / "lora_mcl" / "seed0" / "candidates.jsonl").read_text().splitlines()
+    assert all(len(json.loads(x)["candidates"]) == 2 for x in lines)
+
+
+def test_figures_are_written_and_reproducible(published):
+    out, _ = published
+    expected = {"markov": {"quality_diversity", "winners", "transitions"},
+                "translation": {"quality_diversity", "best_of_n", "winners"}}
+    for task, names in expected.items():
+        found = {p.stem for p in (out / task / "plots").glob("*.png")}
+        assert found == names, task
+        assert {p.stem for p in (out / task / "plots").glob("*.svg")} == names
+    before = {p: p.read_bytes() for p in out.glob("*/plots/*")}
+    assert sorted(plot_run(out)) == sorted(before)
+    assert all(p.read_bytes() == b for p, b in before.items())  # byte-identical
+
+
+def test_second_run_changes_nothing(published):
+    out, args = published
+    files = [p for p in out.rglob("*") if p.is_file()]
+    stamps = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files}
+    start = time.time()
+    assert main(args) == 0
+    assert time.time() - start < 15
+    assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files} == stamps
+    assert {p for p in out.rglob("*") if p.is_file()} == set(files)
+
+
+def test_pareto_front():
+    points = {"a": (1.0, 5.0), "b": (2.0, 4.0), "c": (2.0, 6.0), "d": (3.0, 1.0)}
+    # both higher-is-better: c dominates a and b; d is best on x
+    assert pareto_front(points, (True, True)) == ["c", "d"]
+    # x lower-is-better (mBLEU-4), y higher-is-better (oracle quality)
+    assert pareto_front(points, (False, True)) == ["a", "c"]
+
+
+def test_report_page(published, tmp_path):
+    out, _ = published
+    page = write_report(out, limit=3)
+    text = page.read_text()
+    assert text.count("<section") == 2 and "data:image/png;base64," in text
+    assert text.count("<details") == 2 * 3 and "lora_mcl" in text
+    assert "http://" not in text and "https://" not in text and "<script" not in text  # self-contained
+    assert main(["report", str(out)]) == 0
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (CI installs it: .ci/run)")
+def test_report_renders_in_headless_chromium(published, tmp_path):
+    out, _ = published
+    page = write_report(out, limit=3)
+    shot = Path(os.environ.get("MCLBENCH_SCREENSHOT", tmp_path / "report.png"))
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+                    "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    from PIL import Image
+
+    image = Image.open(shot).convert("L")
+    assert image.size == (1280, 1600)
+    lo, hi = image.getextrema()
+    assert hi - lo > 100  # text and figures drawn, not a blank page
+
+
+def test_lora_mcl_variant_lists_each_hypothesis_best_beam_first(published):
+    """The best-of-N variant of LoRA-MCL (r beams returned per hypothesis) starts with the K
+    candidates that the same beam width gives with one beam returned per hypothesis."""
+    from dataclasses import replace
+
+    from harness.config import load_spec
+    from harness.runner import Cell, Runner, read_candidates, resolve
+
+    out, args = published
+    spec = load_spec(args[2])
+    spec.tasks = {"translation": spec.tasks["translation"]}
+    spec.methods = {"lora_mcl": spec.methods["lora_mcl"]}
+    runner = Runner(spec, tracking=False)
+    cell = resolve(spec)[0]
+    variant = runner.best_of_n_cell(cell)
+    assert (variant.method.config.num_return, variant.method.config.num_beams) == (2, 2)
+    examples = cell.task.test_examples()
+    wide = read_candidates(runner.cache.get("decode", runner.keys(variant)["decode"]) / "candidates.jsonl",
+                           examples)
+    narrow_method = type(cell.method)(replace(cell.method.config, num_beams=2))
+    narrow = read_candidates(runner._decoded(Cell(cell.task, narrow_method, 0), {}, examples)
+                             / "candidates.jsonl", examples)
+    assert [w[:2] for w in wide] == narrow
