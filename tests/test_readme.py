@@ -40,3 +40,38 @@ def test_readme_numbers_equal_results(task, row):
             assert metric not in scores.index
         else:
             assert format_value(scores[metric], 0.0) == shown, (metric, shown)
+
+
+def test_readme_tables_equal_the_published_run():
+    """Every `<!-- table: ... -->` block is what `mclbench table` renders from results/ now."""
+    from harness.readme import blocks, sync
+
+    text = (ROOT / "README.md").read_text()
+    assert sync(check=True) == []
+    quoted = {task for run_dir, task, _ in blocks(text) if run_dir == "results"}
+    published = set(pd.read_csv(ROOT / "results" / "scores.csv")["task"])
+    assert quoted == published == {"markov", "translation", "image_captioning", "audio_captioning"}
+
+
+def test_readme_shows_the_published_figures():
+    text = (ROOT / "README.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\((results/[^)]+\.(?:png|svg))\)", text)
+    assert images, "README shows no figure from results/"
+    for path in images:
+        assert (ROOT / path).is_file(), path
+    for task in ("markov", "translation", "image_captioning", "audio_captioning"):
+        assert (ROOT / "results" / task / "plots" / "quality_diversity.png").is_file()
+
+
+def test_sync_detects_a_changed_number(tmp_path):
+    from harness.readme import sync
+
+    readme = tmp_path / "README.md"
+    text = (ROOT / "README.md").read_text()
+    (tmp_path / "results").symlink_to(ROOT / "results")
+    m = re.search(r"(<!-- table: results task=translation.*?-->\n(?:.*\n)*?)(\| \w+ \| )(\d+\.\d{4})", text)
+    assert m, "no translation table block"
+    changed = text[:m.start(3)] + "99.9999" + text[m.end(3):]
+    readme.write_text(changed)
+    assert sync(readme, check=True) == ["results task=translation"]
+    assert sync(readme) == ["results task=translation"] and sync(readme, check=True) == []
