@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned with pip: the CPU wheel lies on local disk (uv would download CUDA).
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	# test + distributed: the test suite also exercises the Ray executor and an MLflow server.
+	$(BIN)/pip install -q -e '.[test,distributed]'
 	touch $(STAMP)
 
 setup: $(STAMP) java

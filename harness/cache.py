@@ -113,7 +113,15 @@ class Cache:
             manifest = {"stage": stage, "key": key, "files": files, "describe": describe or {},
                         "elapsed_s": round(time.time() - started, 3)}
             write_json_atomic(tmp / MANIFEST, manifest)
-            os.replace(tmp, final)
+            try:
+                os.replace(tmp, final)
+            except OSError:
+                # another worker (a Ray task) committed the same artifact first: same key,
+                # same content by construction, so keep theirs
+                if not self.verify(stage, key):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final, True
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

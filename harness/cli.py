@@ -54,7 +54,16 @@ def cmd_run(args) -> int:
     for name in spec.methods:
         registry.get_method(name)
     spec.apply([parse_assignment(s) for s in args.set], plugin_has_key)
-    Runner(spec, tracking=not args.no_tracking, plots=not args.no_plots).run()
+    executor = None
+    if args.executor == "ray":
+        from harness.executors import RayOptions, ray_executor
+
+        executor = ray_executor(RayOptions(address=args.address, num_cpus=args.ray_cpus,
+                                           num_gpus=args.ray_gpus, memory_gb=args.ray_memory_gb,
+                                           max_retries=args.ray_retries))
+    elif args.address:
+        raise ConfigError("--address needs --executor ray")
+    Runner(spec, tracking=not args.no_tracking, plots=not args.no_plots).run(executor)
     print((Path(spec.output) / "leaderboard.md").read_text())
     return 0
 
@@ -118,6 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a parameter: task.KEY, method.KEY or <plugin>.KEY")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--no-plots", action="store_true", help="do not draw DIR/<task>/plots/")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: cells one after another here (default); ray: one Ray task per "
+                          "group of cells sharing an adapter (pip install 'mclbench[distributed]')")
+    run.add_argument("--address", help="Ray cluster to join (auto, ray://host:10001); default: "
+                                       "start a local Ray instance")
+    run.add_argument("--ray-cpus", type=float, default=1.0, help="CPUs per Ray task (default 1)")
+    run.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs per Ray task (default 0)")
+    run.add_argument("--ray-memory-gb", type=float, help="memory per Ray task, for the scheduler")
+    run.add_argument("--ray-retries", type=int, default=3, help="retries of a failed Ray task")
     run.set_defaults(func=cmd_run)
 
     tb = sub.add_parser("table", help="print the leaderboard of a run directory")

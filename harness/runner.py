@@ -218,19 +218,29 @@ class Runner:
                                          describe={"cell": vcell.label, "best_of_n": n_max})[0]
 
     # ----------------------------------------------------------------------- run
-    def run(self) -> pd.DataFrame:
+    def compute(self, cell: Cell) -> tuple[dict[str, float], Path, Path, Path | None, Path | None]:
+        """Every artifact of a cell (computed where missing): :meth:`run_cell`'s result and
+        the best-of-N curve's folder (None without one)."""
+        scores, ddir, sdir, tdir = self.run_cell(cell)
+        vcell = self.best_of_n_cell(cell)
+        return scores, ddir, sdir, tdir, (self.best_of_n(vcell) if vcell is not None else None)
+
+    def run(self, executor=None) -> pd.DataFrame:
+        """Compute every cell and write the outputs. ``executor(runner, cells)``, e.g.
+        :func:`harness.executors.ray_executor`, fills the cache first (elsewhere, in
+        parallel); the loop below then only reads it. Without one, cells run here in order."""
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # weight-loading bars of tiny models are noise
         start = time.time()
         cells = resolve(self.spec)
         self.output.mkdir(parents=True, exist_ok=True)
+        if executor is not None:
+            executor(self, cells)
         rows, compute_s = [], 0.0
         for i, cell in enumerate(cells, 1):
             t0 = time.time()
-            scores, ddir, sdir, tdir = self.run_cell(cell)
-            vcell = self.best_of_n_cell(cell)
-            curve = self.best_of_n(vcell) if vcell is not None else None
+            scores, ddir, sdir, tdir, curve = self.compute(cell)
             self._export_cell(cell, ddir, sdir, tdir, curve)
             if self.tracking:
                 from harness import tracking

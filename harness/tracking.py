@@ -1,8 +1,10 @@
 """MLflow tracking of every cell: params, metrics, training curves and artifacts.
 
 Default store: a local sqlite database ``./mlruns/mlflow.db`` with artifacts under
-``./mlruns/artifacts``; ``MLFLOW_TRACKING_URI`` (e.g. a tracking server) overrides it.
-A cell is logged once per store: re-running a cached cell does not duplicate its run.
+``./mlruns/artifacts``; ``MLFLOW_TRACKING_URI`` (e.g. a tracking server,
+``http://host:5000``) overrides it. A cell is logged once per store: re-running a cached
+cell does not duplicate its run, on this machine (a local ledger) or on any other that logs
+to the same server (the run's ``mclbench.score_key`` tag is looked up first).
 """
 
 from __future__ import annotations
@@ -53,9 +55,19 @@ def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, s
     exp = client.get_experiment_by_name(EXPERIMENT)
     if exp is None:
         location = (LOCAL_DIR / "artifacts").resolve().as_uri() if uri.startswith("sqlite") else None
-        exp_id = client.create_experiment(EXPERIMENT, artifact_location=location)
+        try:
+            exp_id = client.create_experiment(EXPERIMENT, artifact_location=location)
+        except mlflow.exceptions.MlflowException:  # another worker created it just now
+            exp_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
     else:
         exp_id = exp.experiment_id
+    # A shared store (a tracking server) may already hold this cell, logged by another
+    # worker or machine whose ledger this one cannot see: ask it.
+    found = client.search_runs([exp_id], f"tags.`mclbench.score_key` = '{score_key}'", max_results=1)
+    if found:
+        ledger[score_key] = found[0].info.run_id
+        write_json_atomic(ledger_path, ledger)
+        return found[0].info.run_id
     run = client.create_run(exp_id, run_name=cell.label, tags={
         "task": cell.task.name, "method": cell.method.name, "seed": str(cell.seed),
         "mclbench.score_key": score_key})
