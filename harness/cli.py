@@ -45,6 +45,14 @@ def cmd_run(args) -> int:
         spec.output = args.output
     if args.cache_dir:
         spec.cache_dir = args.cache_dir
+    if args.processes is not None:
+        if args.processes < 1:
+            raise ConfigError("--processes must be >= 1")
+        spec.processes = args.processes
+    if args.accelerate_config:
+        if not Path(args.accelerate_config).is_file():
+            raise ConfigError(f"--accelerate-config {args.accelerate_config!r} does not exist")
+        spec.accelerate_config = str(Path(args.accelerate_config).resolve())
     if args.best_of_n is not None:
         if args.best_of_n < 0:
             raise ConfigError("--best-of-n must be >= 0 (0: no best-of-N curves)")
@@ -127,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a parameter: task.KEY, method.KEY or <plugin>.KEY")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--no-plots", action="store_true", help="do not draw DIR/<task>/plots/")
+    run.add_argument("--processes", type=int, metavar="N",
+                     help="train and decode each cell under `accelerate launch` on N processes "
+                          "(GPUs, or CPU processes with gloo where there is no GPU)")
+    run.add_argument("--accelerate-config", metavar="FILE",
+                     help="an `accelerate config` file for those launches (DDP/FSDP/DeepSpeed, "
+                          "mixed precision, gradient accumulation)")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local: cells one after another here (default); ray: one Ray task per "
                           "group of cells sharing an adapter (pip install 'mclbench[distributed]')")

@@ -154,6 +154,14 @@ class RunSpec:
     # > 0: for the first seed, also decode best_of_n candidates with each method that can
     # return more (Method.with_candidates) and record its oracle quality for N = 1..best_of_n.
     best_of_n: int = 0
+    # > 1: each train and decode stage runs under `accelerate launch` on this many processes
+    processes: int = 1
+    accelerate_config: str | None = None  # `accelerate config` file (DDP/FSDP/DeepSpeed, precision)
+
+    @property
+    def launches(self) -> bool:
+        """Whether train and decode stages run under ``accelerate launch`` (harness.distributed)."""
+        return self.processes > 1 or self.accelerate_config is not None
 
     def method_overrides(self, task: str, method: str, keys: set[str]) -> dict[str, Any]:
         """The parameters of ``method`` (which has parameters ``keys``) when it runs on
@@ -256,6 +264,12 @@ def load_spec(path: str | Path | None) -> RunSpec:
         spec.best_of_n = coerce(data["best_of_n"], int, f"{where}: best_of_n")
         if spec.best_of_n < 0:
             raise ConfigError(f"{where}: best_of_n must be >= 0 (0: no best-of-N curves)")
+    if "processes" in data:
+        spec.processes = coerce(data["processes"], int, f"{where}: processes")
+        if spec.processes < 1:
+            raise ConfigError(f"{where}: processes must be >= 1")
+    if data.get("accelerate_config") is not None:
+        spec.accelerate_config = coerce(data["accelerate_config"], str, f"{where}: accelerate_config")
     for key in ("output", "cache_dir"):
         if key in data:
             setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))

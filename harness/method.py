@@ -38,8 +38,12 @@ class Method:
         return None
 
     def train(self, backbone: nn.Module, task: Task, seed: int, out_dir: Path,
-              work_dir: Path) -> None:
-        """Train and write the state into ``out_dir``; ``work_dir`` survives interruptions."""
+              work_dir: Path, accelerator=None) -> None:
+        """Train and write the state into ``out_dir``; ``work_dir`` survives interruptions.
+
+        ``accelerator``: an ``accelerate.Accelerator`` when the stage runs in several
+        processes (``mclbench run --processes N``); every process calls this, the main one
+        writes."""
         raise NotImplementedError
 
     def load(self, backbone: nn.Module, train_dir: Path | None) -> nn.Module:

@@ -46,6 +46,8 @@ class Cell:
     task: Task
     method: Method
     seed: int
+    index: int = -1  # position in resolve()'s grid (jobs of other processes rebuild it)
+    best_of_n: bool = False  # the method set to return spec.best_of_n candidates
 
     @property
     def label(self) -> str:
@@ -79,7 +81,7 @@ def resolve(spec: RunSpec) -> list[Cell]:
                     method.resolve(task)
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from None
-                cells.append(Cell(task, method, seed))
+                cells.append(Cell(task, method, seed, index=len(cells)))
     return cells
 
 
@@ -110,8 +112,12 @@ class Runner:
         backbone = stable_hash({"task": t.name, "version": t.version,
                                 "backbone": t.backbone_spec(cell.seed)})
         spec = m.train_spec()
+        # launched training (several processes, a GPU) matches in-process training only up to
+        # float rounding: a key of its own
+        processes = {"processes": self.spec.processes} if self.spec.launches else {}
         train = None if spec is None else stable_hash(
-            {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed})
+            {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed,
+             **processes})
         decode = stable_hash({"upstream": train or backbone, "method": m.name,
                               "method_version": m.version, "decode": m.decode_spec(),
                               "task": t.name, "task_version": t.version,
@@ -123,26 +129,46 @@ class Runner:
         return self._keys[id(cell)]
 
     # -------------------------------------------------------------------- stages
+    def _trained(self, cell: Cell) -> tuple[Path, Path | None]:
+        """The backbone's and the trained state's folders (None if nothing trains),
+        computed where missing."""
+        t, m = cell.task, cell.method
+        bkey, tkey = self.keys(cell)["backbone"], self.keys(cell)["train"]
+        bdir, _ = self.cache.get_or_compute(
+            "backbone", bkey, lambda d: t.build_backbone(cell.seed).save_pretrained(d),
+            describe={"task": t.name, "seed": cell.seed})
+        if tkey is None:
+            return bdir, None
+        def train(d: Path) -> None:
+            work = self.cache.partial_dir("train", tkey)  # checkpoints, kept if interrupted
+            if self.spec.launches:
+                self._launch(cell, "train", d, bdir, work_dir=str(work))
+            else:
+                m.train(t.load_backbone(bdir), t, cell.seed, d, work)
+
+        tdir, reused = self.cache.get_or_compute("train", tkey, train,
+                                                 describe={"cell": cell.label, "train": m.train_spec()})
+        log.info("%s: train %s", cell.label, "reused" if reused else "done")
+        return bdir, tdir
+
     def _model(self, cell: Cell, state: dict):
         """Backbone + trained state, built once per cell and only if a stage needs it."""
         if "model" not in state:
-            t, m = cell.task, cell.method
-            bkey, tkey = self.keys(cell)["backbone"], self.keys(cell)["train"]
-            bdir, _ = self.cache.get_or_compute(
-                "backbone", bkey, lambda d: t.build_backbone(cell.seed).save_pretrained(d),
-                describe={"task": t.name, "seed": cell.seed})
-            tdir = None
-            if tkey is not None:
-                tdir, reused = self.cache.get_or_compute(
-                    "train", tkey,
-                    lambda d: m.train(t.load_backbone(bdir), t, cell.seed, d,
-                                      self.cache.partial_dir("train", tkey)),
-                    describe={"cell": cell.label, "train": m.train_spec()})
-                log.info("%s: train %s", cell.label, "reused" if reused else "done")
+            bdir, tdir = self._trained(cell)
             # Load from the artifact even right after training, so that a fresh run and a
             # cached run decode exactly the same weights.
-            state["model"] = m.load(t.load_backbone(bdir), tdir)
+            state["model"] = cell.method.load(cell.task.load_backbone(bdir), tdir)
         return state["model"]
+
+    def _launch(self, cell: Cell, stage: str, out_dir: Path, backbone_dir: Path, **paths) -> None:
+        from harness.distributed import launch
+
+        spec = dataclasses.asdict(self.spec) | {"cache_dir": str(Path(self.spec.cache_dir).resolve())}
+        job = {"stage": stage, "label": cell.label, "cell": cell.index, "best_of_n": cell.best_of_n,
+               "spec": spec,
+               "out_dir": str(out_dir), "backbone_dir": str(backbone_dir),
+               **{k: (str(v) if v is not None else None) for k, v in paths.items()}}
+        launch(job, self.spec.processes, self.spec.accelerate_config)
 
     def _decoded(self, cell: Cell, state: dict, examples: list[Example]) -> Path:
         """The cell's decode folder (candidates.jsonl), computed if it is not cached."""
@@ -150,15 +176,18 @@ class Runner:
         ddir = self.cache.get("decode", key)
         if ddir is not None:
             return ddir
-        self._model(cell, state)  # train first, so each stage's recorded time is its own
+        if self.spec.launches:
+            bdir, tdir = self._trained(cell)
 
-        def decode(d: Path) -> None:
-            torch.manual_seed(cell.seed)
-            candidates = cell.method.decode(self._model(cell, state), cell.task, examples, cell.seed)
-            with open(d / "candidates.jsonl", "w") as f:
-                for ex, cands in zip(examples, candidates, strict=True):
-                    f.write(json.dumps({"id": ex.id, "candidates": cands,
-                                        "references": ex.references}) + "\n")
+            def decode(d: Path) -> None:
+                self._launch(cell, "decode", d, bdir, train_dir=tdir)
+        else:
+            self._model(cell, state)  # train first, so each stage's recorded time is its own
+
+            def decode(d: Path) -> None:
+                torch.manual_seed(cell.seed)
+                candidates = cell.method.decode(self._model(cell, state), cell.task, examples, cell.seed)
+                write_candidates(d, examples, candidates)
 
         return self.cache.get_or_compute("decode", key, decode, describe={"cell": cell.label})[0]
 
@@ -193,7 +222,8 @@ class Runner:
             return None
         if id(cell) not in self._variants:
             variant = cell.method.with_candidates(n)
-            self._variants[id(cell)] = None if variant is None else Cell(t, variant, cell.seed)
+            self._variants[id(cell)] = (None if variant is None else
+                                        Cell(t, variant, cell.seed, index=cell.index, best_of_n=True))
         return self._variants[id(cell)]
 
     def curve_key(self, vcell: Cell) -> str:
@@ -350,6 +380,12 @@ def bootstrap_half_widths(task: Task, examples: list[Example], candidates: list[
     refs = [e.references for e in examples]
     return {f"ci95/{k}": (high - low) / 2
             for k, (low, high) in intervals(candidates, refs, wanted, BOOTSTRAP_RESAMPLES, seed).items()}
+
+
+def write_candidates(directory: Path, examples: list[Example], candidates: list[list[str]]) -> None:
+    with open(directory / "candidates.jsonl", "w") as f:
+        for ex, cands in zip(examples, candidates, strict=True):
+            f.write(json.dumps({"id": ex.id, "candidates": cands, "references": ex.references}) + "\n")
 
 
 def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,7 @@ class TrainSettings:
     weight_decay: float = 0.0
     warmup_fraction: float = 0.05
     grad_clip: float = 1.0
+    grad_accum_steps: int = 1  # micro-batches per step: same batch, less memory
     log_every: int = 25
     checkpoint_every: int = 200
 
@@ -68,12 +70,19 @@ def train_adapters(
     seed: int,
     work_dir: Path,
     desc: str = "train",
+    accelerator=None,
 ) -> dict:
     """Train the trainable parameters of ``model`` (a MultiLoRAModel) and return the history.
 
-    ``objective(nll, step)`` maps the per-hypothesis sequence NLL ``(K, B)`` to a scalar.
-    History: every ``log_every`` steps the mean loss, the learning rate and how many
-    sequences each hypothesis won (lowest NLL) since the previous entry.
+    ``objective(nll, step)`` maps the per-hypothesis sequence NLL ``(K, B)`` to a scalar
+    (a mean over the batch). History: every ``log_every`` steps the mean loss, the learning
+    rate and how many sequences each hypothesis won (lowest NLL) since the previous entry.
+
+    With an ``accelerate.Accelerator`` over P processes, each process takes every P-th
+    example of the step's batch and the model is wrapped by ``accelerator.prepare``
+    (DDP, or what its config says): the averaged gradient is the whole batch's, so P
+    processes follow the one-process run up to float rounding; loss and winner counts
+    are reduced over processes, and only the main process writes checkpoints.
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -85,33 +94,57 @@ def train_adapters(
         model.load_state_dict(state["adapters"], strict=False)
         opt.load_state_dict(state["optimizer"])
         history, start = state["history"], state["step"]
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    if settings.batch_size % (world * settings.grad_accum_steps):
+        raise ValueError(f"batch_size {settings.batch_size} must be a multiple of {world} processes × "
+                         f"{settings.grad_accum_steps} gradient-accumulation steps")
+    forward = model
+    if accelerator is not None:
+        forward, opt = accelerator.prepare(model, opt)
+    device = next(model.parameters()).device
 
     k = model.num_hypotheses
     wins = torch.zeros(k, dtype=torch.long)
     loss_sum, loss_n = 0.0, 0
     model.train()
-    bar = progress(total=settings.steps, initial=start, desc=desc, unit="step")
+    bar = progress(total=settings.steps, initial=start, desc=desc, unit="step",
+                   **({"disable": True} if rank else {}))  # one bar, the main process's
     for step in range(start, settings.steps):
         torch.manual_seed(seed * 100_003 + step)  # dropout etc.: a function of the step
         lr = lr_at(step, settings)
         for group in opt.param_groups:
             group["lr"] = lr
-        batch = data.batch(batch_indices(step, settings.batch_size, len(data), seed))
-        nll = model.sequence_nll(batch)
-        loss = objective(nll, step)
-        if not torch.isfinite(loss):
-            raise TrainingDivergedError(
-                f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate "
-                f"(now {settings.lr:g}, e.g. --set method.lr={settings.lr / 3:.2g}). "
-                f"The last checkpoint is kept in {work_dir}."
-            )
+        indices = batch_indices(step, settings.batch_size, len(data), seed)[rank::world]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        micro = settings.grad_accum_steps
+        step_loss, won = torch.zeros((), device=device), torch.zeros(k, dtype=torch.long, device=device)
+        for i, part in enumerate(indices.chunk(micro)):
+            last = i == micro - 1
+            # all-reduce the gradients once, after the last micro-batch
+            sync = accelerator.no_sync(forward) if accelerator is not None and not last else nullcontext()
+            with sync:
+                batch = {name: t.to(device) for name, t in data.batch(part).items()}
+                nll = forward(**batch)
+                loss = objective(nll, step) / micro  # the micro-batches' mean: the batch's loss
+                if not torch.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate "
+                        f"(now {settings.lr:g}, e.g. --set method.lr={settings.lr / 3:.2g}). "
+                        f"The last checkpoint is kept in {work_dir}."
+                    )
+                loss.backward() if accelerator is None else accelerator.backward(loss)
+            step_loss += loss.detach()
+            won += torch.bincount(nll.detach().argmin(0), minlength=k)
         if settings.grad_clip:
-            torch.nn.utils.clip_grad_norm_(params, settings.grad_clip)
+            clip = torch.nn.utils.clip_grad_norm_ if accelerator is None else accelerator.clip_grad_norm_
+            clip(params, settings.grad_clip)
         opt.step()
 
-        wins += torch.bincount(nll.detach().argmin(0), minlength=k)
+        loss = step_loss
+        if accelerator is not None:
+            won = accelerator.reduce(won, "sum")
+            loss = accelerator.reduce(loss, "mean")
+        wins += won.cpu()
         loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         done = step + 1
         if done % settings.log_every == 0 or done == settings.steps:
@@ -122,7 +155,7 @@ def train_adapters(
             bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
             wins.zero_()
             loss_sum, loss_n = 0.0, 0
-        if done % settings.checkpoint_every == 0 and done < settings.steps:
+        if done % settings.checkpoint_every == 0 and done < settings.steps and rank == 0:
             _save_checkpoint(ckpt, model, opt, history, done)
         bar.update(1)
     bar.close()

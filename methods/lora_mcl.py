@@ -222,6 +222,11 @@ class MultiLoRAModel(nn.Module):
         logits = out.logits
         return logits.view(self.num_hypotheses, -1, *logits.shape[1:])
 
+    def forward(self, **batch: torch.Tensor) -> torch.Tensor:
+        """``sequence_nll`` of ``batch``: the forward a ``DistributedDataParallel`` wrapper
+        calls, so that its gradient hooks fire (see :func:`harness.training.train_adapters`)."""
+        return self.sequence_nll(batch)
+
     def sequence_nll(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Per-sequence NLL of every hypothesis, mean over target tokens: shape ``(K, B)``.
 
@@ -396,11 +401,14 @@ class LoRATrainConfig:
     batch_size: int | None = None
     lr: float | None = None
     weight_decay: float = 0.0
+    grad_accum_steps: int = 1  # split each step's batch into this many micro-batches
     decode_batch_size: int = 64
 
     def validate(self) -> None:
         if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
             raise ValueError("need rank >= 1, alpha > 0 and 0 <= dropout < 1")
+        if self.grad_accum_steps < 1:
+            raise ValueError("need grad_accum_steps >= 1")
 
 
 def target_patterns(targets: str | list[str]) -> str | list[str]:
@@ -430,6 +438,9 @@ class LoRAMethod(Method):
                         f"method {self.name!r}: set method.{key}; task {task.name!r} has no default"
                     )
                 setattr(self.config, key, task.training_defaults[key])
+        if self.config.batch_size % self.config.grad_accum_steps:
+            raise ValueError(f"method {self.name!r}: batch_size {self.config.batch_size} is not a "
+                             f"multiple of grad_accum_steps {self.config.grad_accum_steps}")
 
     def adapter_config(self) -> MultiLoRAConfig:
         c = self.config
@@ -439,20 +450,24 @@ class LoRAMethod(Method):
     def train_settings(self) -> TrainSettings:
         c = self.config
         return TrainSettings(steps=c.steps, batch_size=c.batch_size, lr=c.lr,
-                             weight_decay=c.weight_decay)
+                             weight_decay=c.weight_decay, grad_accum_steps=c.grad_accum_steps)
 
     def train_spec(self) -> dict:
+        settings = asdict(self.train_settings())
+        if settings["grad_accum_steps"] == 1:  # the keys of runs made before it existed
+            del settings["grad_accum_steps"]
         return {"trainer": "lora", "adapter": asdict(self.adapter_config()),
-                "objective": self.objective_spec(), "settings": asdict(self.train_settings())}
+                "objective": self.objective_spec(), "settings": settings}
 
-    def train(self, backbone, task, seed, out_dir, work_dir) -> None:
-        torch.manual_seed(seed)  # adapter initialisation
+    def train(self, backbone, task, seed, out_dir, work_dir, accelerator=None) -> None:
+        torch.manual_seed(seed)  # adapter initialisation: the same in every process
         model = self.model_class(backbone, self.adapter_config())
         history = train_adapters(model, task.training_set(), self.train_settings(),
                                  lambda nll, step: self.objective(nll, step, model), seed,
-                                 work_dir, desc=f"train {self.name}")
-        model.save_adapters(out_dir)
-        (Path(out_dir) / "train_log.json").write_text(json.dumps(history))
+                                 work_dir, desc=f"train {self.name}", accelerator=accelerator)
+        if accelerator is None or accelerator.is_main_process:
+            model.save_adapters(out_dir)
+            (Path(out_dir) / "train_log.json").write_text(json.dumps(history))
 
     def load(self, backbone, train_dir) -> MultiLoRAModel:
         model = self.model_class.from_saved(backbone, train_dir)

@@ -1,0 +1,87 @@
+"""Several processes (CPU cores or GPUs) for one stage, with ``accelerate``.
+
+``mclbench run --processes N [--accelerate-config FILE]``: the runner stays one process and
+the cache's only writer; each train or decode stage it has to compute is handed to
+
+    accelerate launch --multi_gpu --num_processes N -m harness.distributed JOB.json
+
+(or ``--config_file FILE``: DDP, FSDP or DeepSpeed settings and mixed precision, as
+``accelerate config`` writes them; gradient accumulation is ``method.grad_accum_steps``).
+Every process rebuilds the cell from the job, training runs under ``accelerator.prepare``
+(see :func:`harness.training.train_adapters`) and decoding takes every N-th test input;
+the main process gathers the candidates in input order and writes the stage's folder. Without
+a GPU the processes run on the CPU (``gloo``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.errors import MCLBenchError
+
+
+class LaunchError(MCLBenchError, RuntimeError):
+    pass
+
+
+def launch(job: dict, num_processes: int, config_file: str | None = None) -> None:
+    """Run ``job`` (a stage of one cell) under ``accelerate launch`` and wait for it."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="mclbench-job-", delete=False) as f:
+        json.dump(job, f)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    if config_file:
+        cmd += ["--config_file", config_file, "--num_processes", str(num_processes)]
+    else:  # torchrun; the processes use the CPU where there is no GPU
+        cmd += ["--multi_gpu", "--num_processes", str(num_processes), "--num_machines", "1",
+                "--mixed_precision", "no", "--dynamo_backend", "no"]
+    cmd += ["-m", "harness.distributed", f.name]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True)
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise LaunchError(f"{job['stage']} of {job['label']} failed in `accelerate launch` "
+                          f"({num_processes} processes):\n{done.stderr[-4000:]}")
+
+
+def run_job(job: dict) -> None:
+    """One process's part of a job (every process of the launch calls this)."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import gather_object
+
+    from harness.config import RunSpec
+    from harness.runner import Runner, resolve, write_candidates
+
+    # gradient accumulation is the trainer's own (method.grad_accum_steps), not accelerate's
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=1)
+    runner = Runner(RunSpec(**job["spec"]), tracking=False, plots=False)
+    cell = resolve(runner.spec)[job["cell"]]
+    if job["best_of_n"]:
+        cell = runner.best_of_n_cell(cell)
+    task, method = cell.task, cell.method
+    backbone = task.load_backbone(Path(job["backbone_dir"])).to(accelerator.device)
+    if job["stage"] == "train":
+        method.train(backbone, task, cell.seed, Path(job["out_dir"]), Path(job["work_dir"]),
+                     accelerator=accelerator)
+    else:
+        train_dir = Path(job["train_dir"]) if job["train_dir"] else None
+        model = method.load(backbone, train_dir).to(accelerator.device)
+        examples = task.test_examples()
+        mine = examples[accelerator.process_index::accelerator.num_processes]
+        torch.manual_seed(cell.seed)
+        candidates = method.decode(model, task, mine, cell.seed) if mine else []
+        pairs = gather_object([[e.id, c] for e, c in zip(mine, candidates, strict=True)])
+        if accelerator.is_main_process:
+            by_id = {i: c for i, c in pairs}
+            write_candidates(Path(job["out_dir"]), examples, [by_id[e.id] for e in examples])
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+
+
+if __name__ == "__main__":
+    run_job(json.loads(Path(sys.argv[1]).read_text()))
