@@ -17,8 +17,8 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
+from harness.cache import cache_location
 from harness.config import ConfigError, RunSpec
 from harness.progress import progress
 
@@ -64,7 +64,7 @@ def ray_executor(options: RayOptions):
         except ImportError:
             raise ConfigError("--executor ray needs Ray: pip install 'mclbench[distributed]'") from None
         spec = dataclasses.asdict(runner.spec)
-        spec["cache_dir"] = str(Path(runner.spec.cache_dir).resolve())  # workers' cwd differs
+        spec["cache_dir"] = cache_location(runner.spec.cache_dir)  # workers' cwd differs
         started = not ray.is_initialized()
         if started:
             ray.init(address=options.address, include_dashboard=False, log_to_driver=False,

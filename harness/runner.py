@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from harness import tables
-from harness.cache import Cache, stable_hash, write_json_atomic
+from harness.cache import Cache, cache_location, stable_hash, write_json_atomic
 from harness.config import ConfigError, RunSpec, as_dict, build
 from harness.method import COST_METRICS, Method
 from harness.registry import get_method, get_task
@@ -163,7 +163,7 @@ class Runner:
     def _launch(self, cell: Cell, stage: str, out_dir: Path, backbone_dir: Path, **paths) -> None:
         from harness.distributed import launch
 
-        spec = dataclasses.asdict(self.spec) | {"cache_dir": str(Path(self.spec.cache_dir).resolve())}
+        spec = dataclasses.asdict(self.spec) | {"cache_dir": cache_location(self.spec.cache_dir)}
         job = {"stage": stage, "label": cell.label, "cell": cell.index, "best_of_n": cell.best_of_n,
                "spec": spec,
                "out_dir": str(out_dir), "backbone_dir": str(backbone_dir),
@@ -211,7 +211,7 @@ class Runner:
         sdir, _ = self.cache.get_or_compute("score", keys["score"], score,
                                             describe={"cell": cell.label})
         scores = json.loads((sdir / "scores.json").read_text())
-        tdir = self.cache.path("train", keys["train"]) if keys["train"] else None
+        tdir = self.cache.get("train", keys["train"]) if keys["train"] else None  # its log
         return scores, ddir, sdir, tdir
 
     def best_of_n_cell(self, cell: Cell) -> Cell | None:

@@ -76,3 +76,54 @@ def test_partial_dir_survives_failure_and_goes_on_success(tmp_path):
     assert (work / "checkpoint").exists()
     cache.get_or_compute("s", "k", writer([]))
     assert not work.exists()
+
+
+def test_remote_root_shares_artifacts_between_mirrors(tmp_path, monkeypatch):
+    """An fsspec URI as the root: one machine's artifacts are another's, verified on arrival."""
+    remote = (tmp_path / "bucket").as_uri()  # file:// through fsspec, as s3:// would be
+    calls = []
+
+    def compute(d):
+        calls.append(1)
+        (d / "weights.bin").write_bytes(b"trained")
+        (d / "sub").mkdir()
+        (d / "sub" / "log.json").write_text("{}")
+
+    monkeypatch.setenv("MCLBENCH_CACHE_MIRROR", str(tmp_path / "machine_a"))
+    first, reused = Cache(remote).get_or_compute("train", "k1", compute)
+    assert not reused and calls == [1]
+    uploaded = tmp_path / "bucket" / "train" / "k1"
+    assert (uploaded / MANIFEST).is_file() and (uploaded / "sub" / "log.json").is_file()
+
+    monkeypatch.setenv("MCLBENCH_CACHE_MIRROR", str(tmp_path / "machine_b"))
+    second, reused = Cache(remote).get_or_compute("train", "k1", compute)
+    assert reused and calls == [1]  # downloaded, not recomputed
+    assert second != first and (second / "weights.bin").read_bytes() == b"trained"
+
+    (uploaded / "weights.bin").write_bytes(b"tampered")  # a remote copy that lies
+    monkeypatch.setenv("MCLBENCH_CACHE_MIRROR", str(tmp_path / "machine_c"))
+    cache = Cache(remote)
+    assert cache.get("train", "k1") is None
+    third, reused = cache.get_or_compute("train", "k1", compute)
+    assert not reused and calls == [1, 1] and (uploaded / "weights.bin").read_bytes() == b"trained"
+
+
+def test_a_run_on_another_machine_reads_the_remote_cache(tmp_path, monkeypatch):
+    from harness.cli import main
+    from tests.conftest import TINY_SETS
+
+    monkeypatch.chdir(tmp_path)
+    remote = (tmp_path / "bucket").as_uri()
+    args = ["run", "--tasks", "markov", "--methods", "lora_mcl,beam", "--seeds", "0",
+            "--cache-dir", remote, "--no-tracking", "--no-plots"]
+    for s in TINY_SETS:
+        args += ["--set", s]
+    monkeypatch.setenv("MCLBENCH_CACHE_MIRROR", str(tmp_path / "machine_a"))
+    assert main([*args, "--output", "a"]) == 0
+    stored = sorted(p.relative_to(tmp_path / "bucket") for p in (tmp_path / "bucket").rglob("*"))
+    assert any(p.name == MANIFEST and p.parts[0] == "train" for p in stored)
+    monkeypatch.setenv("MCLBENCH_CACHE_MIRROR", str(tmp_path / "machine_b"))
+    assert main([*args, "--output", "b"]) == 0
+    assert sorted(p.relative_to(tmp_path / "bucket") for p in (tmp_path / "bucket").rglob("*")) == stored
+    assert (tmp_path / "a" / "scores.csv").read_text() == (tmp_path / "b" / "scores.csv").read_text()
+    assert not list((tmp_path / "machine_b").rglob("*.partial"))  # nothing trained on machine b
