@@ -16,6 +16,8 @@ a GPU the processes run on the CPU (``gloo``).
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,12 @@ class LaunchError(MCLBenchError, RuntimeError):
     pass
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def launch(job: dict, num_processes: int, config_file: str | None = None) -> None:
     """Run ``job`` (a stage of one cell) under ``accelerate launch`` and wait for it."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="mclbench-job-", delete=False) as f:
@@ -38,14 +46,18 @@ def launch(job: dict, num_processes: int, config_file: str | None = None) -> Non
     else:  # torchrun; the processes use the CPU where there is no GPU
         cmd += ["--multi_gpu", "--num_processes", str(num_processes), "--num_machines", "1",
                 "--mixed_precision", "no", "--dynamo_backend", "no"]
+    # a fresh rendezvous port per launch: back-to-back launches on the default 29500 can
+    # find it still taken and abort
+    cmd += ["--main_process_port", str(free_port())]
     cmd += ["-m", "harness.distributed", f.name]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True)
     finally:
         Path(f.name).unlink(missing_ok=True)
     if done.returncode != 0:
+        lines = [ln for ln in done.stderr.splitlines() if "Warning" not in ln]
         raise LaunchError(f"{job['stage']} of {job['label']} failed in `accelerate launch` "
-                          f"({num_processes} processes):\n{done.stderr[-4000:]}")
+                          f"({num_processes} processes):\n" + "\n".join(lines)[-6000:])
 
 
 def run_job(job: dict) -> None:
@@ -80,8 +92,14 @@ def run_job(job: dict) -> None:
             by_id = {i: c for i, c in pairs}
             write_candidates(Path(job["out_dir"]), examples, [by_id[e.id] for e in examples])
     accelerator.wait_for_everyone()
-    accelerator.end_training()
 
 
 if __name__ == "__main__":
     run_job(json.loads(Path(sys.argv[1]).read_text()))
+    # Every process is past the final barrier and the main one has written the stage. Leave
+    # without tearing the process group down: that teardown races with rank 0's exit (which
+    # takes the rendezvous store with it) and aborted a process now and then ("terminate
+    # called without an active exception") after all the work was done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from harness import tables
-from harness.cache import Cache, cache_location, stable_hash, write_json_atomic
+from harness.cache import Cache, cache_location, file_sha256, stable_hash, write_json_atomic
 from harness.config import ConfigError, RunSpec, as_dict, build
 from harness.method import COST_METRICS, Method
 from harness.registry import get_method, get_task
@@ -114,7 +114,9 @@ class Runner:
         spec = m.train_spec()
         # launched training (several processes, a GPU) matches in-process training only up to
         # float rounding: a key of its own
-        processes = {"processes": self.spec.processes} if self.spec.launches else {}
+        processes = {"processes": self.spec.processes, "accelerate_config": (
+            file_sha256(Path(self.spec.accelerate_config)) if self.spec.accelerate_config else None)
+        } if self.spec.launches else {}
         train = None if spec is None else stable_hash(
             {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed,
              **processes})

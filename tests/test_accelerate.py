@@ -61,3 +61,19 @@ def test_batch_must_split_into_micro_batches(tmp_path, capsys):
             "--set", "method.grad_accum_steps=3"]
     assert main(args) == 2
     assert "batch_size 16 is not a multiple of grad_accum_steps 3" in capsys.readouterr().err
+
+
+def test_accelerate_config_file_is_passed_through(tmp_path, monkeypatch):
+    """An `accelerate config` file (here: DDP on 2 processes with bf16 mixed precision, which
+    accelerate runs on the CPU too): it trains under a cache key of its own, near fp32."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = tmp_path / "bf16.yaml"
+    config.write_text("compute_environment: LOCAL_MACHINE\ndistributed_type: MULTI_GPU\n"
+                      "num_machines: 1\nnum_processes: 2\nmachine_rank: 0\nmixed_precision: bf16\n"
+                      "rdzv_backend: static\nsame_network: true\nuse_cpu: false\n")
+    fp32 = run(tmp_path, "fp32")
+    bf16 = run(tmp_path, "bf16", "--processes", "2", "--accelerate-config", str(config))
+    # far more than the 1e-9 by which 2 fp32 processes differ from 1: it did run in bf16
+    assert abs(bf16["lora_mcl", "markov_tv"] - fp32["lora_mcl", "markov_tv"]) > 1e-6
+    for method in ("lora_mcl", "lora_mle"):
+        assert bf16[method, "val_nll"] == pytest.approx(fp32[method, "val_nll"], abs=0.01)
