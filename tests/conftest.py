@@ -10,6 +10,16 @@ TINY_SETS = [
     "task.num_layers=1", "task.num_heads=2", "method.steps=40", "method.batch_size=16",
 ]
 
+# Two tiny tasks and two methods as a run file's head (tests of publishing and of Ray).
+TINY_TWO_TASKS = """
+tasks:
+  markov: {num_train: 512, num_val: 256, num_test: 8, hidden_size: 32, num_layers: 1, num_heads: 2}
+  translation: {num_test: 6, max_new_tokens: 8}
+methods:
+  lora_mcl: {num_hypotheses: 2, rank: 2}
+  lora_mle: {rank: 4}
+"""
+
 
 @pytest.fixture
 def tiny_sets():

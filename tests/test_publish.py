@@ -15,15 +15,9 @@ import pytest
 from harness.cli import main
 from harness.plots import pareto_front, plot_run
 from harness.report import write as write_report
+from tests.conftest import TINY_TWO_TASKS
 
-RUN = """
-tasks:
-  markov: {num_train: 512, num_val: 256, num_test: 8, hidden_size: 32, num_layers: 1, num_heads: 2}
-  translation: {num_test: 6, max_new_tokens: 8}
-methods:
-  lora_mcl: {num_hypotheses: 2, rank: 2}
-  lora_mle: {rank: 4}
-  beam: {rank: 4, num_candidates: 2}
+RUN = TINY_TWO_TASKS + """  beam: {rank: 4, num_candidates: 2}
   nucleus: {rank: 4, num_candidates: 2}
 per_task:
   markov: {method: {steps: 40, batch_size: 16}}

@@ -10,16 +10,11 @@ import time
 
 import pytest
 
+from tests.conftest import TINY_TWO_TASKS
+
 pytest.importorskip("ray", reason="Ray is the `distributed` extra: pip install 'mclbench[distributed]'")
 
-GRID = """
-tasks:
-  markov: {num_train: 512, num_val: 256, num_test: 8, hidden_size: 32, num_layers: 1, num_heads: 2}
-  translation: {num_test: 6, max_new_tokens: 8}
-methods:
-  lora_mcl: {num_hypotheses: 2, rank: 2}
-  lora_mle: {rank: 4}
-per_task:
+GRID = TINY_TWO_TASKS + """per_task:
   markov: {method: {steps: 600, batch_size: 16}}   # long enough to be killed after a checkpoint
   translation: {method: {steps: 2, batch_size: 4}}
 seeds: [0, 1]
