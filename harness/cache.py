@@ -10,6 +10,12 @@ half-deleted is moved aside and recomputed, never silently used.
 A stage may also keep resumable work in progress under ``<root>/<stage>/<key>.partial/``
 (e.g. training checkpoints); it is removed once the artifact is committed.
 
+One artifact is computed by one process at a time: ``get_or_compute`` holds an exclusive
+``flock`` on ``<root>/.locks/<stage>/<key>.lock`` while it checks, computes and commits, so a second
+run that needs the same artifact waits and then reuses it (the lock is released by the
+kernel if its holder dies). Holding the lock, it also removes temporary folders that a
+killed run left for that key; ``mclbench cache gc`` removes every such leftover.
+
 The root may also be an fsspec URI (``s3://bucket/cache``, ``gs://…``, ``file:///…``;
 the protocol's package must be installed): artifacts are then built and read in a local
 mirror (``MCLBENCH_CACHE_MIRROR``, default ``~/.cache/mclbench/<hash of the URI>``), each
@@ -20,10 +26,14 @@ against its manifest before use. Work in progress (``.partial``) stays local.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
@@ -31,9 +41,48 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.errors import MCLBenchError
+
 log = logging.getLogger(__name__)
 
 MANIFEST = "MANIFEST.json"
+KEYED = re.compile(r"\.?([0-9a-f]{64})(\..*)?")  # an artifact, its .partial/.lock, or a leftover
+LEFTOVER_MARKS = (".tmp-", ".download-", ".corrupt-")  # in the names of a killed run's folders
+
+
+class CacheError(MCLBenchError, OSError):
+    """A cache folder that cannot be used (a file in the way, no permission, disk full)."""
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path, waiting: str = ""):
+    """Hold an exclusive ``flock`` on ``lock_path`` (created if missing) for the block; log
+    ``waiting`` once if another process holds it."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                log.info("%s", waiting)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def is_locked(lock_path: Path) -> bool:
+    """Whether another process holds ``lock_path`` now."""
+    if not lock_path.exists():
+        return False
+    with open(lock_path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return False
 
 
 def is_uri(root: str | Path) -> bool:
@@ -79,6 +128,9 @@ class Cache:
 
     def path(self, stage: str, key: str) -> Path:
         return self.root / stage / key
+
+    def lock_path(self, stage: str, key: str) -> Path:
+        return self.root / ".locks" / stage / f"{key}.lock"
 
     def partial_dir(self, stage: str, key: str) -> Path:
         """A stable scratch folder for resumable work in progress on this artifact."""
@@ -162,12 +214,34 @@ class Cache:
     ) -> tuple[Path, bool]:
         """Return ``(artifact dir, reused)``; run ``compute(tmp_dir)`` when it is missing."""
         final = self.path(stage, key)
+        if final.exists() and self.verify(stage, key):  # the common case: no lock needed
+            return final, True
+        try:
+            lock = exclusive(self.lock_path(stage, key),
+                             f"waiting for another run computing {stage} artifact {key[:12]}")
+            with lock:
+                self._remove_leftovers(stage, key)
+                return self._get_or_compute_locked(stage, key, compute, describe)
+        except OSError as exc:
+            if isinstance(exc, MCLBenchError) or (exc.filename and exc.errno != errno.ENOSPC):
+                raise  # names its file already (the CLI prints it on one line)
+            where = exc.filename or str(final)
+            raise CacheError(f"cache {self.root}: {exc.strerror or exc} ({where}); free space or "
+                             "choose another --cache-dir") from None
+
+    def _remove_leftovers(self, stage: str, key: str) -> None:
+        """Temporary folders of this artifact left by a killed run (we hold its lock)."""
+        for leftover in (self.root / stage).glob(f".{key}.*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+    def _get_or_compute_locked(self, stage, key, compute, describe) -> tuple[Path, bool]:
+        final = self.path(stage, key)
         if self.remote is not None and self.get(stage, key) is not None:
             return final, True
         if final.exists():
             if self.verify(stage, key):
                 return final, True
-            aside = final.with_name(f"{key}.corrupt-{int(time.time())}-{uuid.uuid4().hex[:6]}")
+            aside = final.with_name(f".{key}.corrupt-{int(time.time())}-{uuid.uuid4().hex[:6]}")
             log.warning("cached %s artifact %s failed verification; recomputing it", stage, key)
             os.replace(final, aside)
             shutil.rmtree(aside, ignore_errors=True)
@@ -200,3 +274,78 @@ class Cache:
             self._upload(stage, key)
         shutil.rmtree(final.with_name(f"{key}.partial"), ignore_errors=True)
         return final, False
+
+    # ------------------------------------------------------------------ housekeeping
+    def usage(self) -> list[dict[str, Any]]:
+        """One row per stage: artifacts, their bytes, resumable work and leftovers."""
+        rows = []
+        for folder in self._stage_folders():
+            row = {"stage": folder.name, "artifacts": 0, "bytes": 0, "partial": 0, "leftovers": 0}
+            for entry in folder.iterdir():
+                if KEYED.fullmatch(entry.name) is None:
+                    continue
+                if any(mark in entry.name for mark in LEFTOVER_MARKS):
+                    row["leftovers"] += 1
+                elif entry.name.endswith(".partial"):
+                    row["partial"] += 1
+                elif entry.is_dir():
+                    row["artifacts"] += 1
+                else:
+                    continue  # a lock file
+                row["bytes"] += _size(entry)
+            rows.append(row)
+        return rows
+
+    def gc(self, partial: bool = False) -> list[Path]:
+        """Remove what no run will use: folders a killed run left (unless their run still
+        holds the artifact's lock), artifacts that fail verification, lock files nobody
+        holds, and with ``partial`` the resumable work of unfinished stages too."""
+        removed = []
+        for folder in self._stage_folders():
+            for entry in sorted(folder.iterdir()):
+                match = KEYED.fullmatch(entry.name)
+                if match is None:
+                    continue  # not ours (e.g. a base rebuilt under the cache root)
+                key = match.group(1)
+                if is_locked(self.lock_path(folder.name, key)):
+                    continue  # a run is computing this artifact now
+                leftover = any(mark in entry.name for mark in LEFTOVER_MARKS)
+                stale = entry.name.endswith(".partial") and partial
+                broken = entry.is_dir() and "." not in entry.name and not self.verify(folder.name, key)
+                if leftover or stale or broken:
+                    _remove(entry)
+                    removed.append(entry)
+        for lock in sorted((self.root / ".locks").rglob("*.lock")):
+            if not is_locked(lock):
+                lock.unlink(missing_ok=True)
+        return removed
+
+    def clear(self, stage: str | None = None) -> int:
+        """Remove every artifact, resumable work and leftover (of one stage); returns the
+        bytes freed. Folders the cache did not make (a base rebuilt under its root) stay."""
+        freed = 0
+        for folder in self._stage_folders():
+            if stage in (None, folder.name):
+                for entry in folder.iterdir():
+                    if KEYED.fullmatch(entry.name):
+                        freed += _size(entry)
+                        _remove(entry)
+        return freed
+
+    def _stage_folders(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -14,10 +14,12 @@ with the file (and line or id): a missing image or audio file, missing columns, 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import defaultdict
 from pathlib import Path
 
+from harness.files import read_text
 from harness.loaders import DataFormatError
 from harness.task import Example
 
@@ -41,11 +43,11 @@ def _examples(captions: dict[str, list[str]], folder: Path, described_in: Path) 
 
 def _read_json(path: Path):
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except FileNotFoundError:
         raise DataFormatError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataFormatError(f"{path}: not valid UTF-8 JSON ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise DataFormatError(f"{path}: not valid JSON ({exc})") from None
 
 
 def read_coco_captions(annotations: str | Path, image_dir: str | Path) -> list[Example]:
@@ -70,7 +72,7 @@ def read_flickr(captions_file: str | Path, image_dir: str | Path) -> list[Exampl
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
     caps: dict[str, list[str]] = defaultdict(list)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    lines = read_text(path).splitlines()
     pipe = bool(lines) and "|" in lines[0]
     for number, line in enumerate(lines[1:] if pipe else lines, 2 if pipe else 1):
         if not line.strip():
@@ -111,7 +113,7 @@ def read_textcaps(annotations: str | Path, image_dir: str | Path) -> list[Exampl
 def _read_csv(path: Path, required: list[str]) -> list[dict]:
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
-    with open(path, newline="", encoding="utf-8") as f:
+    with io.StringIO(read_text(path), newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
@@ -155,7 +157,7 @@ def read_hf_folder(folder: str | Path, caption_field: str | None = None) -> list
     jsonl, table = folder / "metadata.jsonl", folder / "metadata.csv"
     if jsonl.is_file():
         rows = []
-        for number, line in enumerate(jsonl.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in enumerate(read_text(jsonl).splitlines(), 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))

@@ -1,19 +1,48 @@
-"""``mclbench``: list plugins, run a benchmark grid, print its tables."""
+"""``mclbench``: list plugins, run a benchmark grid, print its tables.
+
+A user mistake (bad name, value, file or folder) ends in one line on stderr,
+``mclbench: error: …``, and exit status 2; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import logging
 import sys
 from pathlib import Path
 
 from harness import registry
-from harness.config import ConfigError, coerce, load_spec, parse_assignment
+from harness.config import ConfigError, coerce, load_spec, parse_assignment, unique
 from harness.errors import MCLBenchError
 
 
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+def _csv(value: str, what: str) -> list[str]:
+    return unique([v.strip() for v in value.split(",") if v.strip()], what)
+
+
+def _positive(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {number}")
+    return number
+
+
+def _say(line: str) -> None:
+    """A message on its own line on stderr, above any progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+class _LineHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        _say(f"mclbench: {record.levelname.lower()}: {record.getMessage()}")
 
 
 def cmd_list(args) -> int:
@@ -24,23 +53,35 @@ def cmd_list(args) -> int:
             if args.params:
                 for f in dataclasses.fields(cls.Config):
                     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-                    print(f"      {f.name} = {default!r}")
+                    filled = _task_defaults(f.name) if kind == "method" and default is None else ""
+                    print(f"      {f.name} = {default!r}{filled}")
     return 0
 
 
+def _task_defaults(key: str) -> str:
+    """Where a method parameter left None is filled from each task's training defaults."""
+    per_task = {name: cls.training_defaults[key] for name, cls in registry.available("task").items()
+                if key in getattr(cls, "training_defaults", {})}
+    if not per_task:
+        return ""
+    return "  (task default: " + ", ".join(f"{t} {v!r}" for t, v in per_task.items()) + ")"
+
+
 def cmd_run(args) -> int:
-    from harness.runner import Runner, plugin_has_key
+    from harness.runner import Runner, plugin_keys
 
     spec = load_spec(args.config)
-    if args.tasks:
-        spec.tasks = {n: spec.tasks.get(n, {}) for n in _csv(args.tasks)}
-    if args.methods:
-        spec.methods = {n: spec.methods.get(n, {}) for n in _csv(args.methods)}
-    if args.seeds:
+    if args.tasks is not None:
+        spec.tasks = {n: spec.tasks.get(n, {}) for n in _csv(args.tasks, "--tasks")}
+    if args.methods is not None:
+        spec.methods = {n: spec.methods.get(n, {}) for n in _csv(args.methods, "--methods")}
+    if args.seeds is not None:
+        names = _csv(args.seeds, "--seeds")
         try:
-            spec.seeds = coerce([int(s) for s in _csv(args.seeds)], list[int], "--seeds")
+            seeds = [int(s) for s in names]
         except ValueError:
             raise ConfigError(f"--seeds {args.seeds!r}: expected integers, e.g. 0,1,2") from None
+        spec.seeds = unique(coerce(seeds, list[int], "--seeds"), "--seeds")
     if args.output:
         spec.output = args.output
     if args.cache_dir:
@@ -61,7 +102,7 @@ def cmd_run(args) -> int:
         registry.get_task(name)
     for name in spec.methods:
         registry.get_method(name)
-    spec.apply([parse_assignment(s) for s in args.set], plugin_has_key)
+    spec.apply([parse_assignment(s) for s in args.set], plugin_keys)
     executor = None
     if args.executor == "ray":
         from harness.executors import RayOptions, ray_executor
@@ -71,8 +112,14 @@ def cmd_run(args) -> int:
                                            max_retries=args.ray_retries))
     elif args.address:
         raise ConfigError("--address needs --executor ray")
-    Runner(spec, tracking=not args.no_tracking, plots=not args.no_plots).run(executor)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    runner = Runner(spec, tracking=not args.no_tracking, plots=not args.no_plots, overwrite=args.overwrite)
+    result = runner.run(executor, on_progress=_say)
     print((Path(spec.output) / "leaderboard.md").read_text())
+    _say(result.summary())
     return 0
 
 
@@ -80,7 +127,8 @@ def cmd_table(args) -> int:
     from harness import tables
 
     try:
-        sys.stdout.write(tables.render(args.dir, args.format, task=args.task))
+        metrics = _csv(args.metrics, "--metrics") if args.metrics else None
+        sys.stdout.write(tables.render(args.dir, args.format, task=args.task, metrics=metrics))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return 0
@@ -106,7 +154,8 @@ def cmd_score(args) -> int:
     from harness.metrics.text import signatures
 
     ids, cands, refs = scoring.load(args.predictions, args.references)
-    values, missing = scoring.score(ids, cands, refs, _csv(args.metrics) if args.metrics else None)
+    wanted = _csv(args.metrics, "--metrics") if args.metrics else None
+    values, missing = scoring.score(ids, cands, refs, wanted)
     for name, reason in missing.items():
         print(f"mclbench: note: {name} is n/a: {reason}", file=sys.stderr)
     ci = scoring.intervals(cands, refs, values, args.bootstrap) if args.bootstrap else None
@@ -114,8 +163,62 @@ def cmd_score(args) -> int:
     return 0
 
 
+def cmd_cache(args) -> int:
+    from harness.cache import Cache
+
+    cache = Cache(args.cache_dir)
+    if args.action == "ls":
+        rows = cache.usage()
+        print(f"{'stage':<10} {'artifacts':>9} {'partial':>7} {'leftovers':>9} {'size':>10}")
+        for r in rows:
+            print(f"{r['stage']:<10} {r['artifacts']:>9} {r['partial']:>7} {r['leftovers']:>9} "
+                  f"{_bytes(r['bytes']):>10}")
+        print(f"{'total':<10} {sum(r['artifacts'] for r in rows):>9} {sum(r['partial'] for r in rows):>7} "
+              f"{sum(r['leftovers'] for r in rows):>9} {_bytes(sum(r['bytes'] for r in rows)):>10}  "
+              f"({cache.root})")
+    elif args.action == "gc":
+        removed = cache.gc(partial=args.partial)
+        for path in removed:
+            print(f"removed {path}")
+        print(f"{len(removed)} leftover(s) removed from {cache.root}")
+    else:
+        if not args.yes:
+            raise ConfigError(f"cache clear deletes every artifact under {cache.root}: add --yes to confirm")
+        print(f"freed {_bytes(cache.clear(args.stage))} in {cache.root}")
+    return 0
+
+
+def _bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mclbench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (usage is one ``--help`` away)."""
+
+    def error(self, message: str):
+        command = self.prog.removeprefix("mclbench").strip()
+        self.exit(2, f"mclbench: error: {command + ': ' if command else ''}{message} "
+                     f"(see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mclbench", description=__doc__)
+    p = _Parser(prog="mclbench", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mclbench {_version()}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="show every registered task and method")
@@ -129,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="comma-separated integer seeds (default 0)")
     run.add_argument("--output", help="directory for scores.csv and leaderboard.md (default out)")
     run.add_argument("--cache-dir", help="artifact cache (default .mclbench_cache)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace an --output table that holds cells this run does not include "
+                          "(without it such a run refuses, so no published row is dropped)")
+    run.add_argument("--threads", type=_positive, metavar="N",
+                     help="torch CPU threads (default: torch's own, all cores)")
     run.add_argument("--best-of-n", type=int, metavar="N",
                      help="also decode N candidates per input (first seed) for best-of-N curves")
     run.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
@@ -156,6 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("dir")
     tb.add_argument("--format", default="md", choices=["md", "csv", "latex", "html"])
     tb.add_argument("--task", help="only this task's table (default: every task in DIR)")
+    tb.add_argument("--metrics", help="comma-separated columns to show, in this order (default: all)")
     tb.set_defaults(func=cmd_table)
 
     pl = sub.add_parser("plot", help="draw a run directory's figures (PNG and SVG)")
@@ -164,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="write DIR/report.html: tables, figures and candidates")
     rp.add_argument("dir", help="the --output directory of a finished `mclbench run`")
-    rp.add_argument("--limit", type=int, default=50, help="inputs shown per task (default 50)")
+    rp.add_argument("--limit", type=_positive, default=50, help="inputs shown per task (default 50)")
     rp.set_defaults(func=cmd_report)
 
     sc = sub.add_parser("score", help="score a JSONL predictions file (no model needed)")
@@ -175,23 +284,55 @@ def build_parser() -> argparse.ArgumentParser:
                     "meteor, rouge_l, cider_d, spice, spider (COCO); mbleu_4, pairwise_bleu, loo_bleu, "
                     "refs_covered, div_1, div_2, vocab, unique (default: all)")
     sc.add_argument("--format", default="md", choices=["md", "csv", "json"])
-    sc.add_argument("--bootstrap", type=int, default=0, metavar="N",
+    sc.add_argument("--bootstrap", type=_positive, metavar="N",
                     help="add 95%% bootstrap intervals over inputs from N resamples (e.g. 1000)")
     sc.set_defaults(func=cmd_score)
+
+    ca = sub.add_parser("cache", help="show or free the artifact cache")
+    ca.add_argument("action", choices=["ls", "gc", "clear"],
+                    help="ls: artifacts and size per stage; gc: remove what killed runs left and "
+                         "artifacts that fail verification; clear: remove every artifact")
+    ca.add_argument("--cache-dir", default=".mclbench_cache", help="default .mclbench_cache")
+    ca.add_argument("--partial", action="store_true",
+                    help="gc: also remove the resumable work (checkpoints) of unfinished stages")
+    ca.add_argument("--stage", help="clear: only this stage (backbone, train, decode, score, curve)")
+    ca.add_argument("--yes", action="store_true", help="clear: confirm")
+    ca.set_defaults(func=cmd_cache)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    handler = _LineHandler(logging.INFO)
+    logging.getLogger("harness").addHandler(handler)
+    logging.getLogger("harness").setLevel(logging.INFO)
     try:
         return args.func(args)
-    except (MCLBenchError, FileNotFoundError) as exc:
-        print(f"mclbench: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("mclbench: interrupted; finished stages are cached and will be reused",
               file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"mclbench: error: {error_line(exc)}", file=sys.stderr)
+        return 2 if isinstance(exc, MCLBenchError | OSError) else 1
+    finally:
+        logging.getLogger("harness").removeHandler(handler)
+
+
+def error_line(exc: Exception) -> str:
+    """One line for the user: what is wrong (and what to do, where the error says it)."""
+    if isinstance(exc, MCLBenchError):
+        text = str(exc.args[0]) if exc.args else str(exc)
+    elif isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        text = f"{exc.strerror or exc}{where}"
+        if exc.errno == errno.ENOSPC:
+            text += "; free disk space and run again (finished stages are kept)"
+    else:
+        text = f"{type(exc).__name__}: {exc} (an internal error: rerun with --debug for the traceback)"
+    return " ".join(text.split("\n")[0].split()) if not isinstance(exc, MCLBenchError) else text
 
 
 if __name__ == "__main__":

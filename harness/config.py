@@ -20,6 +20,8 @@ plugin only; a key that no selected plugin has is an error. ``--set`` wins over 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import re
 import types
 import typing
@@ -30,6 +32,7 @@ from typing import Any, Literal
 import yaml
 
 from harness.errors import MCLBenchError
+from harness.files import read_text
 
 
 class ConfigError(MCLBenchError, ValueError):
@@ -85,6 +88,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         raise ConfigError(f"{where}: expected an integer, got {value!r}")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
             return float(value)
         raise ConfigError(f"{where}: expected a number, got {value!r}")
     if tp is str:
@@ -105,6 +110,10 @@ def build(cls: type, values: dict[str, Any], where: str) -> Any:
             f"valid parameters: {', '.join(names)}"
         )
     kwargs = {k: coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()}
+    negative = [k for k, v in kwargs.items()
+                if isinstance(v, int | float) and not isinstance(v, bool) and v < 0]
+    if negative:  # no plugin parameter is a negative count, size, rate or seed
+        raise ConfigError(f"{where}.{negative[0]}: must be >= 0, got {kwargs[negative[0]]!r}")
     obj = cls(**kwargs)
     check = getattr(obj, "validate", None)
     if check is not None:
@@ -171,21 +180,25 @@ class RunSpec:
         shared = {k: v for k, v in per.get("method", {}).items() if k in keys}
         return {**self.methods.get(method, {}), **shared, **per.get(method, {})}
 
-    def apply(self, assignments: list[tuple[str, str, Any]], has_key) -> None:
-        """Apply ``--set`` assignments; ``has_key(kind, name, key)`` says if a plugin has a key."""
+    def apply(self, assignments: list[tuple[str, str, Any]], keys_of) -> None:
+        """Apply ``--set`` assignments; ``keys_of(kind, name)`` lists a plugin's parameters.
+        A key no selected plugin in scope has is an error that lists the valid ones."""
         for scope, key, value in assignments:
             if scope in ("task", "method"):
                 selected = self.tasks if scope == "task" else self.methods
-                targets = [n for n in selected if has_key(scope, n, key)]
+                targets = [n for n in selected if key in keys_of(scope, n)]
                 if not targets:
+                    valid = sorted({k for n in selected for k in keys_of(scope, n)})
                     raise ConfigError(
-                        f"--set {scope}.{key}: no selected {scope} "
-                        f"({', '.join(selected) or 'none'}) has a parameter {key!r}"
+                        f"--set {scope}.{key}: no selected {scope} ({', '.join(selected) or 'none'}) "
+                        f"has a parameter {key!r}{suggest(key, valid)}; valid: {', '.join(valid)}"
                     )
             elif scope in self.tasks or scope in self.methods:
                 kind = "task" if scope in self.tasks else "method"
-                if not has_key(kind, scope, key):
-                    raise ConfigError(f"--set {scope}.{key}: {kind} {scope!r} has no parameter {key!r}")
+                valid = list(keys_of(kind, scope))
+                if key not in valid:
+                    raise ConfigError(f"--set {scope}.{key}: {kind} {scope!r} has no parameter {key!r}"
+                                      f"{suggest(key, valid)}; valid: {', '.join(valid)}")
                 selected, targets = (self.tasks if kind == "task" else self.methods), [scope]
             else:
                 raise ConfigError(
@@ -199,7 +212,38 @@ class RunSpec:
                         per_method.get(name, {}).pop(key, None)
 
 
+def suggest(name: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that rejects a key given twice in one mapping (PyYAML would keep
+    the last silently: ``seeds`` or a method written twice)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 _SPEC_KEYS = {f.name for f in dataclasses.fields(RunSpec)}
+
+
+def unique(values: list, what: str) -> list:
+    """``values`` unchanged, or ConfigError on the first repeated one (a seed run twice would
+    count twice in mean ± std; a method named twice would be one row)."""
+    seen = set()
+    for v in values:
+        if v in seen:
+            raise ConfigError(f"{what}: {v!r} is given twice; name each once")
+        seen.add(v)
+    return values
 
 
 def _named_overrides(value: Any, key: str, where: str) -> dict[str, dict[str, Any]]:
@@ -209,7 +253,7 @@ def _named_overrides(value: Any, key: str, where: str) -> dict[str, dict[str, An
     if isinstance(value, list):
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: {key} must be a list of names, got {value!r}")
-        return {v: {} for v in value}
+        return {v: {} for v in unique(value, f"{where}: {key}")}
     if isinstance(value, dict):
         out = {}
         for name, overrides in value.items():
@@ -232,7 +276,7 @@ def load_spec(path: str | Path | None) -> RunSpec:
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(read_text(path), Loader=UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -252,7 +296,7 @@ def load_spec(path: str | Path | None) -> RunSpec:
     if "methods" in data:
         spec.methods = _named_overrides(data["methods"], "methods", where)
     if "seeds" in data:
-        spec.seeds = coerce(data["seeds"], list[int], f"{where}: seeds")
+        spec.seeds = unique(coerce(data["seeds"], list[int], f"{where}: seeds"), f"{where}: seeds")
     if "per_task" in data:
         per_task = data["per_task"]
         if not isinstance(per_task, dict):

@@ -67,12 +67,13 @@ def run_job(job: dict) -> None:
     from accelerate.utils import gather_object
 
     from harness.config import RunSpec
-    from harness.runner import Runner, resolve, write_candidates
+    from harness.runner import Runner, resolve
+    from harness.stages import write_candidates
 
     # gradient accumulation is the trainer's own (method.grad_accum_steps), not accelerate's
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=1)
     runner = Runner(RunSpec(**job["spec"]), tracking=False, plots=False)
-    cell = resolve(runner.spec)[job["cell"]]
+    cell = resolve(runner.spec, check_backbones=False)[job["cell"]]
     if job["best_of_n"]:
         cell = runner.best_of_n_cell(cell)
     task, method = cell.task, cell.method

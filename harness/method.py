@@ -30,6 +30,16 @@ class Method:
     def resolve(self, task: Task) -> None:
         """Fill settings the user left unset from the task's defaults (before keys are made)."""
 
+    def check_backbone(self, skeleton: nn.Module) -> None:
+        """Raise ValueError (one line: what and what to do) if the method cannot work on this
+        backbone (``Task.backbone_skeleton``: modules on the meta device, no weights)."""
+
+    def train_code(self) -> tuple:
+        """The classes (or modules) whose source determines training, for the train key
+        (:func:`harness.fingerprint.code_fingerprint`). Decoders that share a trained
+        state must name the same ones, so that they share its artifact."""
+        return (type(self),)
+
     def train_spec(self) -> dict[str, Any] | None:
         """What determines the trained state (its cache key), or None if nothing is trained.
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from harness import checkpoints
 from harness.progress import progress
 
 
@@ -75,8 +76,8 @@ def pretrain_loop(model, batch_at: Callable[[int], dict[str, torch.Tensor]], s: 
     opt = torch.optim.AdamW(model.parameters(), lr=s.lr, betas=(0.9, 0.98), eps=1e-9, weight_decay=1e-4)
     step, log_rows = 0, []
     ckpt = work / "checkpoint.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+    state = checkpoints.load(ckpt)  # verified, weights_only: the folder may be shared
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, log_rows = state["step"], state["log"]
@@ -107,9 +108,8 @@ def pretrain_loop(model, batch_at: Callable[[int], dict[str, torch.Tensor]], s: 
             print(json.dumps(log_rows[-1]), flush=True)
             window = []
         if step % s.checkpoint_every == 0 or step == s.steps:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-                        "log": log_rows}, work / "checkpoint.tmp")
-            (work / "checkpoint.tmp").replace(ckpt)
+            checkpoints.save(ckpt, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                    "step": step, "log": log_rows})
     bar.close()
     model.eval()
     return log_rows

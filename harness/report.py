@@ -15,15 +15,18 @@ from pathlib import Path
 from harness import tables
 
 STYLE = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
+* { box-sizing: border-box; }
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; padding: 0 1rem;
+  color: #222; overflow-wrap: anywhere; }
 h1 { font-size: 1.6rem; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #ccc; }
 table.leaderboard { border-collapse: collapse; font-size: 12px; display: block; overflow-x: auto; }
 table.leaderboard th, table.leaderboard td { padding: 3px 8px; border-bottom: 1px solid #eee;
   text-align: right; white-space: nowrap; }
 table.leaderboard caption { text-align: left; font-weight: 600; padding-bottom: 4px; }
 table.leaderboard tbody th { text-align: left; }
-.provenance { font-size: 11px; color: #666; margin: 2px 0; }
-.figures img { max-width: 48%; margin: 4px; border: 1px solid #eee; }
+.provenance { font-size: 11px; color: #666; margin: 2px 0; overflow-wrap: anywhere; }
+.figures { display: flex; flex-wrap: wrap; gap: 8px; }
+.figures img { max-width: calc(50% - 4px); height: auto; border: 1px solid #eee; }
 details { margin: 4px 0; } summary { cursor: pointer; }
 .example { display: grid; grid-template-columns: 9rem 1fr; gap: 2px 12px; font-size: 13px;
   padding: 6px 0 10px 1rem; }

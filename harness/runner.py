@@ -3,7 +3,8 @@
     backbone -> train -> decode -> score -> (MLflow)
 
 Each stage's artifact is keyed by a hash of everything that determines it (its config,
-the data fingerprint, the upstream keys, the component's version) and written atomically
+the data fingerprint, the upstream keys, the source code that computes it and the versions
+of the libraries it runs on, see :mod:`harness.fingerprint`) and written atomically
 (see :mod:`harness.cache`), so a re-run reuses everything, an interrupted run resumes
 where it stopped, and cells that share an upstream stage (two decoders of one adapter)
 compute it once.
@@ -20,25 +21,28 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
-from harness import tables
-from harness.cache import Cache, cache_location, file_sha256, stable_hash, write_json_atomic
-from harness.config import ConfigError, RunSpec, as_dict, build
+from harness import stages, tables
+from harness.cache import Cache, cache_location, file_sha256, is_uri, stable_hash, write_json_atomic
+from harness.config import ConfigError, RunSpec, as_dict, build, suggest
+from harness.files import check_writable_dir
+from harness.fingerprint import code_fingerprint
+from harness.fingerprint import library_versions as key_libraries
 from harness.method import COST_METRICS, Method
 from harness.registry import get_method, get_task
+from harness.stages import read_candidates
 from harness.task import Example, Task
 
 log = logging.getLogger(__name__)
 
 SCORE_COLUMNS = ["task", "method", "seed", "metric", "value"]
 SCORES_VERSION = 3  # 2: methods' cost metrics; 3: ci95/<metric> bootstrap half-widths
-BOOTSTRAP_RESAMPLES = 1000
 
 
 @dataclass
@@ -54,27 +58,29 @@ class Cell:
         return f"{self.task.name}/{self.method.name}/seed{self.seed}"
 
 
-def resolve(spec: RunSpec) -> list[Cell]:
-    """Build every plugin config (so bad input fails before any compute) and the grid."""
+def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
+    """Build every plugin config and the grid, so that bad input fails before any compute:
+    an empty grid, unknown names and parameters, values out of range, and (``check_backbones``)
+    settings a backbone cannot take, checked on its weightless skeleton."""
     if not spec.tasks:
         raise ConfigError("no task selected; pass --tasks (see `mclbench list`)")
     if not spec.methods:
         raise ConfigError("no method selected; pass --methods (see `mclbench list`)")
-    for task_name, per_method in spec.per_task.items():
-        get_task(task_name)  # a misspelt name fails here, with the list of tasks
-        for mname in per_method:
-            if mname != "method":  # "method": every method that has the key
-                get_method(mname)
+    if not spec.seeds:
+        raise ConfigError("no seed selected; pass at least one, e.g. --seeds 0")
+    check_per_task(spec)
     tasks = {}
     for name, overrides in spec.tasks.items():
         cls = get_task(name)
         tasks[name] = cls(build(cls.Config, overrides, f"task {name!r}"))
     cells = []
     for task in tasks.values():
+        skeleton = None
         for mname in spec.methods:
             cls = get_method(mname)
             fields = {f.name for f in dataclasses.fields(cls.Config)}
             overrides = spec.method_overrides(task.name, mname, fields)
+            method = None
             for seed in spec.seeds:
                 method = cls(build(cls.Config, overrides, f"method {mname!r} on {task.name!r}"))
                 try:
@@ -82,17 +88,60 @@ def resolve(spec: RunSpec) -> list[Cell]:
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from None
                 cells.append(Cell(task, method, seed, index=len(cells)))
+            if check_backbones and method is not None:
+                if skeleton is None:
+                    skeleton = task.backbone_skeleton(spec.seeds[0]) or False
+                try:
+                    if skeleton is not False:
+                        method.check_backbone(skeleton)
+                except ValueError as exc:
+                    raise ConfigError(f"{exc} (task {task.name!r})") from None
     return cells
 
 
-def plugin_has_key(kind: str, name: str, key: str) -> bool:
+def check_per_task(spec: RunSpec) -> None:
+    """Every name and key under ``per_task:`` exists: a task, then ``method`` or a method,
+    then that method's parameters (``method``: a parameter of some selected method)."""
+    for task_name, per_method in spec.per_task.items():
+        get_task(task_name)  # a misspelt name fails here, with the list of tasks
+        for mname, overrides in per_method.items():
+            if mname == "method":  # every method that has the key
+                valid = sorted({f.name for n in spec.methods
+                                for f in dataclasses.fields(get_method(n).Config)})
+            else:
+                valid = [f.name for f in dataclasses.fields(get_method(mname).Config)]
+            unknown = sorted(set(overrides) - set(valid))
+            if unknown:
+                raise ConfigError(f"per_task.{task_name}.{mname}: unknown parameter {unknown[0]!r}"
+                                  f"{suggest(unknown[0], valid)}; valid parameters: {', '.join(valid)}")
+
+
+def plugin_keys(kind: str, name: str) -> list[str]:
+    """The parameters of a registered task or method."""
     cls = get_task(name) if kind == "task" else get_method(name)
-    return key in {f.name for f in dataclasses.fields(cls.Config)}
+    return [f.name for f in dataclasses.fields(cls.Config)]
+
+
+@dataclass
+class RunResult:
+    """What :meth:`Runner.run` did: the scores it published and how many cells it computed."""
+
+    output: Path
+    scores: pd.DataFrame
+    cells: int
+    computed: int  # cells with a stage computed by this run
+    cached: int  # cells whose every artifact was in the cache
+
+    def summary(self) -> str:
+        return (f"results written to {self.output} ({self.cells} cells, {self.computed} computed, "
+                f"{self.cached} cached)")
 
 
 class Runner:
-    def __init__(self, spec: RunSpec, tracking: bool = True, plots: bool = True):
+    def __init__(self, spec: RunSpec, tracking: bool = True, plots: bool = True,
+                 overwrite: bool = False):
         self.spec = spec
+        self.overwrite = overwrite  # replace an output table that holds cells this run lacks
         self.plots = plots
         self.cache = Cache(spec.cache_dir)
         self.output = Path(spec.output)
@@ -109,8 +158,13 @@ class Runner:
         if id(cell) in self._keys:
             return self._keys[id(cell)]
         m, t = cell.method, cell.task
+        # the code each stage runs (plugins, their bases, the harness modules they import)
+        libs = key_libraries()
+        task_code, method_code = code_fingerprint(t), code_fingerprint(m)
+        stage_code = code_fingerprint(stages)
         backbone = stable_hash({"task": t.name, "version": t.version,
-                                "backbone": t.backbone_spec(cell.seed)})
+                                "backbone": t.backbone_spec(cell.seed),
+                                "code": task_code, "libraries": libs})
         spec = m.train_spec()
         # launched training (several processes, a GPU) matches in-process training only up to
         # float rounding: a key of its own
@@ -119,13 +173,14 @@ class Runner:
         } if self.spec.launches else {}
         train = None if spec is None else stable_hash(
             {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed,
-             **processes})
+             "code": [task_code, code_fingerprint(*m.train_code())], **processes})
         decode = stable_hash({"upstream": train or backbone, "method": m.name,
                               "method_version": m.version, "decode": m.decode_spec(),
                               "task": t.name, "task_version": t.version,
-                              "task_config": as_dict(t.config), "seed": cell.seed})
+                              "task_config": as_dict(t.config), "seed": cell.seed,
+                              "code": [task_code, method_code, stage_code], "libraries": libs})
         score = stable_hash({"decode": decode, "task": t.name, "task_version": t.version,
-                             "scores": SCORES_VERSION})
+                             "scores": SCORES_VERSION, "code": [task_code, method_code, stage_code]})
         self._keys[id(cell)] = {"backbone": backbone, "train": train, "decode": decode,
                                 "score": score}
         return self._keys[id(cell)]
@@ -150,7 +205,7 @@ class Runner:
 
         tdir, reused = self.cache.get_or_compute("train", tkey, train,
                                                  describe={"cell": cell.label, "train": m.train_spec()})
-        log.info("%s: train %s", cell.label, "reused" if reused else "done")
+        log.debug("%s: train %s", cell.label, "reused" if reused else "done")
         return bdir, tdir
 
     def _model(self, cell: Cell, state: dict):
@@ -187,9 +242,7 @@ class Runner:
             self._model(cell, state)  # train first, so each stage's recorded time is its own
 
             def decode(d: Path) -> None:
-                torch.manual_seed(cell.seed)
-                candidates = cell.method.decode(self._model(cell, state), cell.task, examples, cell.seed)
-                write_candidates(d, examples, candidates)
+                stages.decode_to(d, cell.method, self._model(cell, state), cell.task, examples, cell.seed)
 
         return self.cache.get_or_compute("decode", key, decode, describe={"cell": cell.label})[0]
 
@@ -203,12 +256,7 @@ class Runner:
 
         def score(d: Path) -> None:
             candidates = read_candidates(ddir / "candidates.jsonl", examples)
-            model = self._model(cell, state)
-            values, details = t.score(model, examples, candidates)
-            values.update(bootstrap_half_widths(t, examples, candidates, values, cell.seed))
-            values.update(m.cost(model, t))
-            write_json_atomic(d / "scores.json", values)
-            write_json_atomic(d / "details.json", details)
+            stages.score_to(d, t, m, self._model(cell, state), examples, candidates, cell.seed)
 
         sdir, _ = self.cache.get_or_compute("score", keys["score"], score,
                                             describe={"cell": cell.label})
@@ -240,11 +288,7 @@ class Runner:
 
         def curve(d: Path) -> None:
             candidates = read_candidates(ddir / "candidates.jsonl", examples)
-            ns = list(range(1, n_max + 1))
-            values = [t.oracle_score(examples, [c[:n] for c in candidates]) for n in ns]
-            write_json_atomic(d / "best_of_n.json", {
-                "metric": t.best_of_n_metric, "n": ns, "value": values,
-                "decode": vcell.method.decode_spec(), "candidates_per_input": len(candidates[0])})
+            stages.best_of_n_to(d, t, vcell.method, examples, candidates, n_max)
 
         return self.cache.get_or_compute("curve", self.curve_key(vcell), curve,
                                          describe={"cell": vcell.label, "best_of_n": n_max})[0]
@@ -257,22 +301,29 @@ class Runner:
         vcell = self.best_of_n_cell(cell)
         return scores, ddir, sdir, tdir, (self.best_of_n(vcell) if vcell is not None else None)
 
-    def run(self, executor=None) -> pd.DataFrame:
+    def run(self, executor=None, on_progress: Callable[[str], None] | None = None) -> RunResult:
         """Compute every cell and write the outputs. ``executor(runner, cells)``, e.g.
         :func:`harness.executors.ray_executor`, fills the cache first (elsewhere, in
-        parallel); the loop below then only reads it. Without one, cells run here in order."""
+        parallel); the loop below then only reads it. Without one, cells run here in order.
+        ``on_progress(line)`` hears of each finished cell (the runner prints nothing)."""
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # weight-loading bars of tiny models are noise
         start = time.time()
         cells = resolve(self.spec)
+        self._preflight(cells)
+        cached = sum(self._cached(cell) for cell in cells)
         self.output.mkdir(parents=True, exist_ok=True)
         if executor is not None:
             executor(self, cells)
         rows, compute_s = [], 0.0
+        self._unavailable: dict[str, dict[str, str]] = {}
         for i, cell in enumerate(cells, 1):
             t0 = time.time()
             scores, ddir, sdir, tdir, curve = self.compute(cell)
+            details = json.loads((sdir / "details.json").read_text())
+            for metric, reason in (details.get("unavailable") or {}).items():
+                self._unavailable.setdefault(cell.task.name, {})[metric] = reason
             self._export_cell(cell, ddir, sdir, tdir, curve)
             if self.tracking:
                 from harness import tracking
@@ -281,10 +332,41 @@ class Runner:
             compute_s += self.compute_time(cell)
             rows += [{"task": cell.task.name, "method": cell.method.name, "seed": cell.seed,
                       "metric": k, "value": v} for k, v in scores.items()]
-            print(f"[{i}/{len(cells)}] {cell.label}: {time.time() - t0:.1f}s", file=sys.stderr)
+            if on_progress is not None:
+                on_progress(f"[{i}/{len(cells)}] {cell.label}: {time.time() - t0:.1f}s")
         df = pd.DataFrame(rows, columns=SCORE_COLUMNS)
         self._write_outputs(cells, df, time.time() - start, compute_s)
-        return df
+        return RunResult(self.output, df, cells=len(cells), computed=len(cells) - cached, cached=cached)
+
+    def _preflight(self, cells: list[Cell]) -> None:
+        """Refuse, before any work, a run whose folders cannot be written or which would
+        drop published rows: cells in ``output/scores.csv`` that this run does not include
+        are kept only with ``overwrite`` (which replaces the whole table)."""
+        check_writable_dir(self.output, "--output")
+        if not is_uri(self.spec.cache_dir):
+            check_writable_dir(self.spec.cache_dir, "--cache-dir")
+        published = self.output / "scores.csv"
+        if self.overwrite or not published.is_file():
+            return
+        try:
+            old = pd.read_csv(published, usecols=["task", "method", "seed"])
+        except (ValueError, pd.errors.ParserError):
+            raise ConfigError(f"{published} is not a scores table this tool wrote; pass --overwrite "
+                              "to replace it or choose another --output") from None
+        planned = {(c.task.name, c.method.name, c.seed) for c in cells}
+        dropped = sorted({tuple(r) for r in old.drop_duplicates().itertuples(index=False)} - planned)
+        if dropped:
+            shown = ", ".join(f"{t}/{m}/seed{s}" for t, m, s in dropped[:3])
+            more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+            raise ConfigError(f"{self.output} holds results this run does not include ({shown}{more}); "
+                              "rerun with them, choose another --output, or pass --overwrite to "
+                              "replace the table")
+
+    def _cached(self, cell: Cell) -> bool:
+        """Whether every artifact of the cell is in the cache already."""
+        vcell = self.best_of_n_cell(cell)
+        return (self.cache.get("score", self.keys(cell)["score"]) is not None
+                and (vcell is None or self.cache.get("curve", self.curve_key(vcell)) is not None))
 
     def compute_time(self, cell: Cell) -> float:
         """Seconds the cell's stages took when they were computed (cached or not), its
@@ -321,6 +403,9 @@ class Runner:
                                  for k, v in {**c.task.metrics, **COST_METRICS}.items()]
                    for c in cells}
         notes = {c.task.name: c.task.notes() for c in {id(c.task): c for c in cells}.values()}
+        for task, reasons in getattr(self, "_unavailable", {}).items():  # what failed while scoring
+            lines = [f"{m}: n/a — {r}" for m, r in reasons.items()]
+            notes[task] += [line for line in lines if line not in notes[task]]
         provenance = {
             "command": " ".join(["mclbench", *sys.argv[1:]]),
             "commit": git_commit(),
@@ -369,34 +454,6 @@ class Runner:
         same = ("command", "commit", "tasks", "methods", "seeds", "best_of_n")
         return old_csv == csv and all(old.get(k) == json.loads(json.dumps(provenance[k]))
                                       for k in same)
-
-
-def bootstrap_half_widths(task: Task, examples: list[Example], candidates: list[list[str]],
-                          values: dict[str, float], seed: int) -> dict[str, float]:
-    """``ci95/<metric>``: half the width of the 95 % bootstrap interval over test inputs."""
-    wanted = {k: values[k] for k in task.bootstrap_metrics if values.get(k) is not None}
-    if not wanted:
-        return {}
-    from harness.scoring import intervals
-
-    refs = [e.references for e in examples]
-    return {f"ci95/{k}": (high - low) / 2
-            for k, (low, high) in intervals(candidates, refs, wanted, BOOTSTRAP_RESAMPLES, seed).items()}
-
-
-def write_candidates(directory: Path, examples: list[Example], candidates: list[list[str]]) -> None:
-    with open(directory / "candidates.jsonl", "w") as f:
-        for ex, cands in zip(examples, candidates, strict=True):
-            f.write(json.dumps({"id": ex.id, "candidates": cands, "references": ex.references}) + "\n")
-
-
-def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:
-    by_id = {}
-    with open(path) as f:
-        for line in f:
-            rec = json.loads(line)
-            by_id[rec["id"]] = rec["candidates"]
-    return [by_id[e.id] for e in examples]
 
 
 CODE_PATHS = ["harness", "methods", "tasks", "configs", "pyproject.toml"]

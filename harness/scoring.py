@@ -19,6 +19,7 @@ from harness.errors import MCLBenchError
 from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
+from harness.metrics.bootstrap import bootstrap_ci, decompositions
 from harness.task import MetricInfo
 
 QUALITY = {
@@ -41,6 +42,9 @@ DIVERSITY = {
 METRICS = [*QUALITY, *DIVERSITY]
 
 
+MAX_LINE_BYTES = 64 << 20  # one input's candidates and references; a bigger line is a broken file
+
+
 class ScoreInputError(MCLBenchError, ValueError):
     pass
 
@@ -57,16 +61,30 @@ def read_jsonl(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise ScoreInputError(f"{path}: no such file")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ScoreInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or "id" not in row:
-            raise ScoreInputError(f'{path}:{number}: expected an object with an "id"')
-        rows.append(row)
+    with open(path, "rb") as f:
+        offset = 0
+        for number, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+            if len(raw) > MAX_LINE_BYTES:
+                raise ScoreInputError(f"{path}:{number}: line longer than {MAX_LINE_BYTES >> 20} MiB; "
+                                      "expected one JSON object per line")
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ScoreInputError(f"{path}:{number}: not UTF-8 (byte {offset + exc.start} of the "
+                                      "file); re-save it as UTF-8") from None
+            offset += len(raw)
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ScoreInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "id" not in row:
+                raise ScoreInputError(f'{path}:{number}: expected an object with an "id"')
+            if isinstance(row["id"], bool) or not isinstance(row["id"], str | int | float):
+                raise ScoreInputError(f'{path}:{number}: "id" must be a string or a number, '
+                                      f"got {json.dumps(row['id'])[:40]}")
+            rows.append(row)
     return rows
 
 
@@ -129,8 +147,6 @@ def score(ids, candidates, references,
 def intervals(candidates, references, values: dict[str, float], n_resamples: int,
               seed: int = 0) -> dict[str, tuple[float, float]]:
     """95 % bootstrap intervals over inputs for every metric in ``values`` that decomposes."""
-    from harness.metrics.bootstrap import bootstrap_ci, decompositions
-
     parts = decompositions(candidates, references, [m for m in SACREBLEU if f"top1/{m}" in values])
     coco_wanted = [m for m in coco.COCO if values.get(f"top1/{m}") is not None and m != "meteor"]
     parts.update(coco.coco_parts(candidates, references, coco_wanted)[0] if coco_wanted else {})

@@ -3,7 +3,7 @@
 One table per task: a row per method, a column per metric with its direction (↑ higher
 is better, ↓ lower is better), mean ± std over seeds, the best value per column in bold.
 Where the scores hold ``ci95/<metric>`` (half the width of a 95 % bootstrap interval over
-test inputs, see :func:`harness.runner.bootstrap_half_widths`) the cell also shows its
+test inputs, see :func:`harness.stages.bootstrap_half_widths`) the cell also shows its
 mean over seeds in brackets: the input-sampling uncertainty that three seeds cannot show.
 """
 
@@ -99,6 +99,12 @@ def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
             raise ValueError(f"{run_dir}: no scores for task {task!r}; it has {have}")
         df = df[df["task"] == task]
     if fmt == "csv":
+        if metrics is not None:
+            unknown = sorted(set(metrics) - set(df["metric"]))
+            if unknown:
+                have = ", ".join(df["metric"].unique())
+                raise ValueError(f"{run_dir}: no metric {unknown[0]!r}; it has {have}")
+            df = df[df["metric"].isin(metrics)]
         return summary_csv(df)
     blocks = []
     for name in df["task"].unique():

@@ -6,6 +6,7 @@ the hooks below, so a method works on every task whose backbone it can wrap.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,14 +52,80 @@ def pad(seqs: list[list[int]], value: int) -> torch.Tensor:
 
 def checkpoint_spec(source: str) -> dict[str, str]:
     """A backbone's cache identity: a local checkpoint by its files' content (a retrained
-    checkpoint at the same path is a new backbone), a hub checkpoint by its name."""
-    folder = Path(source)
+    checkpoint at the same path is a new backbone), a hub checkpoint by its name and the
+    revision it resolves to."""
+    folder = Path(source).expanduser()
     if not folder.is_dir():
-        return {"hub": source}
+        return {"hub": source, "revision": hub_revision(source)}
     h = hashlib.sha256()
-    for f in sorted(p for p in folder.iterdir() if p.is_file()):
-        h.update(f.name.encode() + f.read_bytes())
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        h.update(f.relative_to(folder).as_posix().encode())
+        h.update(_file_digest(f, *_stat(f)).encode())
     return {"checkpoint": h.hexdigest()}
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    """SHA-256 of a file read in 1 MiB blocks (a multi-GB shard never sits in memory);
+    memoised on (path, size, mtime) for the process, so a grid hashes each file once."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def hub_revision(repo_id: str, revision: str = "main") -> str:
+    """The commit a hub id resolves to: from the local HF cache's refs (no network), else
+    asked of the hub; "unresolved" when neither answers (offline, unknown id)."""
+    try:
+        from huggingface_hub import HfApi, constants
+    except ImportError:
+        return "unresolved"
+    ref = Path(constants.HF_HUB_CACHE, f"models--{repo_id.replace('/', '--')}", "refs", revision)
+    if ref.is_file():
+        return ref.read_text().strip()
+    if constants.HF_HUB_OFFLINE:
+        return "unresolved"
+    try:
+        return HfApi().model_info(repo_id, revision=revision, timeout=10).sha or "unresolved"
+    except Exception:  # offline, unknown id, rate limit: the key says it was not resolved
+        return "unresolved"
+
+
+def check_backbone_source(source: str) -> None:
+    """Fail early, in one line, on a backbone that cannot be a checkpoint: a path that does
+    not exist or is a file. Hub ids (``org/name``) pass; loading them reports its own error."""
+    if not source:
+        return
+    path = Path(source).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"backbone {source!r} is a file; give the checkpoint's folder "
+                             "(with config.json)")
+        if not (path / "config.json").is_file():
+            raise ValueError(f"backbone {source!r} has no config.json: not a transformers checkpoint folder")
+        return
+    looks_local = source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source
+    if looks_local:
+        raise ValueError(f"backbone {source!r}: no such folder; give an existing checkpoint folder "
+                         "or a hub id such as org/name")
+
+
+def skeleton_from_checkpoint(source: str, auto_class) -> nn.Module:
+    """``auto_class`` (e.g. ``AutoModelForSeq2SeqLM``) built from the checkpoint's config on
+    the meta device: its module names and shapes, no weights read."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(source)
+    build = getattr(auto_class, "from_config", None) or auto_class  # Auto* or a model class
+    with torch.device("meta"):
+        return build(config)
 
 
 def load_tokenizer(source: str):
@@ -111,6 +178,12 @@ class Task:
 
     def load_backbone(self, directory) -> nn.Module:
         raise NotImplementedError
+
+    def backbone_skeleton(self, seed: int) -> nn.Module | None:
+        """The backbone's modules without weights (on the meta device), so that settings
+        such as LoRA target names are checked before any stage runs; None: not known
+        before the backbone stage (the check then happens when it is built)."""
+        return None
 
     # decoding
     def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:

@@ -9,7 +9,6 @@ as if it had never stopped.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from harness import checkpoints
 from harness.errors import MCLBenchError
 from harness.progress import progress
 from harness.task import TrainingSet
@@ -89,8 +89,8 @@ def train_adapters(
     history: dict[str, list] = {"step": [], "loss": [], "lr": [], "winner_counts": []}
     start = 0
     ckpt = work_dir / CHECKPOINT
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
+    state = checkpoints.load(ckpt)  # None: none yet, or every one damaged (start afresh)
+    if state is not None:
         model.load_state_dict(state["adapters"], strict=False)
         opt.load_state_dict(state["optimizer"])
         history, start = state["history"], state["step"]
@@ -164,8 +164,6 @@ def train_adapters(
 
 
 def _save_checkpoint(path: Path, model, opt, history: dict, step: int) -> None:
-    tmp = path.with_suffix(".tmp")
     adapters = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-    torch.save({"adapters": adapters, "optimizer": opt.state_dict(), "history": history,
-                "step": step}, tmp)
-    os.replace(tmp, path)
+    checkpoints.save(path, {"adapters": adapters, "optimizer": opt.state_dict(), "history": history,
+                            "step": step})

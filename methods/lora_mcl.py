@@ -161,6 +161,16 @@ def find_targets(model: nn.Module, patterns: list[str] | str) -> list[str]:
                                      or fnmatch.fnmatchcase(n, p) for p in patterns)]
 
 
+def require_targets(model: nn.Module, patterns: list[str] | str) -> list[str]:
+    """:func:`find_targets`, or ValueError naming the model's linear layers if none match."""
+    found = find_targets(model, patterns)
+    if not found:
+        names = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if linear_dims(m) is not None})
+        raise ValueError(f"target_modules {patterns} match no linear layer of {type(model).__name__}; "
+                         f"its linear layers are named: {', '.join(names)}")
+    return found
+
+
 class MultiLoRAModel(nn.Module):
     """A frozen ``transformers`` model whose target linears carry K routed LoRA adapters."""
 
@@ -171,14 +181,7 @@ class MultiLoRAModel(nn.Module):
         self.router = HypothesisRouter(cfg.num_hypotheses, cfg.rank, cfg.scaling)
         for p in base_model.parameters():
             p.requires_grad_(False)
-        self.target_names = find_targets(base_model, cfg.target_modules)
-        if not self.target_names:
-            names = sorted({n.rsplit(".", 1)[-1] for n, m in base_model.named_modules()
-                            if linear_dims(m) is not None})
-            raise ValueError(
-                f"target_modules {cfg.target_modules} match no linear layer of "
-                f"{type(base_model).__name__}; its linear layers are named: {', '.join(names)}"
-            )
+        self.target_names = require_targets(base_model, cfg.target_modules)
         for name in self.target_names:
             parent_name, _, leaf = name.rpartition(".")
             parent = base_model.get_submodule(parent_name) if parent_name else base_model
@@ -407,8 +410,12 @@ class LoRATrainConfig:
     def validate(self) -> None:
         if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
             raise ValueError("need rank >= 1, alpha > 0 and 0 <= dropout < 1")
-        if self.grad_accum_steps < 1:
-            raise ValueError("need grad_accum_steps >= 1")
+        if self.grad_accum_steps < 1 or self.decode_batch_size < 1:
+            raise ValueError("need grad_accum_steps >= 1 and decode_batch_size >= 1")
+        for key in ("steps", "batch_size", "lr"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ValueError(f"{key} must be > 0, got {value!r}")
 
 
 def target_patterns(targets: str | list[str]) -> str | list[str]:
@@ -441,6 +448,19 @@ class LoRAMethod(Method):
         if self.config.batch_size % self.config.grad_accum_steps:
             raise ValueError(f"method {self.name!r}: batch_size {self.config.batch_size} is not a "
                              f"multiple of grad_accum_steps {self.config.grad_accum_steps}")
+
+    def train_code(self) -> tuple:
+        # the classes that define the objective and the adapted model: not the decoder's
+        # module, so that every decoder of the LoRA-MLE adapter shares one train artifact
+        mro = type(self).__mro__
+        return tuple(dict.fromkeys(next(c for c in mro if name in vars(c))
+                                   for name in ("objective", "model_class", "train")))
+
+    def check_backbone(self, skeleton) -> None:
+        try:
+            require_targets(skeleton, target_patterns(self.config.target_modules))
+        except ValueError as exc:
+            raise ValueError(f"method {self.name!r}: {exc}") from None
 
     def adapter_config(self) -> MultiLoRAConfig:
         c = self.config

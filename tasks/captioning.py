@@ -25,7 +25,17 @@ from harness import scoring
 from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics.text import sentence_bleu
-from harness.task import Example, MetricInfo, Task, TrainingSet, checkpoint_spec, load_tokenizer, pad
+from harness.task import (
+    Example,
+    MetricInfo,
+    Task,
+    TrainingSet,
+    check_backbone_source,
+    checkpoint_spec,
+    load_tokenizer,
+    pad,
+    skeleton_from_checkpoint,
+)
 
 COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
 
@@ -56,6 +66,9 @@ class CaptioningConfig:
             raise ValueError("train_fraction must lie in (0, 1)")
         if self.backbone and self.rebuild_base:
             raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
+        if self.num_train < 0 or self.num_test < 0 or self.max_new_tokens < 1:
+            raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
+        check_backbone_source(self.backbone)
 
 
 class _CaptionPairs(TrainingSet):
@@ -170,6 +183,15 @@ class CaptioningTask(Task):
         if AutoConfig.from_pretrained(directory).model_type == "vision-encoder-decoder":
             return VisionEncoderDecoderModel.from_pretrained(directory, dtype=torch.float32).eval()
         return AutoModelForSpeechSeq2Seq.from_pretrained(directory, dtype=torch.float32).eval()
+
+    def backbone_skeleton(self, seed: int):
+        from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, VisionEncoderDecoderModel
+
+        if self.config.rebuild_base and not Path(self.source, "config.json").exists():
+            return None  # built by the backbone stage
+        vision = AutoConfig.from_pretrained(self.source).model_type == "vision-encoder-decoder"
+        return skeleton_from_checkpoint(self.source, VisionEncoderDecoderModel if vision
+                                        else AutoModelForSpeechSeq2Seq)
 
     @cached_property
     def tokenizer(self):

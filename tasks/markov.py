@@ -50,6 +50,10 @@ class MarkovConfig:
     num_heads: int = 4
 
     def validate(self) -> None:
+        sizes = ("num_train", "num_val", "num_test", "hidden_size", "num_layers", "num_heads")
+        small = [k for k in sizes if getattr(self, k) < 1]
+        if small:
+            raise ValueError(f"{small[0]} must be >= 1, got {getattr(self, small[0])}")
         if self.num_states < 2 or self.num_components < 1 or self.seq_len < 3:
             raise ValueError("need num_states >= 2, num_components >= 1 and seq_len >= 3")
         if not 0.0 <= self.separation <= 1.0 or self.concentration <= 0:
@@ -185,6 +189,10 @@ class MarkovTask(Task):
         from transformers import GPTNeoForCausalLM
 
         return GPTNeoForCausalLM.from_pretrained(directory)
+
+    def backbone_skeleton(self, seed: int):
+        with torch.device("meta"):
+            return self.build_backbone(seed)
 
     # ------------------------------------------------------------------------ decoding
     def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:

@@ -34,7 +34,17 @@ from harness.loaders import read_jsonl, read_parallel
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
 from harness.registry import register_task
-from harness.task import Example, MetricInfo, Task, TrainingSet, checkpoint_spec, load_tokenizer, pad
+from harness.task import (
+    Example,
+    MetricInfo,
+    Task,
+    TrainingSet,
+    check_backbone_source,
+    checkpoint_spec,
+    load_tokenizer,
+    pad,
+    skeleton_from_checkpoint,
+)
 from tasks import translation_base as tb
 
 ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
@@ -71,6 +81,7 @@ class TranslationConfig:
             raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
         if self.num_train < 0 or self.num_test < 0 or self.max_new_tokens < 1:
             raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
+        check_backbone_source(self.backbone)
 
 
 class _PairSet(TrainingSet):
@@ -192,6 +203,15 @@ class TranslationTask(Task):
 
     def load_backbone(self, directory):
         return self._load(directory)
+
+    def backbone_skeleton(self, seed: int):
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+        source = self._source
+        if self.config.rebuild_base and not Path(source, "config.json").exists():
+            return None  # built by the backbone stage
+        seq2seq = AutoConfig.from_pretrained(source).is_encoder_decoder
+        return skeleton_from_checkpoint(source, AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM)
 
     def _load(self, where):
         from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM

@@ -86,7 +86,7 @@ def test_bad_files_are_named(tmp_path, images):
     with pytest.raises(DataFormatError, match=r"clotho\.csv: missing column\(s\) caption_1"):
         cl.read_clotho(tmp_path / "clotho.csv", tmp_path)
     (tmp_path / "bad.json").write_text("{")
-    with pytest.raises(DataFormatError, match=r"bad\.json: not valid UTF-8 JSON"):
+    with pytest.raises(DataFormatError, match=r"bad\.json: not valid JSON"):
         cl.read_coco_captions(tmp_path / "bad.json", images)
 
 

@@ -136,6 +136,8 @@ def test_report_renders_in_headless_chromium(published, tmp_path):
     assert image.size == (1280, 1600)
     lo, hi = image.getextrema()
     assert hi - lo > 100  # text and figures drawn, not a blank page
+    # nothing wider than the page: the right margin of a 1280 px window stays blank
+    assert image.crop((1250, 0, 1280, 1600)).getextrema()[0] > 240
 
 
 def test_lora_mcl_variant_lists_each_hypothesis_best_beam_first(published):
@@ -144,7 +146,8 @@ def test_lora_mcl_variant_lists_each_hypothesis_best_beam_first(published):
     from dataclasses import replace
 
     from harness.config import load_spec
-    from harness.runner import Cell, Runner, read_candidates, resolve
+    from harness.runner import Cell, Runner, resolve
+    from harness.stages import read_candidates
 
     out, args = published
     spec = load_spec(args[2])

@@ -107,11 +107,17 @@ def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
     with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as f:
         f.write(text.encode())
     try:
-        out = subprocess.run([java(), "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
-                              "-preserveLines", "-lowerCase", f.name],
-                             capture_output=True, check=True).stdout.decode()
+        done = subprocess.run([java(), "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
+                               "-preserveLines", "-lowerCase", f.name], capture_output=True)
+    except OSError as exc:
+        raise MetricUnavailable(f"the PTB tokenizer's JVM could not start: {exc}") from None
     finally:
         os.remove(f.name)
+    if done.returncode:
+        last = [ln for ln in done.stderr.decode(errors="replace").splitlines() if ln.strip()]
+        raise MetricUnavailable(f"the PTB tokenizer's JVM exited with status {done.returncode}: "
+                                f"{last[-1].strip()[:300] if last else 'it wrote nothing to stderr'}")
+    out = done.stdout.decode()
     lines = out.split("\n")[: len(sentences)]
     if len(lines) != len(sentences):
         raise RuntimeError(f"PTB tokenizer returned {len(lines)} lines for {len(sentences)} sentences")
@@ -237,17 +243,24 @@ class Meteor:
 
     def __init__(self):
         folder = _package_dir() / "meteor"
-        self.proc = subprocess.Popen(
-            [java(), "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
-            cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.stderr = tempfile.TemporaryFile()  # what the JVM says if it fails
+        try:
+            self.proc = subprocess.Popen(
+                [java(), "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
+                cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
+        except OSError as exc:
+            raise MetricUnavailable(f"the METEOR JVM could not start: {exc}") from None
 
     def stats(self, hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> list[str]:
         """The statistics line of each (candidate, references) pair, in order."""
         def write():
-            for hyp, rs in zip(hyps, refs, strict=True):
-                hyp = hyp.replace("|||", "").replace("  ", " ")
-                self.proc.stdin.write(f"SCORE ||| {' ||| '.join(rs)} ||| {hyp}\n".encode())
-            self.proc.stdin.flush()
+            try:
+                for hyp, rs in zip(hyps, refs, strict=True):
+                    hyp = hyp.replace("|||", "").replace("  ", " ")
+                    self.proc.stdin.write(f"SCORE ||| {' ||| '.join(rs)} ||| {hyp}\n".encode())
+                self.proc.stdin.flush()
+            except BrokenPipeError:  # the JVM died; the reader reports why
+                pass
 
         writer = threading.Thread(target=write)
         writer.start()  # the JVM's output pipe would fill up if we wrote everything first
@@ -257,21 +270,37 @@ class Meteor:
 
     def evaluate(self, stats: Sequence[str]) -> tuple[float, list[float]]:
         """METEOR's corpus score of these segments and each segment's score."""
-        self.proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(("EVAL ||| " + " ||| ".join(stats) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # the JVM died: _readline says why
         segments = [float(self._readline()) for _ in stats]
         return float(self._readline()), segments
 
     def _readline(self) -> str:
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError("the METEOR JVM stopped unexpectedly (is there 2 GB of memory for it?)")
+            self.proc.wait()
+            raise MetricUnavailable(f"the METEOR JVM exited with status {self.proc.returncode}: "
+                                    f"{_last_words(self.stderr)}")
         return line.decode().strip()
 
     def close(self) -> None:
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.close()
+        except OSError:  # the JVM already died: its pipe is broken
+            pass
         self.proc.kill()
         self.proc.wait()
+        self.stderr.close()
+
+
+def _last_words(stream) -> str:
+    """The last non-empty line a failed JVM wrote to ``stream`` (a file), or that it wrote none."""
+    stream.seek(0)
+    lines = [line.strip() for line in stream.read().decode(errors="replace").splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "it wrote nothing to stderr"
 
 
 def meteor_flavours(hyps: list[list[str]], refs: list[list[str]]) -> tuple[list[float], float]:
@@ -336,7 +365,10 @@ def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
     if not wanted:
         return parts, fixed, missing
     n, inputs = len(candidates[0]), len(candidates)
-    tokens = ptb_tokenize([c for row in candidates for c in row] + [r for refs in references for r in refs])
+    try:
+        tokens = ptb_tokenize([c for row in candidates for c in row] + [r for rs in references for r in rs])
+    except MetricUnavailable as exc:  # every COCO metric reads PTB tokens
+        return parts, fixed, {**missing, **{m: str(exc) for m in wanted}}
     hyps = [tokens[i * n:(i + 1) * n] for i in range(inputs)]
     refs, offset = [], inputs * n
     for r in references:
@@ -376,9 +408,12 @@ def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
                 parts[f"mean/{name}"] = (scores.mean(1), _mean)
                 parts[f"oracle/{name}"] = (scores.max(1), _mean)
         if meteor is not None:
-            corpus_by_rank, oracle = meteor.result()
-            fixed.update({"top1/meteor": corpus_by_rank[0], "mean/meteor": float(np.mean(corpus_by_rank)),
-                          "oracle/meteor": oracle})
+            try:
+                corpus_by_rank, oracle = meteor.result()
+                fixed.update({"top1/meteor": corpus_by_rank[0], "mean/meteor": float(np.mean(corpus_by_rank)),
+                              "oracle/meteor": oracle})
+            except MetricUnavailable as exc:  # the other metrics stand; METEOR reads n/a — why
+                missing["meteor"] = str(exc)
     return parts, fixed, missing
 
 

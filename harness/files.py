@@ -1,0 +1,45 @@
+"""Reading users' files and checking the folders a run writes, with one-line errors."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from harness.errors import MCLBenchError
+
+
+class UserFileError(MCLBenchError, ValueError):
+    """A file or folder named by the user that cannot be read or written as asked."""
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file's content; a file in another encoding is named with the offset of
+    its first undecodable byte."""
+    path = Path(path)
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserFileError(f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
+                            "re-save it as UTF-8") from None
+
+
+def check_writable_dir(path: str | Path, option: str) -> None:
+    """Fail before any work if ``path`` cannot become a folder we write into: it, or a
+    parent of it, is a file; or the nearest existing parent is not writable."""
+    given = str(path)
+    path = Path(path).expanduser().absolute()
+    for candidate in [path, *path.parents]:
+        if candidate.exists():
+            if not candidate.is_dir():
+                shown = os.path.relpath(candidate) if not Path(given).is_absolute() else str(candidate)
+                what = "is a file" if candidate == path else f"lies under a file ({shown})"
+                raise UserFileError(f"{option} {given!r} {what}; choose a folder path")
+            try:  # os.access says yes to root everywhere: try (and undo) a folder in it
+                os.rmdir(tempfile.mkdtemp(prefix=".mclbench-probe-", dir=candidate))
+            except OSError as exc:
+                raise UserFileError(
+                    f"{option} {given!r}: cannot create folders in {candidate} ({exc.strerror}); "
+                    "choose another folder or fix its permissions") from None
+            return

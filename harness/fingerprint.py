@@ -1,0 +1,96 @@
+"""What a cached stage's key hashes besides its config: the code that computes it and the
+libraries it runs on.
+
+``code_fingerprint(*objects)`` is the SHA-256 of the source of every module the objects are
+defined in, of their base classes' modules, and of every module those import at module level
+(transitively), restricted to this project's packages (``harness``, ``methods``, ``tasks``)
+and the objects' own top-level packages (a third-party plugin's code is covered the same
+way). Editing a plugin's decode function, a base class it inherits or a harness helper it
+calls changes the key of every stage that runs it; editing the CLI or a README does not.
+
+A module imported only inside a function body is not followed: a stage that calls such code
+names the module itself (see :data:`harness.runner.STAGE_MODULES`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import sys
+import types
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+
+PROJECT_PACKAGES = frozenset({"harness", "methods", "tasks"})
+# Libraries whose version changes what a stage computes (numerics, tokenisation, metrics).
+KEY_LIBRARIES = ("torch", "transformers", "peft", "sacrebleu", "pycocoevalcap", "numpy")
+
+
+def _top(module_name: str) -> str:
+    return module_name.split(".", 1)[0]
+
+
+def _modules_of(obj) -> list[types.ModuleType]:
+    """The module an object is defined in, and those of its base classes."""
+    if isinstance(obj, types.ModuleType):
+        return [obj]
+    if isinstance(obj, str):
+        __import__(obj)
+        return [sys.modules[obj]]
+    classes = obj.__mro__ if isinstance(obj, type) else type(obj).__mro__
+    return [sys.modules[c.__module__] for c in classes if c.__module__ in sys.modules
+            and c.__module__ != "builtins"]
+
+
+def _imports(module: types.ModuleType) -> set[str]:
+    """Names of the modules a module refers to at module level (imported modules, and the
+    modules of imported classes and functions)."""
+    out = set()
+    for value in vars(module).values():
+        if isinstance(value, types.ModuleType):
+            out.add(value.__name__)
+        else:
+            owner = getattr(value, "__module__", None)
+            if isinstance(owner, str) and (inspect.isclass(value) or inspect.isfunction(value)):
+                out.add(owner)
+    return out
+
+
+@cache
+def _module_digest(name: str, roots: frozenset[str]) -> tuple[tuple[str, str], ...]:
+    seen: dict[str, str] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or _top(current) not in roots or current not in sys.modules:
+            continue
+        module = sys.modules[current]
+        path = getattr(module, "__file__", None)
+        seen[current] = hashlib.sha256(open(path, "rb").read()).hexdigest() if path else ""
+        todo.extend(_imports(module))
+    return tuple(sorted(seen.items()))
+
+
+def code_fingerprint(*objects) -> str:
+    """SHA-256 over the source of the modules that define ``objects`` (classes, instances,
+    modules or module names) and of what they import, within the project and the objects'
+    own packages."""
+    modules = [m for obj in objects for m in _modules_of(obj)]
+    roots = PROJECT_PACKAGES | {_top(m.__name__) for m in modules}
+    digests: dict[str, str] = {}
+    for module in modules:
+        if _top(module.__name__) in roots:
+            digests.update(_module_digest(module.__name__, frozenset(roots)))
+    return hashlib.sha256(repr(sorted(digests.items())).encode()).hexdigest()
+
+
+@cache
+def library_versions(packages: tuple[str, ...] = KEY_LIBRARIES) -> dict[str, str]:
+    """Installed versions of ``packages`` (absent ones are left out)."""
+    out = {}
+    for pkg in packages:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
