@@ -81,7 +81,8 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
     """A zero-argument callable doing one unit of work, built once."""
     import torch
 
-    from methods.lora_mcl import MultiLoRAConfig, MultiLoRAModel, wta_loss
+    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora_mcl import wta_loss
 
     g = torch.Generator().manual_seed(1)
     ids = torch.randint(3, 4096, (batch, seq), generator=g).to(device)

@@ -1,7 +1,7 @@
 """The single-process trainer did not get slower when it learned accelerate.
 
-``harness.training.train_adapters`` gained multi-process support (accelerate) and gradient
-accumulation; this times its default path (one process, one micro-batch) side by side, in
+``methods.lora.trainer.train_adapters`` (``harness/training.py`` until 01f9bd6) gained
+multi-process support (accelerate) and gradient accumulation; this times its default path (one process, one micro-batch) side by side, in
 one process, with
 
     previous  train_adapters as it was at --against (default 9de58c3, read with `git show`)
@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from harness.training import TrainSettings, batch_indices, lr_at, train_adapters
-from methods.lora_mcl import MultiLoRAConfig, MultiLoRAModel, mcl_loss
+from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+from methods.lora.trainer import TrainSettings, batch_indices, lr_at, train_adapters
+from methods.lora_mcl import mcl_loss
 from tasks.markov import MarkovConfig, MarkovTask
 
 

@@ -142,10 +142,15 @@ class Cache:
         """Seconds the artifact took to compute, as recorded in its manifest (the remote
         one where the artifact was never needed here)."""
         local = self.path(stage, key) / MANIFEST
-        if local.is_file() or self.remote is None:
+        if not local.is_file() and self.remote is None:
+            return 0.0  # not (or no longer) in the cache
+        if local.is_file():
             manifest = json.loads(local.read_text())
         else:
-            manifest = json.loads(self.fs.cat_file(self._remote(stage, key, MANIFEST)))
+            try:
+                manifest = json.loads(self.fs.cat_file(self._remote(stage, key, MANIFEST)))
+            except (OSError, ValueError):
+                return 0.0
         return float(manifest.get("elapsed_s", 0.0))
 
     def verify(self, stage: str, key: str) -> bool:

@@ -68,7 +68,9 @@ def _task_defaults(key: str) -> str:
 
 
 def cmd_run(args) -> int:
-    from harness.runner import Runner, plugin_keys
+    from harness import publish
+    from harness.plan import plugin_keys
+    from harness.runner import Runner
 
     spec = load_spec(args.config)
     if args.tasks is not None:
@@ -98,10 +100,6 @@ def cmd_run(args) -> int:
         if args.best_of_n < 0:
             raise ConfigError("--best-of-n must be >= 0 (0: no best-of-N curves)")
         spec.best_of_n = args.best_of_n
-    for name in spec.tasks:
-        registry.get_task(name)
-    for name in spec.methods:
-        registry.get_method(name)
     spec.apply([parse_assignment(s) for s in args.set], plugin_keys)
     executor = None
     if args.executor == "ray":
@@ -116,8 +114,11 @@ def cmd_run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    runner = Runner(spec, tracking=not args.no_tracking, plots=not args.no_plots, overwrite=args.overwrite)
+    runner = Runner(spec, tracking=not args.no_tracking, overwrite=args.overwrite)
     result = runner.run(executor, on_progress=_say)
+    command = " ".join(["mclbench", *(argv if (argv := getattr(args, "argv", None)) is not None
+                                      else sys.argv[1:])])
+    publish.write(result, command, plots=not args.no_plots)
     print((Path(spec.output) / "leaderboard.md").read_text())
     _say(result.summary())
     return 0
@@ -303,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = argv  # for the provenance of a run (None: sys.argv)
     handler = _LineHandler(logging.INFO)
     logging.getLogger("harness").addHandler(handler)
     logging.getLogger("harness").setLevel(logging.INFO)

@@ -8,7 +8,7 @@ the cache's only writer; each train or decode stage it has to compute is handed 
 (or ``--config_file FILE``: DDP, FSDP or DeepSpeed settings and mixed precision, as
 ``accelerate config`` writes them; gradient accumulation is ``method.grad_accum_steps``).
 Every process rebuilds the cell from the job, training runs under ``accelerator.prepare``
-(see :func:`harness.training.train_adapters`) and decoding takes every N-th test input;
+(see the LoRA trainer, ``methods.lora.trainer``) and decoding takes every N-th test input;
 the main process gathers the candidates in input order and writes the stage's folder. Without
 a GPU the processes run on the CPU (``gloo``).
 """
@@ -66,16 +66,16 @@ def run_job(job: dict) -> None:
     from accelerate import Accelerator
     from accelerate.utils import gather_object
 
+    from harness import stages
     from harness.config import RunSpec
-    from harness.runner import Runner, resolve
-    from harness.stages import write_candidates
+    from harness.plan import best_of_n_variant, resolve
 
     # gradient accumulation is the trainer's own (method.grad_accum_steps), not accelerate's
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=1)
-    runner = Runner(RunSpec(**job["spec"]), tracking=False, plots=False)
-    cell = resolve(runner.spec, check_backbones=False)[job["cell"]]
+    spec = RunSpec(**job["spec"])
+    cell = resolve(spec, check_backbones=False)[job["cell"]]
     if job["best_of_n"]:
-        cell = runner.best_of_n_cell(cell)
+        cell = best_of_n_variant(cell, spec.best_of_n, spec.seeds[0])
     task, method = cell.task, cell.method
     backbone = task.load_backbone(Path(job["backbone_dir"])).to(accelerator.device)
     if job["stage"] == "train":
@@ -89,9 +89,10 @@ def run_job(job: dict) -> None:
         torch.manual_seed(cell.seed)
         candidates = method.decode(model, task, mine, cell.seed) if mine else []
         pairs = gather_object([[e.id, c] for e, c in zip(mine, candidates, strict=True)])
-        if accelerator.is_main_process:
+        if accelerator.is_main_process:  # the same record as an in-process decode
             by_id = {i: c for i, c in pairs}
-            write_candidates(Path(job["out_dir"]), examples, [by_id[e.id] for e in examples])
+            stages.record_decode(Path(job["out_dir"]), method, model, task, examples,
+                                 [by_id[e.id] for e in examples], train_dir)
     accelerator.wait_for_everyone()
 
 

@@ -44,11 +44,12 @@ def compute_group(spec: dict, indices: list[int], threads: int) -> list[int]:
     """Ray task body: compute the cells ``indices`` of the grid of ``spec`` into the cache."""
     import torch
 
-    from harness.runner import Runner, resolve
+    from harness.plan import resolve
+    from harness.runner import Runner
 
     os.environ.setdefault("MCLBENCH_PROGRESS", "0")  # a worker's bars would interleave
     torch.set_num_threads(max(1, threads))  # never more threads than the CPUs Ray gave us
-    runner = Runner(RunSpec(**spec), tracking=False, plots=False)
+    runner = Runner(RunSpec(**spec), tracking=False)
     cells = resolve(runner.spec, check_backbones=False)
     for i in indices:
         runner.compute(cells[i])

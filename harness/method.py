@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from harness.task import Example, MetricInfo, Task
+from harness.task import Example, Figure, MetricInfo, Task
 
 # Reported by every method beside the task's metrics (reference values, not ranked).
 COST_METRICS = {
@@ -23,6 +23,10 @@ class Method:
     name: ClassVar[str]
     Config: ClassVar[type]
     version: ClassVar[str] = "1"  # bump when training or decoding change, to invalidate caches
+    # Figures of the method's own (e.g. its training log, see harness.task.Figure), and the
+    # task figures it appears in as a row: {figure name: row title}.
+    figures: ClassVar[tuple[Figure, ...]] = ()
+    figure_rows: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config):
         self.config = config

@@ -4,9 +4,10 @@
 - ``quality_diversity``: every method's seeds and seed mean on the task's (quality,
   diversity) plane, with the Pareto front of the means;
 - ``best_of_n``: oracle quality of the first n candidates, n = 1..N (runs with best_of_n);
-- ``winners``: LoRA-MCL's winner shares over training, one panel per seed;
-- ``transitions`` (Markov): the true chains next to the matrices each LoRA-MCL hypothesis
-  recovered, and LoRA-MLE's single one.
+- the figures tasks and methods declare (:class:`harness.task.Figure`, listed in
+  ``run.json``): ``shares`` of a training-log series over steps (LoRA-MCL's winners),
+  ``matrices`` found by each method next to the task's reference ones (Markov's
+  transition matrices).
 
 The same run directory gives byte-identical files (no dates or random ids in them).
 """
@@ -111,31 +112,38 @@ def best_of_n(plt, curves: dict[str, dict], colors: dict, title: str):
     return fig
 
 
-def winners(plt, logs: dict[int, dict], title: str):
+def shares(plt, logs: dict[int, dict], spec: dict, title: str):
+    """A list-valued training-log series, normalised per logged step and stacked."""
     fig, axes = plt.subplots(1, len(logs), figsize=(3.2 * len(logs), 2.8), squeeze=False,
                              layout="constrained")
     for ax, (seed, log) in zip(axes[0], sorted(logs.items()), strict=True):
-        counts = np.asarray(log["winner_counts"], dtype=float)
-        shares = counts / counts.sum(axis=1, keepdims=True)
-        ax.stackplot(log["step"], shares.T, labels=[f"hypothesis {k}" for k in range(shares.shape[1])])
+        counts = np.asarray(log[spec["series"]], dtype=float)
+        parts = counts / counts.sum(axis=1, keepdims=True)
+        ax.stackplot(log["step"], parts.T, labels=[f"{spec['label']} {k}" for k in range(parts.shape[1])])
         ax.set_ylim(0, 1)
         ax.set_xlabel("training step")
         ax.set_title(f"seed {seed}", fontsize=8)
-    axes[0][0].set_ylabel("share of sequences won")
+    axes[0][0].set_ylabel(spec["ylabel"])
     axes[0][-1].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1, 1))
     fig.suptitle(title)
     return fig
 
 
-def transitions(plt, mcl: dict, mle: dict | None, title: str):
-    true = np.asarray(mcl["true_transitions"])
-    found = np.asarray(mcl["prefix_transitions"])
-    chain_of = {h: c for h, c in mcl["matching"]}
-    rows = [("true chain", [(f"chain {m}", true[m]) for m in range(len(true))]),
-            ("LoRA-MCL", [(f"hypothesis {h} (chain {chain_of.get(h, '–')})", found[h])
-                          for h in sorted(range(len(found)), key=lambda h: chain_of.get(h, h))])]
-    if mle is not None:
-        rows.append(("LoRA-MLE", [("its one model", np.asarray(mle["prefix_transitions"])[0])]))
+def matrices(plt, spec: dict, found_by: dict[str, dict], title: str):
+    """The reference matrices, then one row per method: its matrices, each labelled with the
+    reference it was matched to (``matching``: [found index, reference index] pairs)."""
+    first = next(iter(found_by.values()))
+    true = np.asarray(first[spec["reference"]])
+    label = spec["reference_label"]
+    rows = [(spec["reference_title"], [(f"{label} {m}", true[m]) for m in range(len(true))])]
+    for row_title, details in found_by.items():
+        found = np.asarray(details[spec["found"]])
+        if len(found) == 1:
+            rows.append((row_title, [("its one model", found[0])]))
+            continue
+        match = {h: c for h, c in details.get(spec["matching"], [])}
+        rows.append((row_title, [(f"hypothesis {h} ({label} {match.get(h, '–')})", found[h])
+                                 for h in sorted(range(len(found)), key=lambda h: match.get(h, h))]))
     cols = max(len(r[1]) for r in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(2.6 * cols, 2.5 * len(rows)), squeeze=False,
                              layout="constrained")
@@ -188,15 +196,30 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         if curves:
             written += _save(best_of_n(plt, curves, colors, f"{task}: best-of-N (seed {first})"),
                              out, "best_of_n")
-        logs = {int(p.parent.name[4:]): json.loads(p.read_text())
-                for p in sorted((cells / "lora_mcl").glob("seed*/train_log.json"))}
-        if logs:
-            written += _save(winners(plt, logs, f"{task}: LoRA-MCL winners during training"),
-                             out, "winners")
-        mcl = _read(cells / "lora_mcl" / f"seed{first}" / "details.json")
-        if mcl and "true_transitions" in mcl:
-            mle = _read(cells / "lora_mle" / f"seed{first}" / "details.json")
-            fig = transitions(plt, mcl, mle, f"{task}: transition matrices (seed {first})")
-            written += _save(fig, out, "transitions")
+        for figure in axes.get("figures", []):
+            written += _declared(plt, figure, task, cells, first, out)
         plt.close("all")
     return written
+
+
+def _declared(plt, figure: dict, task: str, cells: Path, first_seed: int, out: Path) -> list[Path]:
+    """A figure a task or method declared (see :class:`harness.task.Figure`)."""
+    spec, methods = figure["options"], figure["methods"]
+    if figure["kind"] == "shares":
+        written = []
+        for method in methods:
+            logs = {int(p.parent.name[4:]): json.loads(p.read_text())
+                    for p in sorted((cells / method).glob("seed*/train_log.json"))}
+            if logs and all(spec["series"] in log for log in logs.values()):
+                name = figure["name"] if len(methods) == 1 else f"{figure['name']}_{method}"
+                written += _save(shares(plt, logs, spec, f"{task}: {spec['title']}"), out, name)
+        return written
+    if figure["kind"] == "matrices":
+        found_by = {title: details for method, title in methods.items()
+                    if (details := _read(cells / method / f"seed{first_seed}" / "details.json"))
+                    and spec["found"] in details}
+        if not found_by:
+            return []
+        fig = matrices(plt, spec, found_by, f"{task}: {spec['title']} (seed {first_seed})")
+        return _save(fig, out, figure["name"])
+    raise ValueError(f"unknown figure kind {figure['kind']!r} (figure {figure['name']!r})")

@@ -25,7 +25,7 @@ table.leaderboard th, table.leaderboard td { padding: 3px 8px; border-bottom: 1p
 table.leaderboard caption { text-align: left; font-weight: 600; padding-bottom: 4px; }
 table.leaderboard tbody th { text-align: left; }
 .provenance { font-size: 11px; color: #666; margin: 2px 0; overflow-wrap: anywhere; }
-.figures { display: flex; flex-wrap: wrap; gap: 8px; }
+.figures { display: flex; flex-wrap: wrap; gap: 8px; align-items: flex-start; }
 .figures img { max-width: calc(50% - 4px); height: auto; border: 1px solid #eee; }
 details { margin: 4px 0; } summary { cursor: pointer; }
 .example { display: grid; grid-template-columns: 9rem 1fr; gap: 2px 12px; font-size: 13px;

@@ -8,9 +8,12 @@ run them (:mod:`harness.fingerprint`), so editing one recomputes what it produce
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import torch
+from safetensors.numpy import load_file, save_file
 
 from harness.cache import write_json_atomic
 from harness.method import Method
@@ -20,20 +23,46 @@ from harness.task import Example, Task
 BOOTSTRAP_RESAMPLES = 1000
 
 
+PROBES = "probes.safetensors"  # what the task measured of the model (Task.probe)
+COST = "cost.json"  # what the method spent (Method.cost)
+TRAIN_LOG = "train_log.json"  # the trainer's log, kept with what it produced
+
+
 def decode_to(directory: Path, method: Method, model, task: Task, examples: list[Example],
-              seed: int) -> None:
-    """``candidates.jsonl``: the method's N candidates for every test input."""
+              seed: int, train_dir: Path | None) -> None:
+    """Decode every test input, then :func:`record_decode`."""
     torch.manual_seed(seed)
-    write_candidates(directory, examples, method.decode(model, task, examples, seed))
+    record_decode(directory, method, model, task, examples, method.decode(model, task, examples, seed),
+                  train_dir)
 
 
-def score_to(directory: Path, task: Task, method: Method, model, examples: list[Example],
-             candidates: list[list[str]], seed: int) -> None:
+def record_decode(directory: Path, method: Method, model, task: Task, examples: list[Example],
+                  candidates: list[list[str]], train_dir: Path | None) -> None:
+    """Everything the score stage needs, so that it never loads a model: the candidates
+    (``candidates.jsonl``), the task's probes of the model (arrays, ``probes.safetensors``),
+    the method's costs (``cost.json``) and the training log (``train_log.json``)."""
+    write_candidates(directory, examples, candidates)
+    probes = task.probe(model, examples)
+    if probes:
+        save_file({k: np.ascontiguousarray(v) for k, v in probes.items()}, str(directory / PROBES))
+    write_json_atomic(directory / COST, method.cost(model, task))
+    if train_dir is not None and (train_dir / TRAIN_LOG).is_file():
+        shutil.copyfile(train_dir / TRAIN_LOG, directory / TRAIN_LOG)
+
+
+def read_measured(directory: Path) -> dict:
+    """``{"probes": {name: array}, "cost": {metric: value}}`` of a decode folder."""
+    probes = load_file(str(directory / PROBES)) if (directory / PROBES).is_file() else {}
+    return {"probes": probes, "cost": json.loads((directory / COST).read_text())}
+
+
+def score_to(directory: Path, task: Task, examples: list[Example], candidates: list[list[str]],
+             measured: dict, seed: int) -> None:
     """``scores.json`` (the task's metrics, their bootstrap half-widths, the method's costs)
-    and ``details.json`` (what the task keeps beside them)."""
-    values, details = task.score(model, examples, candidates)
+    and ``details.json`` (what the task keeps beside them): a pure function of the decode."""
+    values, details = task.score(examples, candidates, measured["probes"])
     values.update(bootstrap_half_widths(task, examples, candidates, values, seed))
-    values.update(method.cost(model, task))
+    values.update(measured["cost"])
     write_json_atomic(directory / "scores.json", values)
     write_json_atomic(directory / "details.json", details)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,6 +24,26 @@ class Example:
     id: str
     source: Any
     references: list[str]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure a task or method declares, drawn by :mod:`harness.plots` from the run folder.
+
+    ``kind``:
+
+    - ``"shares"`` (declared by a method): a list-valued series of the method's training log
+      (``train_log.json``), normalised per step and stacked, one panel per seed;
+      ``options``: ``series``, ``ylabel``, ``label`` (of one component), ``title``;
+    - ``"matrices"`` (declared by a task): a reference set of matrices and, per method that
+      lists the figure in its ``Method.figure_rows``, the matrices it found, all read from
+      the cells' ``details.json``; ``options``: ``reference`` / ``found`` / ``matching``
+      (keys in details), ``reference_title``, ``reference_label``, ``title``.
+    """
+
+    name: str
+    kind: str
+    options: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -154,6 +175,8 @@ class Task:
     best_of_n_metric: ClassVar[str | None] = None
     # (quality, diversity) metrics of the quality–diversity plot, or None: no such plot.
     quality_diversity: ClassVar[tuple[str, str] | None] = None
+    # Further figures drawn from the cells' details (see Figure).
+    figures: ClassVar[tuple[Figure, ...]] = ()
 
     def __init__(self, config):
         self.config = config
@@ -205,7 +228,14 @@ class Task:
         """``best_of_n_metric`` of these candidates (each input scored by its best one)."""
         raise NotImplementedError
 
-    def score(self, model, examples: list[Example],
-              candidates: list[list[str]]) -> tuple[dict[str, float], dict[str, Any]]:
-        """Metric values, and JSON-able details kept as an artifact (e.g. recovered matrices)."""
+    def probe(self, model, examples: list[Example]) -> dict[str, np.ndarray]:
+        """What scoring needs of the model besides the candidates (e.g. next-token
+        distributions), measured once right after decoding and kept with the candidates:
+        ``{name: array}``. ``model`` follows :class:`harness.probes.HypothesisModel`."""
+        return {}
+
+    def score(self, examples: list[Example], candidates: list[list[str]],
+              probes: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, Any]]:
+        """Metric values, and JSON-able details kept as an artifact (e.g. recovered matrices):
+        a pure function of the candidates, the references and the probes (no model)."""
         raise NotImplementedError

@@ -36,8 +36,27 @@ def _ledger(uri: str) -> Path:
     return LOCAL_DIR / f"logged-{stable_hash(uri)[:12]}.json"
 
 
-def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, score_dir: Path,
-             train_dir: Path | None) -> str:
+def training_metrics(history: dict[str, list]) -> list:
+    """MLflow metrics of a training log ``{"step": [...], <series>: [...]}``: a number per
+    step as ``train/<series>``; a list of counts per step (a series named ``<x>_counts``)
+    as its shares ``train/<x>_share_<k>``; other lists as ``train/<series>_<k>``."""
+    from mlflow.entities import Metric
+
+    out = []
+    for name, values in history.items():
+        if name == "step" or len(values) != len(history["step"]):
+            continue
+        for step, value in zip(history["step"], values, strict=True):
+            if isinstance(value, list):
+                total = (sum(value) or 1) if name.endswith("_counts") else 1
+                stem = name.removesuffix("_counts") + "_share" if name.endswith("_counts") else name
+                out += [Metric(f"train/{stem}_{k}", v / total, 0, step) for k, v in enumerate(value)]
+            elif isinstance(value, int | float):
+                out.append(Metric(f"train/{name}", float(value), 0, step))
+    return out
+
+
+def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, score_dir: Path) -> str:
     """Log one cell as an MLflow run (once per store) and return its run id."""
     uri = tracking_uri()
     ledger_path = _ledger(uri)
@@ -74,13 +93,9 @@ def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, s
     params = {"seed": str(cell.seed), **_flatten("task", as_dict(cell.task.config)),
               **_flatten("method", as_dict(cell.method.config))}
     metrics = [Metric(k, float(v), 0, 0) for k, v in scores.items()]
-    if train_dir is not None and (train_dir / "train_log.json").exists():
-        history = json.loads((train_dir / "train_log.json").read_text())
-        for step, loss, wins in zip(history["step"], history["loss"], history["winner_counts"], strict=True):
-            metrics.append(Metric("train/loss", loss, 0, step))
-            total = sum(wins) or 1
-            metrics += [Metric(f"train/winner_share_{k}", w / total, 0, step)
-                        for k, w in enumerate(wins)]
+    train_log = decode_dir / "train_log.json"  # kept with the candidates it led to
+    if train_log.exists():
+        metrics += training_metrics(json.loads(train_log.read_text()))
     client.log_batch(run.info.run_id, metrics=metrics[:1000],
                      params=[Param(k, v[:6000]) for k, v in params.items()],
                      tags=[RunTag("mlflow.note.content", f"mclbench cell {cell.label}")])
@@ -89,9 +104,8 @@ def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, s
     for path in (decode_dir / "candidates.jsonl", score_dir / "scores.json",
                  score_dir / "details.json"):
         client.log_artifact(run.info.run_id, str(path))
-    if train_dir is not None:
-        for path in sorted(train_dir.glob("*.json")):
-            client.log_artifact(run.info.run_id, str(path), artifact_path="train")
+    if train_log.exists():
+        client.log_artifact(run.info.run_id, str(train_log), artifact_path="train")
     client.set_terminated(run.info.run_id)
     ledger[score_key] = run.info.run_id
     write_json_atomic(ledger_path, ledger)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.registry import register_method
-from methods.lora_mcl import LoRAMethod, LoRATrainConfig
+from methods.lora.base import LoRAMethod, LoRATrainConfig
 
 
 @dataclass

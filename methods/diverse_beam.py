@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from transformers import DynamicCache, EncoderDecoderCache
 
 from harness.registry import register_method
-from methods.lora_mcl import LoRAMethod, LoRATrainConfig
+from methods.lora.base import LoRAMethod, LoRATrainConfig
 
 
 class Hypotheses:

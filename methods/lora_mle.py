@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.registry import register_method
-from methods.lora_mcl import LoRAMethod, LoRATrainConfig
+from methods.lora.base import LoRAMethod, LoRATrainConfig
 
 
 @dataclass
@@ -23,6 +23,7 @@ class LoRAMLE(LoRAMethod):
     """One LoRA adapter trained by maximum likelihood, decoded greedily (N = 1)."""
 
     Config = LoRAMLEConfig
+    figure_rows = {"transitions": "LoRA-MLE"}
 
     def decode_spec(self) -> dict:
         return {"decoder": "greedy"}

@@ -20,14 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.registry import register_method
-from methods.lora_mcl import (
-    LoRAMethod,
-    LoRATrainConfig,
-    MultiLoRAConfig,
-    MultiLoRAModel,
-    stacked_lora_factors,
-    target_patterns,
-)
+from methods.lora.base import LoRAMethod, LoRATrainConfig, target_patterns
+from methods.lora.model import AdaptedModel, MultiLoRAConfig, stacked_lora_factors
 from methods.nucleus import sample_per_input
 
 
@@ -75,7 +69,7 @@ class MoELoRALinear(nn.Module):
         return self.base(x) + F.linear(h, self.lora_B)
 
 
-class MoELoRAModel(MultiLoRAModel):
+class MoELoRAModel(AdaptedModel):
     """A frozen model whose target layers carry E routed LoRA experts (one hypothesis)."""
 
     config_class = MoELoRAConfig
@@ -87,9 +81,6 @@ class MoELoRAModel(MultiLoRAModel):
         """The load-balancing loss of the last forward, averaged over layers."""
         layers = [m for m in self.modules() if isinstance(m, MoELoRALinear)]
         return torch.stack([m.aux for m in layers]).mean()
-
-    def hypothesis_state_dict(self, k: int):
-        raise NotImplementedError("MoE-LoRA has no per-hypothesis adapters to export")
 
 
 @dataclass

@@ -8,7 +8,7 @@ import torch
 
 from harness.cache import stable_hash
 from harness.registry import register_method
-from methods.lora_mcl import LoRAMethod, LoRATrainConfig
+from methods.lora.base import LoRAMethod, LoRATrainConfig
 
 
 @dataclass

@@ -210,7 +210,7 @@ class CaptioningTask(Task):
         return [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
     # ------------------------------------------------------------------------- scoring
-    def score(self, model, examples, candidates):
+    def score(self, examples, candidates, probes):
         refs = [e.references for e in examples]
         values, missing = coco.coco_flavours(candidates, refs, COCO_NAMES)
         wanted = self.metrics

@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from harness.metrics import markov as mm
+from harness.probes import HypothesisModel
 from harness.registry import register_task
-from harness.task import Example, MetricInfo, Task, TrainingSet
+from harness.task import Example, Figure, MetricInfo, Task, TrainingSet
 
 PAPER_TRANSITIONS = [
     [[0.8, 0.2], [0.9, 0.1]],  # p = 0.2, q = 0.9
@@ -103,6 +104,9 @@ class MarkovTask(Task):
         "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
     }
     quality_diversity = ("markov_tv", "unique_candidates")
+    figures = (Figure("transitions", "matrices", {
+        "reference": "true_transitions", "found": "prefix_transitions", "matching": "matching",
+        "reference_title": "true chain", "reference_label": "chain", "title": "transition matrices"}),)
     metrics = {
         "markov_tv": MetricInfo(False, "mean row TV of each hypothesis's next-state "
                                 "distribution after a one-state context vs. its matched true "
@@ -222,9 +226,13 @@ class MarkovTask(Task):
         return torch.softmax(logp[..., : self.config.num_states], -1)
 
     @torch.no_grad()
-    def score(self, model, examples, candidates):
-        c = self.config
-        v, k = c.num_states, model.num_hypotheses
+    def probe(self, model, examples):
+        """Each hypothesis's next-state distributions after one state (``one_token``,
+        (K, V, V)), averaged over the held-out prefixes by current state (``prefix``,
+        (K, V, V)), and its per-token NLL of every held-out sequence (``val_nll``, (K, N))."""
+        if not isinstance(model, HypothesisModel):
+            return {}  # a model without hypotheses: only the candidate metrics
+        v, k = self.config.num_states, model.num_hypotheses
         # one-state context: [BOS, s] -> distribution of the next state
         ctx = torch.tensor([[self.bos, s] for s in range(v)])
         one_token = self._next_states(self._log_probs(model, ctx))[:, :, -1].numpy()  # (K, V, V)
@@ -240,7 +248,16 @@ class MarkovTask(Task):
         probs = self._next_states(logp).reshape(k, -1, v).double()
         sums = torch.einsum("nc,knv->kcv", onehot, probs)
         prefix_avg = (sums / onehot.sum(0).clamp(min=1)[None, :, None]).numpy()
+        return {"one_token": one_token, "prefix": prefix_avg, "val_nll": nll}
 
+    def score(self, examples, candidates, probes):
+        c = self.config
+        unique = float(np.mean([len(set(cs)) / len(cs) for cs in candidates]))
+        if not probes:
+            return {"unique_candidates": unique}, {"unavailable": {
+                "markov_tv": "the method's model has no hypotheses to probe (harness.probes)"}}
+        one_token, prefix_avg, nll = probes["one_token"], probes["prefix"], probes["val_nll"]
+        k = nll.shape[0]
         tv, pairs = mm.matched_tv(one_token, self.transitions)
         tv_prefix, _ = mm.matched_tv(prefix_avg, self.transitions)
         shares = mm.winner_shares(nll)
@@ -254,7 +271,7 @@ class MarkovTask(Task):
             "nll_mcl_low": bounds["mcl_low"],
             "nll_mcl_high": bounds["mcl_high"],
             "collapsed_hypotheses": float(mm.collapsed_hypotheses(shares)),
-            "unique_candidates": float(np.mean([len(set(cs)) / len(cs) for cs in candidates])),
+            "unique_candidates": unique,
         }
         if k == 1:
             mixture = mm.visit_weighted_mixture(self.transitions, self.weights, self.initial,

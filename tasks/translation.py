@@ -258,7 +258,7 @@ class TranslationTask(Task):
         return [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
     # ------------------------------------------------------------------------- scoring
-    def score(self, model, examples, candidates):
+    def score(self, examples, candidates, probes):
         refs = [e.references for e in examples]
         values = tx.quality_flavours(candidates, refs)
         wanted = self.metrics

@@ -12,7 +12,7 @@ import pytest
 import torch
 import transformers as T
 
-from methods.lora_mcl import MultiLoRAConfig, MultiLoRAModel
+from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
 
 V = 13  # vocabulary: 0 pad, 1 bos/start, 2 eos
 

@@ -69,7 +69,8 @@ def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
 def test_beam_search_on_the_whisper_base_returns_distinct_beams():
     """Whisper's own generate turns num_return_sequences into copies of the input; the
     methods must get N different beams."""
-    from methods.lora_mcl import LoRAMethod, MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.base import LoRAMethod
+    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
     from tasks.audio_captioning import AudioCaptioningConfig, AudioCaptioningTask
 
     task = AudioCaptioningTask(AudioCaptioningConfig(num_test=4))

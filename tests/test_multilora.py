@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import GPTNeoConfig, GPTNeoForCausalLM
 
-from methods.lora_mcl import MultiLoRAConfig, MultiLoRAModel
+from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 

@@ -126,8 +126,8 @@ def test_training_resumes_exactly_past_a_damaged_checkpoint(tmp_path):
     """Interrupted after step 5 with checkpoints at 2 and 4; the one at 4 is damaged: training
     resumes from 2 and ends with the adapters of an uninterrupted run."""
     from harness.config import build
-    from harness.training import TrainSettings, train_adapters
-    from methods.lora_mcl import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.trainer import TrainSettings, train_adapters
     from tasks.markov import MarkovConfig, MarkovTask
 
     task = MarkovTask(build(MarkovConfig, {"num_train": 64, "num_val": 8, "num_test": 4, "hidden_size": 16,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from harness.registry import register_method
-from methods.lora_mcl import LoRAMethod, LoRATrainConfig
+from methods.lora.base import LoRAMethod, LoRATrainConfig
 
 
 @dataclass

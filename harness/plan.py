@@ -1,0 +1,102 @@
+"""The plan of a run: the grid of cells (task × method × seed) built from a run spec.
+
+Every plugin config is built and checked here, once, so that bad input fails before any
+work: an empty grid, unknown names and parameters, values out of range, and settings a
+backbone cannot take (checked on its weightless skeleton).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from harness.config import ConfigError, RunSpec, build, suggest
+from harness.method import Method
+from harness.registry import get_method, get_task
+from harness.task import Task
+
+
+@dataclass
+class Cell:
+    task: Task
+    method: Method
+    seed: int
+    index: int = -1  # position in resolve()'s grid (jobs of other processes rebuild it)
+    best_of_n: bool = False  # the method set to return spec.best_of_n candidates
+
+    @property
+    def label(self) -> str:
+        return f"{self.task.name}/{self.method.name}/seed{self.seed}"
+
+
+def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
+    """Build every plugin config and the grid, so that bad input fails before any compute:
+    an empty grid, unknown names and parameters, values out of range, and (``check_backbones``)
+    settings a backbone cannot take, checked on its weightless skeleton."""
+    if not spec.tasks:
+        raise ConfigError("no task selected; pass --tasks (see `mclbench list`)")
+    if not spec.methods:
+        raise ConfigError("no method selected; pass --methods (see `mclbench list`)")
+    if not spec.seeds:
+        raise ConfigError("no seed selected; pass at least one, e.g. --seeds 0")
+    check_per_task(spec)
+    tasks = {}
+    for name, overrides in spec.tasks.items():
+        cls = get_task(name)
+        tasks[name] = cls(build(cls.Config, overrides, f"task {name!r}"))
+    cells = []
+    for task in tasks.values():
+        skeleton = None
+        for mname in spec.methods:
+            cls = get_method(mname)
+            fields = {f.name for f in dataclasses.fields(cls.Config)}
+            overrides = spec.method_overrides(task.name, mname, fields)
+            method = None
+            for seed in spec.seeds:
+                method = cls(build(cls.Config, overrides, f"method {mname!r} on {task.name!r}"))
+                try:
+                    method.resolve(task)
+                except ValueError as exc:
+                    raise ConfigError(str(exc)) from None
+                cells.append(Cell(task, method, seed, index=len(cells)))
+            if check_backbones and method is not None:
+                if skeleton is None:
+                    skeleton = task.backbone_skeleton(spec.seeds[0]) or False
+                try:
+                    if skeleton is not False:
+                        method.check_backbone(skeleton)
+                except ValueError as exc:
+                    raise ConfigError(f"{exc} (task {task.name!r})") from None
+    return cells
+
+
+def check_per_task(spec: RunSpec) -> None:
+    """Every name and key under ``per_task:`` exists: a task, then ``method`` or a method,
+    then that method's parameters (``method``: a parameter of some selected method)."""
+    for task_name, per_method in spec.per_task.items():
+        get_task(task_name)  # a misspelt name fails here, with the list of tasks
+        for mname, overrides in per_method.items():
+            if mname == "method":  # every method that has the key
+                valid = sorted({f.name for n in spec.methods
+                                for f in dataclasses.fields(get_method(n).Config)})
+            else:
+                valid = [f.name for f in dataclasses.fields(get_method(mname).Config)]
+            unknown = sorted(set(overrides) - set(valid))
+            if unknown:
+                raise ConfigError(f"per_task.{task_name}.{mname}: unknown parameter {unknown[0]!r}"
+                                  f"{suggest(unknown[0], valid)}; valid parameters: {', '.join(valid)}")
+
+
+def plugin_keys(kind: str, name: str) -> list[str]:
+    """The parameters of a registered task or method."""
+    cls = get_task(name) if kind == "task" else get_method(name)
+    return [f.name for f in dataclasses.fields(cls.Config)]
+
+
+def best_of_n_variant(cell: Cell, n: int, first_seed: int) -> Cell | None:
+    """The cell's method set to return ``n`` candidates, for the best-of-N curve (first seed
+    only), or None where the run, the task or the method has no curve."""
+    if not n or cell.task.best_of_n_metric is None or cell.seed != first_seed:
+        return None
+    variant = cell.method.with_candidates(n)
+    return None if variant is None else Cell(cell.task, variant, cell.seed, index=cell.index, best_of_n=True)

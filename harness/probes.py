@@ -1,0 +1,31 @@
+"""The protocol through which a task probes a model right after decoding.
+
+Scoring never loads a model: what a task's metrics need of the model (next-token
+distributions, reference NLL per hypothesis, ...) is measured once, after the candidates
+are decoded, by ``Task.probe(model, examples)``, and stored with them. Methods whose
+model follows :class:`HypothesisModel` (the LoRA family: K hypotheses, K = 1 for a single
+adapter) can be probed; a task treats any other model as having no probes.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@runtime_checkable
+class HypothesisModel(Protocol):
+    """A model with K hypotheses that score a batch side by side."""
+
+    @property
+    def num_hypotheses(self) -> int: ...
+
+    def forward_hypotheses(self, **batch: torch.Tensor) -> torch.Tensor:
+        """Logits of every hypothesis: ``(K, B, T, V)``."""
+        ...
+
+    def sequence_nll(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-sequence NLL of every hypothesis (mean over target tokens): ``(K, B)``;
+        ``labels`` -100 on prompt and padding."""
+        ...

@@ -1,0 +1,158 @@
+"""The LoRA method base shared by LoRA-MCL and every LoRA baseline: adapter and trainer
+settings, training through :func:`methods.lora.trainer.train_adapters`, loading, batched
+decoding helpers and costs. A subclass chooses K, the objective and the decoder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from harness.method import Method
+from harness.progress import progress
+from harness.task import Task
+from methods.lora.model import MultiLoRAConfig, MultiLoRAModel, require_targets
+from methods.lora.trainer import TrainSettings, train_adapters
+
+
+@dataclass
+class LoRATrainConfig:
+    """Adapter and trainer settings shared by every LoRA method (None = the task's default)."""
+
+    rank: int = 4
+    alpha: float = 8.0
+    dropout: float = 0.0
+    target_modules: list[str] | str | None = None  # patterns or "all-linear"
+    steps: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float = 0.0
+    grad_accum_steps: int = 1  # split each step's batch into this many micro-batches
+    decode_batch_size: int = 64
+
+    def validate(self) -> None:
+        if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
+            raise ValueError("need rank >= 1, alpha > 0 and 0 <= dropout < 1")
+        if self.grad_accum_steps < 1 or self.decode_batch_size < 1:
+            raise ValueError("need grad_accum_steps >= 1 and decode_batch_size >= 1")
+        for key in ("steps", "batch_size", "lr"):
+            value = getattr(self, key)
+            if value is not None and not value > 0:
+                raise ValueError(f"{key} must be > 0, got {value!r}")
+
+
+def target_patterns(targets: str | list[str]) -> str | list[str]:
+    """``"all-linear"`` stays a string; a list of name patterns is copied."""
+    return targets if isinstance(targets, str) else list(targets)
+
+
+class LoRAMethod(Method):
+    """One trainer for all LoRA methods: subclasses choose K, the objective and the decoder."""
+
+    def num_hypotheses(self) -> int:
+        return 1
+
+    model_class = MultiLoRAModel
+
+    def objective(self, nll: torch.Tensor, step: int, model: MultiLoRAModel) -> torch.Tensor:
+        return nll.mean()  # maximum likelihood
+
+    def objective_spec(self) -> dict:
+        return {"loss": "mle"}
+
+    def resolve(self, task: Task) -> None:
+        for key in ("steps", "batch_size", "lr", "target_modules"):
+            if getattr(self.config, key) is None:
+                if key not in task.training_defaults:
+                    raise ValueError(
+                        f"method {self.name!r}: set method.{key}; task {task.name!r} has no default"
+                    )
+                setattr(self.config, key, task.training_defaults[key])
+        if self.config.batch_size % self.config.grad_accum_steps:
+            raise ValueError(f"method {self.name!r}: batch_size {self.config.batch_size} is not a "
+                             f"multiple of grad_accum_steps {self.config.grad_accum_steps}")
+
+    def train_code(self) -> tuple:
+        # the classes that define the objective and the adapted model: not the decoder's
+        # module, so that every decoder of the LoRA-MLE adapter shares one train artifact
+        mro = type(self).__mro__
+        return tuple(dict.fromkeys(next(c for c in mro if name in vars(c))
+                                   for name in ("objective", "model_class", "train")))
+
+    def check_backbone(self, skeleton) -> None:
+        try:
+            require_targets(skeleton, target_patterns(self.config.target_modules))
+        except ValueError as exc:
+            raise ValueError(f"method {self.name!r}: {exc}") from None
+
+    def adapter_config(self) -> MultiLoRAConfig:
+        c = self.config
+        return MultiLoRAConfig(num_hypotheses=self.num_hypotheses(), rank=c.rank, alpha=c.alpha,
+                               dropout=c.dropout, target_modules=target_patterns(c.target_modules))
+
+    def train_settings(self) -> TrainSettings:
+        c = self.config
+        return TrainSettings(steps=c.steps, batch_size=c.batch_size, lr=c.lr,
+                             weight_decay=c.weight_decay, grad_accum_steps=c.grad_accum_steps)
+
+    def train_spec(self) -> dict:
+        settings = asdict(self.train_settings())
+        if settings["grad_accum_steps"] == 1:  # the keys of runs made before it existed
+            del settings["grad_accum_steps"]
+        return {"trainer": "lora", "adapter": asdict(self.adapter_config()),
+                "objective": self.objective_spec(), "settings": settings}
+
+    def train(self, backbone, task, seed, out_dir, work_dir, accelerator=None) -> None:
+        torch.manual_seed(seed)  # adapter initialisation: the same in every process
+        model = self.model_class(backbone, self.adapter_config())
+        history = train_adapters(model, task.training_set(), self.train_settings(),
+                                 lambda nll, step: self.objective(nll, step, model), seed,
+                                 work_dir, desc=f"train {self.name}", accelerator=accelerator)
+        if accelerator is None or accelerator.is_main_process:
+            model.save_adapters(out_dir)
+            (Path(out_dir) / "train_log.json").write_text(json.dumps(history))
+
+    def load(self, backbone, train_dir) -> MultiLoRAModel:
+        model = self.model_class.from_saved(backbone, train_dir)
+        model.eval()
+        return model
+
+    def decode(self, model, task, examples, seed) -> list[list[str]]:
+        out: list[list[str]] = []
+        size = self.config.decode_batch_size
+        for i in progress(range(0, len(examples), size), desc=f"decode {self.name}", unit="batch"):
+            chunk = examples[i:i + size]
+            out.extend(self.decode_batch(model, task, chunk, task.prompt_batch(chunk), seed))
+        return out
+
+    def decode_batch(self, model, task, examples, prompt, seed) -> list[list[str]]:
+        raise NotImplementedError
+
+    def decode_rows(self) -> int:
+        """Sequences decoded side by side per input (the decoding budget's width)."""
+        raise NotImplementedError
+
+    def with_candidates(self, n: int) -> LoRAMethod | None:
+        if not hasattr(self.config, "num_candidates"):
+            return None
+        return type(self)(replace(self.config, num_candidates=n))
+
+    def cost(self, model, task) -> dict[str, float]:
+        steps = task.generation_kwargs().get("max_new_tokens", 0)
+        return {"trainable_params": float(model.num_trainable_parameters()),
+                "decode_forward_passes": float(self.decode_rows() * steps)}
+
+    @staticmethod
+    def generate_n(model, task, prompt, n: int, **kwargs) -> list[list[str]]:
+        """N candidates per input from the (single) adapter, in one ``generate`` call."""
+        seqs = model.generate_hypotheses(prompt, num_return_sequences=n,
+                                         **task.generation_kwargs(), **kwargs)[0]
+        return LoRAMethod.split_per_input(task, prompt, seqs, n)
+
+    @staticmethod
+    def split_per_input(task, prompt, seqs, n: int) -> list[list[str]]:
+        """Texts of ``seqs`` (n consecutive rows per input of ``prompt``), grouped per input."""
+        texts = task.decode_outputs({k: v.repeat_interleave(n, 0) for k, v in prompt.items()}, seqs)
+        return [texts[i * n:(i + 1) * n] for i in range(len(texts) // n)]
