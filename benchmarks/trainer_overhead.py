@@ -1,8 +1,8 @@
 """The single-process trainer did not get slower when it learned accelerate.
 
 ``methods.lora.trainer.train_adapters`` (``harness/training.py`` until 01f9bd6) gained
-multi-process support (accelerate) and gradient accumulation; this times its default path (one process, one micro-batch) side by side, in
-one process, with
+multi-process support (accelerate) and gradient accumulation; this times its default path
+(one process, one micro-batch) side by side, in one process, with
 
     previous  train_adapters as it was at --against (default 9de58c3, read with `git show`)
     bare      the plainest loop: lr, batch, sequence_nll, objective, backward, clip, AdamW

@@ -215,17 +215,7 @@ class _Parser(argparse.ArgumentParser):
                      f"(see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="mclbench", description=__doc__,
-                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"mclbench {_version()}")
-    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    ls = sub.add_parser("list", help="show every registered task and method")
-    ls.add_argument("--params", action="store_true", help="also list each plugin's parameters")
-    ls.set_defaults(func=cmd_list)
-
+def _add_run(sub) -> None:
     run = sub.add_parser("run", help="train, decode and score tasks × methods × seeds")
     run.add_argument("--config", help="YAML run description (tasks, methods, seeds, output)")
     run.add_argument("--tasks", help="comma-separated task names")
@@ -260,6 +250,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--ray-memory-gb", type=float, help="memory per Ray task, for the scheduler")
     run.add_argument("--ray-retries", type=int, default=3, help="retries of a failed Ray task")
     run.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="mclbench", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mclbench {_version()}")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="show every registered task and method")
+    ls.add_argument("--params", action="store_true", help="also list each plugin's parameters")
+    ls.set_defaults(func=cmd_list)
+
+    _add_run(sub)
 
     tb = sub.add_parser("table", help="print the leaderboard of a run directory")
     tb.add_argument("dir")

@@ -301,7 +301,7 @@ def load_spec(path: str | Path | None) -> RunSpec:
         per_task = data["per_task"]
         if not isinstance(per_task, dict):
             raise ConfigError(f"{where}: per_task must map task names to method overrides, "
-                              f"e.g. per_task: {{markov: {{lora_mcl: {{num_hypotheses: 2}}}}}}")
+                              f"e.g. per_task: {{<task>: {{<method>: {{<parameter>: <value>}}}}}}")
         spec.per_task = {str(t): _named_overrides(m or {}, f"per_task.{t}", where)
                          for t, m in per_task.items()}
     if "best_of_n" in data:

@@ -13,6 +13,10 @@ class UserFileError(MCLBenchError, ValueError):
     """A file or folder named by the user that cannot be read or written as asked."""
 
 
+class DataFormatError(MCLBenchError, ValueError):
+    """A data file that does not follow its format (named with the line or field at fault)."""
+
+
 def read_text(path: str | Path) -> str:
     """A UTF-8 text file's content; a file in another encoding is named with the offset of
     its first undecodable byte."""

@@ -20,26 +20,9 @@ from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
 from harness.metrics.bootstrap import bootstrap_ci, decompositions
-from harness.task import MetricInfo
+from harness.metrics.catalogue import DIVERSITY, METRICS, metric_info
 
-QUALITY = {
-    "bleu": "sacreBLEU corpus BLEU", "chrf": "sacreBLEU chrF",
-    **{f"bleu_{n}": f"COCO BLEU-{n} (PTB tokens)" for n in range(1, 5)},
-    "meteor": "COCO METEOR 1.5", "rouge_l": "COCO ROUGE-L", "cider_d": "COCO CIDEr-D",
-    "spice": "COCO SPICE", "spider": "SPIDEr = (CIDEr-D + SPICE) / 2; oracle: SPIDEr-max",
-}
 SACREBLEU = ("bleu", "chrf")
-DIVERSITY = {
-    "mbleu_4": MetricInfo(False, "each candidate's BLEU-4 vs. the other N-1 (lower = more diverse)"),
-    "pairwise_bleu": MetricInfo(False, "corpus BLEU over ordered candidate pairs (lower = more diverse)"),
-    "loo_bleu": MetricInfo(True, "leave-one-out multi-reference BLEU"),
-    "refs_covered": MetricInfo(True, "distinct references best-matched by some candidate"),
-    "div_1": MetricInfo(True, "distinct unigrams / tokens over the N candidates"),
-    "div_2": MetricInfo(True, "distinct bigrams / tokens over the N candidates"),
-    "vocab": MetricInfo(True, "distinct tokens over all candidates"),
-    "unique": MetricInfo(True, "distinct candidates / N"),
-}
-METRICS = [*QUALITY, *DIVERSITY]
 
 
 MAX_LINE_BYTES = 64 << 20  # one input's candidates and references; a bigger line is a broken file
@@ -47,13 +30,6 @@ MAX_LINE_BYTES = 64 << 20  # one input's candidates and references; a bigger lin
 
 class ScoreInputError(MCLBenchError, ValueError):
     pass
-
-
-def metric_info(name: str) -> MetricInfo:
-    base = name.split("/", 1)[-1]
-    if base in QUALITY:
-        return MetricInfo(True, f"{QUALITY[base]}, {name.split('/')[0]} flavour")
-    return DIVERSITY[base]
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
@@ -135,7 +111,8 @@ def score(ids, candidates, references,
         coco_job = pool.submit(coco.coco_flavours, candidates, references, coco_wanted)
         out.update(tx.quality_flavours(candidates, references, [m for m in wanted if m in SACREBLEU]))
         div = dv.diversity(candidates, references) if any(m in DIVERSITY for m in wanted) else {}
-        values, missing = coco_job.result()
+        coco_values = coco_job.result()
+        values, missing = coco_values, coco_values.unavailable
     for name in coco_wanted:
         for flavour in ("top1", "mean", "oracle"):
             key = f"{flavour}/{name}"

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
+
+from harness.metrics.catalogue import MetricInfo  # noqa: F401  (plugins import it from here)
 
 
 @dataclass
@@ -44,14 +47,6 @@ class Figure:
     name: str
     kind: str
     options: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    """A metric's direction (None: a reference level such as a bound, never ranked)."""
-
-    higher_is_better: bool | None
-    description: str
 
 
 class TrainingSet:
@@ -239,3 +234,79 @@ class Task:
         """Metric values, and JSON-able details kept as an artifact (e.g. recovered matrices):
         a pure function of the candidates, the references and the probes (no model)."""
         raise NotImplementedError
+
+
+def check_pretrained_config(config) -> None:
+    """The settings every :class:`PretrainedTask` config shares: ``backbone`` (an existing
+    folder or a hub id) or ``rebuild_base``, not both; sizes ``num_train`` / ``num_test``
+    (0: all) and ``max_new_tokens``."""
+    if config.backbone and config.rebuild_base:
+        raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
+    if config.num_train < 0 or config.num_test < 0 or config.max_new_tokens < 1:
+        raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
+    check_backbone_source(config.backbone)
+
+
+class PretrainedTask(Task):
+    """A task whose backbone is a ``transformers`` checkpoint: the committed offline base
+    (``base.BASE_DIR``), that base rebuilt by its seeded recipe (``rebuild_base``:
+    ``base.pretrain(base.Recipe(), work, out)`` into ``$<rebuild_env>`` or
+    ``.mclbench_cache/<name>_base/out``), or the user's (``backbone``: a folder or hub id).
+    Its config has ``backbone``, ``rebuild_base`` and ``max_new_tokens``; a subclass names its
+    ``base`` module and :meth:`model_class`, and decodes with the checkpoint's tokenizer."""
+
+    base: ClassVar[Any]  # the module of the offline base: BASE_DIR, Recipe, pretrain
+    rebuild_env: ClassVar[str]  # environment variable: where rebuild_base writes the base
+
+    def model_class(self, config) -> type:
+        """The ``transformers`` class (``Auto*`` or a model class) of a checkpoint's config."""
+        raise NotImplementedError
+
+    @property
+    def source(self) -> str:
+        """Where the backbone and its tokenizer (and processor) come from."""
+        c = self.config
+        if c.backbone:
+            return c.backbone
+        if c.rebuild_base:
+            return os.environ.get(self.rebuild_env, f".mclbench_cache/{self.name}_base/out")
+        return str(self.base.BASE_DIR)
+
+    def backbone_spec(self, seed: int) -> dict[str, Any]:
+        if self.config.rebuild_base:
+            return {"rebuild": asdict(self.base.Recipe())}  # the recipe is seeded: not the run seed
+        return checkpoint_spec(self.source)
+
+    def build_backbone(self, seed: int) -> nn.Module:
+        if self.config.rebuild_base and not Path(self.source, "model.safetensors").exists():
+            out = Path(self.source)
+            self.base.pretrain(self.base.Recipe(), out.parent / "work", out)
+        return self.load_backbone(self.source)
+
+    def load_backbone(self, directory) -> nn.Module:
+        from transformers import AutoConfig
+
+        cls = self.model_class(AutoConfig.from_pretrained(directory))
+        return cls.from_pretrained(directory, dtype=torch.float32).eval()  # fp16 on disk, fp32 here
+
+    def backbone_skeleton(self, seed: int) -> nn.Module | None:
+        from transformers import AutoConfig
+
+        if self.config.rebuild_base and not Path(self.source, "config.json").exists():
+            return None  # built by the backbone stage
+        config = AutoConfig.from_pretrained(self.source)
+        return skeleton_from_checkpoint(self.source, self.model_class(config))
+
+    @functools.cached_property
+    def tokenizer(self):
+        return load_tokenizer(self.source)
+
+    def generation_kwargs(self) -> dict[str, Any]:
+        tok = self.tokenizer
+        return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": tok.pad_token_id,
+                "eos_token_id": tok.eos_token_id}
+
+    def declared(self, values: dict[str, float]) -> dict[str, float]:
+        """The values among ``values`` that the task reports (its ``metrics``)."""
+        wanted = self.metrics
+        return {k: v for k, v in values.items() if k in wanted}

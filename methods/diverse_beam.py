@@ -101,60 +101,14 @@ def group_beam_search(model, inputs: dict[str, torch.Tensor], *,
     done = [[False] * num_groups for _ in range(batch)]
     step_ids = ids
     for step in range(max_new_tokens):
-        if encoder_decoder:
-            out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=step_ids,
-                        past_key_values=cache, use_cache=True)
-        else:
-            out = model(input_ids=step_ids, attention_mask=mask,
-                        position_ids=_positions(mask)[:, -step_ids.shape[1]:],
-                        past_key_values=cache, use_cache=True)
-        logits = out.logits[:, -1].float()
-        logp = F.log_softmax(logits, dim=-1)
-        if step < min_new_tokens and eos:
-            logp[:, eos] = -float("inf")
-        if suppress_tokens:
-            logp[:, list(suppress_tokens)] = -float("inf")
-        vocab = logp.shape[-1]
+        logp = _next_log_probs(model, encoded if encoder_decoder else None, mask, step_ids, cache,
+                               eos if step < min_new_tokens else [], suppress_tokens)
         chosen = torch.zeros(batch * n, dtype=torch.long)  # this step's token of every beam
         reorder = torch.zeros(batch * n, dtype=torch.long)
         generated = ids.shape[1] + 1 - prompt_len
         for g in range(num_groups):
-            start = g * size
-            rows = torch.tensor([b * n + start + j for b in range(batch) for j in range(size)])
-            scores = logp[rows]
-            if g > 0 and diversity_penalty > 0:
-                scores = scores.clone()
-                for b in range(batch):
-                    earlier = torch.bincount(chosen[b * n:b * n + start], minlength=vocab)
-                    scores[b * size:(b + 1) * size] -= diversity_penalty * earlier
-            total = (scores + beam_scores[rows, None]).view(batch, size * vocab)
-            top_scores, top = total.topk(max(2, 1 + len(eos)) * size, dim=1)
-            sources, tokens = top // vocab, top % vocab
-            next_scores = torch.zeros(batch, size)
-            next_tokens = torch.zeros(batch, size, dtype=torch.long)
-            next_rows = torch.zeros(batch, size, dtype=torch.long)  # indices into this group's rows
-            for b in range(batch):
-                if done[b][g]:
-                    next_tokens[b] = pad_token_id
-                    continue
-                k = 0
-                for rank, (tok, sc, src) in enumerate(zip(tokens[b].tolist(), top_scores[b],
-                                                          sources[b].tolist(), strict=True)):
-                    row = b * size + src
-                    if tok in eos:
-                        if rank < size:  # an EOS outside the top `size` is not a finished beam
-                            pools[b][g].add(ids[rows[row]].clone(), sc.item(), generated)
-                    else:
-                        next_scores[b, k], next_tokens[b, k], next_rows[b, k] = sc, tok, row
-                        k += 1
-                    if k == size:
-                        break
-                done[b][g] = done[b][g] or pools[b][g].is_done(top_scores[b].max().item(), generated)
-            src = next_rows.view(-1)
-            beam_scores[rows] = next_scores.view(-1)
-            ids[rows] = ids[rows][src]
-            chosen[rows] = next_tokens.view(-1)
-            reorder[rows] = n * (src // size) + start + src % size
+            _advance_group(g * size, size, n, logp, chosen, reorder, beam_scores, ids, pools,
+                           done, g, diversity_penalty, eos, pad_token_id, generated)
         ids = torch.cat([ids, chosen[:, None]], dim=-1)
         if not encoder_decoder:  # the encoder's mask stays; a decoder-only prompt grows
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], dim=-1)
@@ -164,6 +118,70 @@ def group_beam_search(model, inputs: dict[str, torch.Tensor], *,
             break
     return _finalize(ids, beam_scores, pools, done, size, keep, prompt_len, max_new_tokens,
                      eos, pad_token_id)
+
+
+def _next_log_probs(model, encoded, mask, step_ids, cache, banned: list[int],
+                    suppress_tokens) -> torch.Tensor:
+    """Next-token log-probabilities of every beam (``encoded``: the encoder's output of an
+    encoder–decoder, None for a decoder-only model); ``banned`` (EOS before
+    ``min_new_tokens``) and ``suppress_tokens`` get -inf."""
+    if encoded is not None:
+        out = model(encoder_outputs=encoded, attention_mask=mask, decoder_input_ids=step_ids,
+                    past_key_values=cache, use_cache=True)
+    else:
+        out = model(input_ids=step_ids, attention_mask=mask,
+                    position_ids=_positions(mask)[:, -step_ids.shape[1]:],
+                    past_key_values=cache, use_cache=True)
+    logp = F.log_softmax(out.logits[:, -1].float(), dim=-1)
+    if banned:
+        logp[:, banned] = -float("inf")
+    if suppress_tokens:
+        logp[:, list(suppress_tokens)] = -float("inf")
+    return logp
+
+
+def _advance_group(start: int, size: int, n: int, logp, chosen, reorder, beam_scores, ids, pools,
+                   done, g: int, diversity_penalty: float, eos: list[int], pad_token_id: int,
+                   generated: int) -> None:
+    """One step of group ``g`` (beams ``start`` … ``start + size`` of every input): the
+    Hamming penalty of the tokens earlier groups chose this step, the ``size`` best
+    continuations, finished beams into the group's pool; updates the beams in place."""
+    batch, vocab = len(pools), logp.shape[-1]
+    rows = torch.tensor([b * n + start + j for b in range(batch) for j in range(size)])
+    scores = logp[rows]
+    if g > 0 and diversity_penalty > 0:
+        scores = scores.clone()
+        for b in range(batch):
+            earlier = torch.bincount(chosen[b * n:b * n + start], minlength=vocab)
+            scores[b * size:(b + 1) * size] -= diversity_penalty * earlier
+    total = (scores + beam_scores[rows, None]).view(batch, size * vocab)
+    top_scores, top = total.topk(max(2, 1 + len(eos)) * size, dim=1)
+    sources, tokens = top // vocab, top % vocab
+    next_scores = torch.zeros(batch, size)
+    next_tokens = torch.zeros(batch, size, dtype=torch.long)
+    next_rows = torch.zeros(batch, size, dtype=torch.long)  # indices into this group's rows
+    for b in range(batch):
+        if done[b][g]:
+            next_tokens[b] = pad_token_id
+            continue
+        k = 0
+        for rank, (tok, sc, src) in enumerate(zip(tokens[b].tolist(), top_scores[b],
+                                                  sources[b].tolist(), strict=True)):
+            row = b * size + src
+            if tok in eos:
+                if rank < size:  # an EOS outside the top `size` is not a finished beam
+                    pools[b][g].add(ids[rows[row]].clone(), sc.item(), generated)
+            else:
+                next_scores[b, k], next_tokens[b, k], next_rows[b, k] = sc, tok, row
+                k += 1
+            if k == size:
+                break
+        done[b][g] = done[b][g] or pools[b][g].is_done(top_scores[b].max().item(), generated)
+    src = next_rows.view(-1)
+    beam_scores[rows] = next_scores.view(-1)
+    ids[rows] = ids[rows][src]
+    chosen[rows] = next_tokens.view(-1)
+    reorder[rows] = n * (src // size) + start + src % size
 
 
 def _finalize(ids, beam_scores, pools, done, size, keep, prompt_len, max_new_tokens, eos, pad):

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
-from harness.loaders import DataFormatError
+from harness.files import DataFormatError
 from harness.metrics import coco
-from tasks import audio_base as ab
-from tasks import audio_scenes
-from tasks.caption_base import train_word_tokenizer
+from tasks.captioning import audio_base as ab
+from tasks.captioning import audio_scenes
+from tasks.captioning.base import train_word_tokenizer
 
 pytest.importorskip("soundfile")
 
@@ -71,7 +71,7 @@ def test_beam_search_on_the_whisper_base_returns_distinct_beams():
     methods must get N different beams."""
     from methods.lora.base import LoRAMethod
     from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
-    from tasks.audio_captioning import AudioCaptioningConfig, AudioCaptioningTask
+    from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
 
     task = AudioCaptioningTask(AudioCaptioningConfig(num_test=4))
     model = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(num_hypotheses=1, rank=2,

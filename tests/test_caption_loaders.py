@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from harness import caption_loaders as cl
-from harness.loaders import DataFormatError
-from tasks import image_scenes
+from harness.files import DataFormatError
+from tasks.captioning import image_scenes
+from tasks.captioning import loaders as cl
 
 pytest.importorskip("PIL")
 CAPTIONS = {"a.png": ["a red circle on the left", "one shape on a white background"],
@@ -108,7 +108,7 @@ def test_scene_generator_reproduces_the_committed_set(tmp_path):
 
 
 def image_scenes_dir():
-    from tasks.image_base import SCENES
+    from tasks.captioning.image_base import SCENES
 
     return SCENES
 
@@ -144,7 +144,7 @@ def test_hf_imagefolder_and_audiofolder_layouts(tmp_path, images):
 
 
 def test_unreadable_image_is_named(tmp_path, images):
-    from tasks.image_captioning import ImageCaptioningConfig, ImageCaptioningTask
+    from tasks.captioning.image import ImageCaptioningConfig, ImageCaptioningTask
 
     (images / "a.png").write_bytes(b"not a png")
     task = ImageCaptioningTask(ImageCaptioningConfig())

@@ -36,7 +36,7 @@ def reference():
 
 @pytest.fixture(scope="module")
 def ours():
-    return coco.coco_flavours(CANDS, REFS, [m for m in coco.COCO if m not in coco.NEEDS_SPICE])[0]
+    return coco.coco_flavours(CANDS, REFS, [m for m in coco.COCO if m not in coco.NEEDS_SPICE])
 
 
 @needs_java
@@ -99,7 +99,8 @@ def test_spice_is_na_with_reason_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("MCLBENCH_CORENLP_DIR", str(tmp_path))
     if coco.unavailable(["spice"]) == {}:
         pytest.skip("CoreNLP jars are installed here")
-    values, missing = coco.coco_flavours(CANDS[:2], REFS[:2], ["spice", "spider"])
+    values = coco.coco_flavours(CANDS[:2], REFS[:2], ["spice", "spider"])
+    missing = values.unavailable
     assert values == {}
     assert set(missing) == {"spice", "spider"} and "CoreNLP" in missing["spice"]
 
@@ -107,7 +108,8 @@ def test_spice_is_na_with_reason_offline(monkeypatch, tmp_path):
 def test_java_missing_gives_reason_not_zero(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("JAVA_HOME", raising=False)
-    values, missing = coco.coco_flavours(CANDS[:2], REFS[:2], ["meteor", "cider_d"])
+    values = coco.coco_flavours(CANDS[:2], REFS[:2], ["meteor", "cider_d"])
+    missing = values.unavailable
     assert values == {}
     assert "Java not found" in missing["meteor"]
     assert "apt-get install default-jre-headless" in missing["cider_d"]

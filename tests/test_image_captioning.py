@@ -9,10 +9,10 @@ import torch
 
 from harness.cli import main
 from harness.metrics import coco
-from tasks import image_base as ib
-from tasks.caption_base import train_word_tokenizer
-from tasks.captioning import mode_coverage
-from tasks.image_captioning import ImageCaptioningConfig
+from tasks.captioning import image_base as ib
+from tasks.captioning.base import train_word_tokenizer
+from tasks.captioning.image import ImageCaptioningConfig
+from tasks.captioning.task import mode_coverage
 
 pytest.importorskip("PIL")
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from harness.loaders import DataFormatError, read_hf_dataset, read_jsonl, read_lines, read_parallel
-from tasks.translation_base import DATA
+from tasks.translation.base import DATA
+from tasks.translation.loaders import DataFormatError, read_hf_dataset, read_jsonl, read_lines, read_parallel
 
 EN = read_lines(DATA / "val.en.gz")[:5]
 DE = read_lines(DATA / "val.de.gz")[:5]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from harness.metrics import markov as mm
-from tasks.markov import PAPER_TRANSITIONS
+from tasks.markov import metrics as mm
+from tasks.markov.task import PAPER_TRANSITIONS
 
 P = np.asarray(PAPER_TRANSITIONS)
 W = np.array([0.5, 0.5])

@@ -4,7 +4,7 @@ stopping at step s equals a run planned for s steps (the schedule ignores the bu
 import torch
 from transformers import MarianConfig, MarianMTModel
 
-from harness.pretraining import Schedule, lr_at, pretrain_loop
+from tasks.pretraining import Schedule, lr_at, pretrain_loop
 
 
 def tiny_model():

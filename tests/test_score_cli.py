@@ -91,7 +91,7 @@ def test_coco_metrics_and_spice_na(files, capsys, monkeypatch, tmp_path):
                  "--metrics", "cider_d,spice"]) == 0
     captured = capsys.readouterr()
     got = json.loads(captured.out)
-    want, _ = coco.coco_flavours(CANDS, REFS, ["cider_d"])
+    want = coco.coco_flavours(CANDS, REFS, ["cider_d"])
     for k, v in want.items():
         assert got[k] == pytest.approx(v, abs=1e-9)
     assert got["top1/spice"] is None and got["oracle/spice"] is None  # never a fake number

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from harness.cli import main
-from harness.loaders import read_lines
-from tasks import translation_base as tb
-from tasks.translation import ALMA_PROMPT, TranslationConfig, TranslationTask
+from tasks.translation import base as tb
+from tasks.translation.loaders import read_lines
+from tasks.translation.task import ALMA_PROMPT, TranslationConfig, TranslationTask
 
 EN = read_lines(tb.DATA / "val.en.gz")[:12]
 DE = read_lines(tb.DATA / "val.de.gz")[:12]
@@ -91,7 +91,7 @@ def test_seq2seq_checkpoint_by_path_with_diverse_beam(tmp_path, data, monkeypatc
 
 def test_default_split_keeps_adapter_data_unseen_by_the_base():
     task = TranslationTask(TranslationConfig())
-    base_ids, adapter_ids = tb.base_split(29_000, tb.BaseRecipe.base_pairs, tb.BaseRecipe.seed)
+    base_ids, adapter_ids = tb.base_split(29_000, tb.Recipe.base_pairs, tb.Recipe.seed)
     assert len(base_ids) == 22_000 and len(adapter_ids) == 7_000 and not set(base_ids) & set(adapter_ids)
     assert len(task._train_pairs) == 7_000 and len(task.test_examples()) == 1_000
     train = read_lines(tb.DATA / "train.en.gz")
@@ -130,7 +130,7 @@ def test_rebuild_base_flag_recreates_it_with_the_script(tmp_path, monkeypatch):
     from dataclasses import dataclass
 
     @dataclass
-    class TinyRecipe(tb.BaseRecipe):
+    class TinyRecipe(tb.Recipe):
         vocab_size: int = 300
         d_model: int = 16
         layers: int = 1
@@ -139,7 +139,7 @@ def test_rebuild_base_flag_recreates_it_with_the_script(tmp_path, monkeypatch):
         steps: int = 2
         max_len: int = 16
 
-    monkeypatch.setattr(tb, "BaseRecipe", TinyRecipe)
+    monkeypatch.setattr(tb, "Recipe", TinyRecipe)
     monkeypatch.setattr(tb, "greedy_bleu", lambda *a, **k: 0.0)  # the export's BLEU: not needed here
     monkeypatch.setenv("MCLBENCH_TRANSLATION_BASE", str(tmp_path / "base"))
     task = TranslationTask(TranslationConfig(rebuild_base=True))

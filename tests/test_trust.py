@@ -210,3 +210,22 @@ def test_a_killed_runs_temporary_folder_is_removed_when_the_key_is_next_computed
     stale.mkdir(parents=True)
     cache.get_or_compute("decode", key, lambda d: (d / "x.txt").write_text("x"))
     assert not stale.exists() and cache.get("decode", key) is not None
+
+
+def test_scores_come_back_without_training_when_train_artifacts_are_gone(run_dirs, tiny_sets, capsys):
+    """Scoring is a pure function of the decode artifact (candidates + probes + costs): with
+    every train artifact deleted, a re-run trains nothing and publishes the same scores."""
+    out, cache = run_dirs
+    args = ["run", "--tasks", "markov", "--methods", "lora_mcl,lora_mle", "--seeds", "0",
+            "--output", str(out), "--cache-dir", str(cache), "--no-tracking", *tiny_sets]
+    assert main(args) == 0
+    scores = (out / "scores.csv").read_text()
+    shutil.rmtree(cache / "train")
+    shutil.rmtree(cache / "score")  # and every score: they are recomputed from the decodes
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "(2 cells, 2 computed, 0 cached)" in capsys.readouterr().err
+    assert not (cache / "train").exists()  # nothing trained
+    assert (out / "scores.csv").read_text() == scores
+    # the training log is kept with the decode it led to
+    assert (out / "cells" / "markov" / "lora_mcl" / "seed0" / "train_log.json").is_file()

@@ -44,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.metrics.catalogue import MetricValues
+
 COCO = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider")
 NEEDS_SPICE = ("spice", "spider")
 PUNCTUATION = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-",
@@ -418,10 +420,10 @@ def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
 
 
 def coco_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                  metrics: Sequence[str] = COCO) -> tuple[dict[str, float], dict[str, str]]:
-    """``{flavour/metric: value}`` for the COCO metrics that can run here, and
+                  metrics: Sequence[str] = COCO) -> MetricValues:
+    """``{flavour/metric: value}`` for the COCO metrics that can run here; ``unavailable``:
     ``{metric: reason}`` for those that cannot (tables show them as "n/a" with the reason)."""
     parts, fixed, missing = coco_parts(candidates, references, metrics)
     values = {**{k: aggregate(rows) for k, (rows, aggregate) in parts.items()}, **fixed}
     order = [f"{f}/{m}" for m in metrics for f in ("top1", "mean", "oracle")]
-    return {k: values[k] for k in order if k in values}, missing
+    return MetricValues({k: values[k] for k in order if k in values}, missing)

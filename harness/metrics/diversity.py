@@ -27,6 +27,7 @@ from collections.abc import Sequence
 import numpy as np
 from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
+from harness.metrics.catalogue import MetricValues
 from harness.metrics.text import check_inputs, corpus_bleu, rank_statistics, sentence_bleu
 
 _TOKENIZE = Tokenizer13a()
@@ -98,7 +99,7 @@ def unique(candidates: Sequence[Sequence[str]]) -> float:
 
 
 def diversity(candidates: Sequence[Sequence[str]],
-              references: Sequence[Sequence[str]]) -> dict[str, float]:
+              references: Sequence[Sequence[str]]) -> MetricValues:
     """Every diversity metric that applies (BLEU-based ones need N >= 2; ``loo_bleu`` M >= 2)."""
     n = check_inputs(candidates, references)
     out = {"div_1": div_n(candidates, 1), "div_2": div_n(candidates, 2),
@@ -110,4 +111,4 @@ def diversity(candidates: Sequence[Sequence[str]],
     m = {len(r) for r in references}
     if len(m) == 1 and m.pop() >= 2:
         out["loo_bleu"] = loo_bleu(candidates, references)
-    return out
+    return MetricValues(out)

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
+from harness.metrics.catalogue import MetricValues
+
 
 class MetricInputError(ValueError):
     """Candidates or references that cannot be scored, with the first offending input."""
@@ -138,7 +140,7 @@ def flavour_decompositions(candidates: Sequence[Sequence[str]], references: Sequ
 
 
 def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                     metrics: Sequence[str] = QUALITY) -> dict[str, float]:
+                     metrics: Sequence[str] = QUALITY) -> MetricValues:
     """``top1/<m>``, ``mean/<m>`` and ``oracle/<m>`` for every metric name in ``metrics``."""
     parts = flavour_decompositions(candidates, references, metrics)
-    return {name: float(aggregate(rows)) for name, (rows, aggregate) in parts.items()}
+    return MetricValues({name: float(aggregate(rows)) for name, (rows, aggregate) in parts.items()})

@@ -86,14 +86,8 @@ def train_adapters(
     """
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    history: dict[str, list] = {"step": [], "loss": [], "lr": [], "winner_counts": []}
-    start = 0
     ckpt = work_dir / CHECKPOINT
-    state = checkpoints.load(ckpt)  # None: none yet, or every one damaged (start afresh)
-    if state is not None:
-        model.load_state_dict(state["adapters"], strict=False)
-        opt.load_state_dict(state["optimizer"])
-        history, start = state["history"], state["step"]
+    history, start = _resume(ckpt, model, opt)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     if settings.batch_size % (world * settings.grad_accum_steps):
         raise ValueError(f"batch_size {settings.batch_size} must be a multiple of {world} processes × "
@@ -116,25 +110,8 @@ def train_adapters(
             group["lr"] = lr
         indices = batch_indices(step, settings.batch_size, len(data), seed)[rank::world]
         opt.zero_grad(set_to_none=True)
-        micro = settings.grad_accum_steps
-        step_loss, won = torch.zeros((), device=device), torch.zeros(k, dtype=torch.long, device=device)
-        for i, part in enumerate(indices.chunk(micro)):
-            last = i == micro - 1
-            # all-reduce the gradients once, after the last micro-batch
-            sync = accelerator.no_sync(forward) if accelerator is not None and not last else nullcontext()
-            with sync:
-                batch = {name: t.to(device) for name, t in data.batch(part).items()}
-                nll = forward(**batch)
-                loss = objective(nll, step) / micro  # the micro-batches' mean: the batch's loss
-                if not torch.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate "
-                        f"(now {settings.lr:g}, e.g. --set method.lr={settings.lr / 3:.2g}). "
-                        f"The last checkpoint is kept in {work_dir}."
-                    )
-                loss.backward() if accelerator is None else accelerator.backward(loss)
-            step_loss += loss.detach()
-            won += torch.bincount(nll.detach().argmin(0), minlength=k)
+        step_loss, won = _accumulate(forward, data, indices, objective, step, settings, accelerator,
+                                     device, k, desc, work_dir)
         if settings.grad_clip:
             clip = torch.nn.utils.clip_grad_norm_ if accelerator is None else accelerator.clip_grad_norm_
             clip(params, settings.grad_clip)
@@ -161,6 +138,44 @@ def train_adapters(
     bar.close()
     model.eval()
     return history
+
+
+def _resume(ckpt: Path, model, opt) -> tuple[dict[str, list], int]:
+    """The history and the next step from the last intact checkpoint (adapters and optimizer
+    restored), or a fresh history at step 0."""
+    state = checkpoints.load(ckpt)  # None: none yet, or every one damaged (start afresh)
+    if state is None:
+        return {"step": [], "loss": [], "lr": [], "winner_counts": []}, 0
+    model.load_state_dict(state["adapters"], strict=False)
+    opt.load_state_dict(state["optimizer"])
+    return state["history"], state["step"]
+
+
+def _accumulate(forward, data: TrainingSet, indices: torch.Tensor, objective, step: int,
+                settings: TrainSettings, accelerator, device, k: int, desc: str,
+                work_dir: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backward of one step's batch in ``grad_accum_steps`` micro-batches; returns the
+    batch's loss and how many of its sequences each hypothesis won."""
+    micro = settings.grad_accum_steps
+    step_loss, won = torch.zeros((), device=device), torch.zeros(k, dtype=torch.long, device=device)
+    for i, part in enumerate(indices.chunk(micro)):
+        last = i == micro - 1
+        # all-reduce the gradients once, after the last micro-batch
+        sync = accelerator.no_sync(forward) if accelerator is not None and not last else nullcontext()
+        with sync:
+            batch = {name: t.to(device) for name, t in data.batch(part).items()}
+            nll = forward(**batch)
+            loss = objective(nll, step) / micro  # the micro-batches' mean: the batch's loss
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate "
+                    f"(now {settings.lr:g}, e.g. --set method.lr={settings.lr / 3:.2g}). "
+                    f"The last checkpoint is kept in {work_dir}."
+                )
+            loss.backward() if accelerator is None else accelerator.backward(loss)
+        step_loss += loss.detach()
+        won += torch.bincount(nll.detach().argmin(0), minlength=k)
+    return step_loss, won
 
 
 def _save_checkpoint(path: Path, model, opt, history: dict, step: int) -> None:

@@ -15,12 +15,8 @@ import gzip
 import json
 from pathlib import Path
 
-from harness.errors import MCLBenchError
+from harness.files import DataFormatError
 from harness.task import Example
-
-
-class DataFormatError(MCLBenchError, ValueError):
-    pass
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -8,7 +8,7 @@ The ≥ 5 reference captions describe different subsets — one event in several
 the order of the two, the count — each tagged with its *mode*, and the events are kept as
 ground truth.
 
-``python -m tasks.audio_scenes --out DIR --num N --seed S`` writes ``audio/<id>.flac``,
+``python -m tasks.captioning.audio_scenes --out DIR --num N --seed S`` writes ``audio/<id>.flac``,
 ``captions.csv`` (Clotho format: ``file_name, caption_1 … caption_5``: the first five of
 the clip's shuffled captions) and ``clips.json`` (events and every caption, tagged). The
 same seed writes the same bytes; needs ``espeak-ng`` (``apt-get install espeak-ng``) only

@@ -5,11 +5,11 @@ the 7 000 training pairs the base never saw (``translation_base.base_split``); e
 is scored on all 1 000 pairs of ``test_2016_flickr``. Other data: ``train_source`` +
 ``train_target`` (line-aligned files, optionally .gz) or ``train_jsonl``; ``test_source`` +
 ``test_references`` (one file per reference: a sacrebleu-style multi-reference set) or
-``test_jsonl`` (``{"id", "source", "references"}``). See :mod:`harness.loaders`.
+``test_jsonl`` (``{"id", "source", "references"}``). See :mod:`tasks.translation.loaders`.
 
 Backbone (default): the committed 7.6 M-parameter Marian pre-trained on the other 22 000
 pairs (``tasks/data/translation_base``; ``rebuild_base: true`` re-creates it with
-:mod:`tasks.translation_base`, about an hour on 2 CPU cores). ``backbone: <path or hub
+:mod:`tasks.translation.base`, about an hour on 2 CPU cores). ``backbone: <path or hub
 name>`` loads any seq2seq or causal-LM checkpoint instead; a causal LM is prompted
 ALMA-style (``prompt`` below) and its candidate is the first line it writes.
 
@@ -21,31 +21,25 @@ has several references. The sacreBLEU signatures go in the table footer.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
-from typing import Any
 
 import torch
 
-from harness import scoring
-from harness.loaders import read_jsonl, read_parallel
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
+from harness.metrics.catalogue import metric_info
 from harness.registry import register_task
 from harness.task import (
     Example,
     MetricInfo,
-    Task,
+    PretrainedTask,
     TrainingSet,
-    check_backbone_source,
-    checkpoint_spec,
-    load_tokenizer,
+    check_pretrained_config,
     pad,
-    skeleton_from_checkpoint,
 )
-from tasks import translation_base as tb
+from tasks.translation import base as tb
+from tasks.translation.loaders import read_jsonl, read_parallel
 
 ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
 
@@ -53,7 +47,7 @@ ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
 @dataclass
 class TranslationConfig:
     backbone: str = ""  # "": the committed Multi30k base; else a local path or hub name
-    rebuild_base: bool = False  # re-create the offline base (tasks/translation_base.py)
+    rebuild_base: bool = False  # re-create the offline base (tasks/translation/base.py)
     train_source: str | None = None
     train_target: str | None = None
     train_jsonl: str | None = None
@@ -77,11 +71,7 @@ class TranslationConfig:
             raise ValueError("give train_jsonl or train_source/train_target, not both")
         if self.test_jsonl and self.test_source:
             raise ValueError("give test_jsonl or test_source/test_references, not both")
-        if self.backbone and self.rebuild_base:
-            raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
-        if self.num_train < 0 or self.num_test < 0 or self.max_new_tokens < 1:
-            raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
-        check_backbone_source(self.backbone)
+        check_pretrained_config(self)
 
 
 class _PairSet(TrainingSet):
@@ -105,7 +95,7 @@ class _PairSet(TrainingSet):
 
 
 @register_task("translation")
-class TranslationTask(Task):
+class TranslationTask(PretrainedTask):
     """Translation (Multi30k en→de by default): BLEU/chrF flavours and candidate diversity."""
 
     Config = TranslationConfig
@@ -124,7 +114,7 @@ class TranslationTask(Task):
         names += ["mbleu_4", "pairwise_bleu", "div_1", "div_2", "vocab", "unique"]
         if self._multi_reference:
             names += ["loo_bleu", "refs_covered"]
-        return {n: scoring.metric_info(n) for n in names}
+        return {n: metric_info(n) for n in names}
 
     # ---------------------------------------------------------------------------- data
     @cached_property
@@ -136,7 +126,7 @@ class TranslationTask(Task):
             pairs = read_parallel(c.train_source, [c.train_target])
         else:
             train = read_parallel(tb.DATA / "train.en.gz", [tb.DATA / "train.de.gz"])
-            _, adapter_ids = tb.base_split(len(train), tb.BaseRecipe.base_pairs, tb.BaseRecipe.seed)
+            _, adapter_ids = tb.base_split(len(train), tb.Recipe.base_pairs, tb.Recipe.seed)
             pairs = [train[i] for i in adapter_ids]
         return pairs[: c.num_train] if c.num_train else pairs
 
@@ -177,58 +167,19 @@ class TranslationTask(Task):
         return self._test
 
     # ------------------------------------------------------------------------ backbone
-    @property
-    def _source(self) -> str:
-        """Where the backbone (and its tokenizer) comes from."""
-        c = self.config
-        if c.backbone:
-            return c.backbone
-        if c.rebuild_base:
-            return os.environ.get("MCLBENCH_TRANSLATION_BASE", ".mclbench_cache/translation_base/out")
-        return str(tb.BASE_DIR)
+    base = tb
+    rebuild_env = "MCLBENCH_TRANSLATION_BASE"
 
-    def backbone_spec(self, seed: int) -> dict[str, Any]:
-        c = self.config
-        if c.rebuild_base:
-            from dataclasses import asdict
+    def model_class(self, config) -> type:
+        from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
 
-            return {"rebuild": asdict(tb.BaseRecipe())}  # the recipe is seeded: not the run seed
-        return checkpoint_spec(self._source)
-
-    def build_backbone(self, seed: int):
-        if self.config.rebuild_base and not Path(self._source, "model.safetensors").exists():
-            out = Path(self._source)
-            tb.pretrain(tb.BaseRecipe(), out.parent / "work", out)
-        return self._load(self._source)
-
-    def load_backbone(self, directory):
-        return self._load(directory)
-
-    def backbone_skeleton(self, seed: int):
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-        source = self._source
-        if self.config.rebuild_base and not Path(source, "config.json").exists():
-            return None  # built by the backbone stage
-        seq2seq = AutoConfig.from_pretrained(source).is_encoder_decoder
-        return skeleton_from_checkpoint(source, AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM)
-
-    def _load(self, where):
-        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
-
-        seq2seq = AutoConfig.from_pretrained(where).is_encoder_decoder
-        cls = AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
-        return cls.from_pretrained(where, dtype=torch.float32).eval()  # fp16 on disk, fp32 on the CPU
-
-    @cached_property
-    def tokenizer(self):
-        return load_tokenizer(self._source)
+        return AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
 
     @cached_property
     def causal(self) -> bool:
         from transformers import AutoConfig
 
-        return not AutoConfig.from_pretrained(self._source).is_encoder_decoder
+        return not AutoConfig.from_pretrained(self.source).is_encoder_decoder
 
     def _prompt(self, text: str) -> str:
         c = self.config
@@ -245,11 +196,6 @@ class TranslationTask(Task):
         return dict(tok([e.source for e in examples], return_tensors="pt", padding=True, truncation=True,
                         max_length=self.config.max_source_tokens))
 
-    def generation_kwargs(self) -> dict[str, Any]:
-        tok = self.tokenizer
-        return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": tok.pad_token_id,
-                "eos_token_id": tok.eos_token_id}
-
     def decode_outputs(self, prompt, sequences: torch.Tensor) -> list[str]:
         if self.causal:
             new = sequences[:, prompt["input_ids"].shape[1]:]
@@ -261,8 +207,7 @@ class TranslationTask(Task):
     def score(self, examples, candidates, probes):
         refs = [e.references for e in examples]
         values = tx.quality_flavours(candidates, refs)
-        wanted = self.metrics
-        values.update({k: v for k, v in dv.diversity(candidates, refs).items() if k in wanted})
+        values.update(self.declared(dv.diversity(candidates, refs)))
         return values, {"signatures": tx.signatures(refs)}
 
     def oracle_score(self, examples, candidates):

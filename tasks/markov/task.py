@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness.metrics import markov as mm
 from harness.probes import HypothesisModel
 from harness.registry import register_task
 from harness.task import Example, Figure, MetricInfo, Task, TrainingSet
+from tasks.markov import metrics as mm
 
 PAPER_TRANSITIONS = [
     [[0.8, 0.2], [0.9, 0.1]],  # p = 0.2, q = 0.9

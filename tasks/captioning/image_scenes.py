@@ -8,7 +8,7 @@ background. Every caption is tagged with the subset (the *mode*) it describes, a
 scene's objects are kept as ground truth, so a metric can tell which modes a method's
 candidates cover.
 
-Seeded and reproducible: ``python -m tasks.image_scenes --out DIR --num N --seed S``
+Seeded and reproducible: ``python -m tasks.captioning.image_scenes --out DIR --num N --seed S``
 writes ``images/<id>.png``, ``captions.json`` (COCO caption format) and ``scenes.json``
 (objects and tagged captions); the same seed gives the same bytes.
 """

@@ -3,9 +3,9 @@
 The default image-captioning run loads the committed result (``tasks/data/image_base/``);
 this seeded script made it and re-creates it::
 
-    python -m tasks.image_base --work .mclbench_cache/image_base
+    python -m tasks.captioning.image_base --work .mclbench_cache/image_base
 
-Data: the generated scenes of ``tasks/data/scenes`` (``tasks/image_scenes.py``); the base
+Data: the generated scenes of ``tasks/data/scenes`` (``tasks/captioning/image_scenes.py``); the base
 learns from scenes ``[0, base_scenes)``, the adapters from the next ``adapter_scenes``, and
 the rest is the test split. Every (image, caption) pair is one training example.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.caption_base import cli, consecutive_split, pretrain_captioner
+from tasks.captioning.base import cli, consecutive_split, pretrain_captioner
 
-SCENES = Path(__file__).parent / "data" / "scenes"
-BASE_DIR = Path(__file__).parent / "data" / "image_base"
+SCENES = Path(__file__).parents[1] / "data" / "scenes"
+BASE_DIR = Path(__file__).parents[1] / "data" / "image_base"
 
 
 @dataclass
@@ -45,7 +45,7 @@ def load_scenes(folder: Path = SCENES):
     """``(pixels uint8 (S, 64, 64, 3), captions per scene)``."""
     from PIL import Image
 
-    from harness.caption_loaders import read_coco_captions
+    from tasks.captioning.loaders import read_coco_captions
 
     examples = read_coco_captions(folder / "captions.json", folder / "images")
     pixels = np.stack([np.asarray(Image.open(e.source).convert("RGB")) for e in examples])

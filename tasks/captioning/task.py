@@ -12,8 +12,7 @@ and how a batch of files becomes model inputs (pixels, log-mel features).
 from __future__ import annotations
 
 import hashlib
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,20 +20,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from harness import scoring
 from harness.metrics import coco
 from harness.metrics import diversity as dv
+from harness.metrics.catalogue import metric_info
 from harness.metrics.text import sentence_bleu
 from harness.task import (
     Example,
     MetricInfo,
-    Task,
+    PretrainedTask,
     TrainingSet,
-    check_backbone_source,
-    checkpoint_spec,
-    load_tokenizer,
+    check_pretrained_config,
     pad,
-    skeleton_from_checkpoint,
 )
 
 COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
@@ -64,11 +60,7 @@ class CaptioningConfig:
             raise ValueError("train_annotations needs annotations (the test set) too")
         if not 0 < self.train_fraction < 1:
             raise ValueError("train_fraction must lie in (0, 1)")
-        if self.backbone and self.rebuild_base:
-            raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
-        if self.num_train < 0 or self.num_test < 0 or self.max_new_tokens < 1:
-            raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
-        check_backbone_source(self.backbone)
+        check_pretrained_config(self)
 
 
 class _CaptionPairs(TrainingSet):
@@ -89,11 +81,10 @@ class _CaptionPairs(TrainingSet):
         return {**self.task.inputs([src for src, _ in chosen]), "labels": labels}
 
 
-class CaptioningTask(Task):
+class CaptioningTask(PretrainedTask):
     """Base of the captioning tasks; subclasses set the class attributes and ``inputs``."""
 
     base: ClassVar[Any]  # the base's module: BASE_DIR, Recipe, split(n), pretrain(recipe, work, out)
-    base_env: ClassVar[str]  # environment variable: where rebuild_base writes the base
     readers: ClassVar[dict[str, Any]]  # format -> reader(annotations, data_dir) -> list[Example]
     training_defaults = {"steps": 400, "batch_size": 32, "lr": 2e-3, "target_modules": "all-linear"}
     bootstrap_metrics = ("top1/cider_d", "oracle/cider_d")
@@ -118,7 +109,7 @@ class CaptioningTask(Task):
     def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
         names = [f"{f}/{m}" for m in COCO_NAMES for f in ("top1", "mean", "oracle")]
         names += ["mbleu_4", "div_1", "div_2", "vocab", "unique"]
-        out = {n: scoring.metric_info(n) for n in names}
+        out = {n: metric_info(n) for n in names}
         if self.config.annotations is None:
             out["modes_covered"] = MetricInfo(True, "distinct described subsets best-matched by a candidate")
             out["mode_recall"] = MetricInfo(True, "modes_covered / the input's described subsets")
@@ -156,55 +147,16 @@ class CaptioningTask(Task):
         return self._splits[1]
 
     # ------------------------------------------------------------------------ backbone
-    @property
-    def source(self) -> str:
-        """Where the backbone and its tokenizer and processor come from."""
-        c = self.config
-        if c.backbone:
-            return c.backbone
-        if c.rebuild_base:
-            return os.environ.get(self.base_env, f".mclbench_cache/{self.name}_base/out")
-        return str(self.base.BASE_DIR)
+    def model_class(self, config) -> type:
+        from transformers import AutoModelForSpeechSeq2Seq, VisionEncoderDecoderModel
 
-    def backbone_spec(self, seed: int) -> dict[str, Any]:
-        if self.config.rebuild_base:
-            return {"rebuild": asdict(self.base.Recipe())}  # the recipe is seeded: not the run seed
-        return checkpoint_spec(self.source)
-
-    def build_backbone(self, seed: int):
-        if self.config.rebuild_base and not Path(self.source, "model.safetensors").exists():
-            out = Path(self.source)
-            self.base.pretrain(self.base.Recipe(), out.parent / "work", out)
-        return self.load_backbone(self.source)
-
-    def load_backbone(self, directory):
-        from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, VisionEncoderDecoderModel
-
-        if AutoConfig.from_pretrained(directory).model_type == "vision-encoder-decoder":
-            return VisionEncoderDecoderModel.from_pretrained(directory, dtype=torch.float32).eval()
-        return AutoModelForSpeechSeq2Seq.from_pretrained(directory, dtype=torch.float32).eval()
-
-    def backbone_skeleton(self, seed: int):
-        from transformers import AutoConfig, AutoModelForSpeechSeq2Seq, VisionEncoderDecoderModel
-
-        if self.config.rebuild_base and not Path(self.source, "config.json").exists():
-            return None  # built by the backbone stage
-        vision = AutoConfig.from_pretrained(self.source).model_type == "vision-encoder-decoder"
-        return skeleton_from_checkpoint(self.source, VisionEncoderDecoderModel if vision
-                                        else AutoModelForSpeechSeq2Seq)
-
-    @cached_property
-    def tokenizer(self):
-        return load_tokenizer(self.source)
+        if config.model_type == "vision-encoder-decoder":
+            return VisionEncoderDecoderModel
+        return AutoModelForSpeechSeq2Seq
 
     # ------------------------------------------------------------------------ decoding
     def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
         return self.inputs([e.source for e in examples])
-
-    def generation_kwargs(self) -> dict[str, Any]:
-        tok = self.tokenizer
-        return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": tok.pad_token_id,
-                "eos_token_id": tok.eos_token_id}
 
     def decode_outputs(self, prompt, sequences: torch.Tensor) -> list[str]:
         return [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
@@ -212,9 +164,9 @@ class CaptioningTask(Task):
     # ------------------------------------------------------------------------- scoring
     def score(self, examples, candidates, probes):
         refs = [e.references for e in examples]
-        values, missing = coco.coco_flavours(candidates, refs, COCO_NAMES)
-        wanted = self.metrics
-        values.update({k: v for k, v in dv.diversity(candidates, refs).items() if k in wanted})
+        values = coco.coco_flavours(candidates, refs, COCO_NAMES)
+        missing = values.unavailable
+        values.update(self.declared(dv.diversity(candidates, refs)))
         if self.config.annotations is None:
             tagged = self.generated_modes()
             covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])
@@ -222,7 +174,7 @@ class CaptioningTask(Task):
         return values, {"unavailable": missing}
 
     def oracle_score(self, examples, candidates):
-        values, missing = coco.coco_flavours(candidates, [e.references for e in examples], ["cider_d"])
+        values = coco.coco_flavours(candidates, [e.references for e in examples], ["cider_d"])
         return values.get("oracle/cider_d", float("nan"))  # nan: Java missing (see the notes)
 
     def notes(self) -> list[str]:

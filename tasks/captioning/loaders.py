@@ -19,8 +19,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from harness.files import read_text
-from harness.loaders import DataFormatError
+from harness.files import DataFormatError, read_text
 from harness.task import Example
 
 

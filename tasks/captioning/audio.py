@@ -1,6 +1,6 @@
 """Audio captioning: generated ambiguous clips offline by default, real formats on request.
 
-Data (default): the generated clips of ``tasks/data/audio_clips`` (``tasks/audio_scenes.py``):
+Data (default): the generated clips of ``tasks/data/audio_clips`` (``tasks/captioning/audio_scenes.py``):
 1.6 s of one or two events (tones, beeps, whistles, noise, spoken words), five
 Clotho-style captions each that describe different subsets of the clip. Split as the
 base's recipe says: the base learned from clips 0–799, the adapters train on 800–1049, all
@@ -9,7 +9,7 @@ folder) in ``format`` clotho (``file_name, caption_1 … caption_5``) or audioca
 a row); audio of any rate is read with soundfile and resampled to 16 kHz with scipy.
 
 Backbone (default): the committed Whisper-style captioner (``tasks/data/audio_base``;
-``rebuild_base: true`` re-creates it with ``tasks/audio_base.py``). ``backbone: <path>``
+``rebuild_base: true`` re-creates it with ``tasks/captioning/audio_base.py``). ``backbone: <path>``
 loads any speech-to-text encoder–decoder (``AutoModelForSpeechSeq2Seq``) with its feature
 extractor and tokenizer. Metrics: see :mod:`tasks.captioning`.
 """
@@ -24,11 +24,11 @@ from typing import ClassVar
 
 import torch
 
-from harness import caption_loaders as cl
 from harness.registry import register_task
 from harness.task import Example
-from tasks import audio_base
-from tasks.captioning import CaptioningConfig, CaptioningTask
+from tasks.captioning import audio_base
+from tasks.captioning import loaders as cl
+from tasks.captioning.task import CaptioningConfig, CaptioningTask
 
 
 @dataclass
@@ -43,7 +43,7 @@ class AudioCaptioningTask(CaptioningTask):
     Config = AudioCaptioningConfig
     version = "2"  # 2: beam search through Whisper returns N distinct beams (was N copies of the best)
     base = audio_base
-    base_env = "MCLBENCH_AUDIO_BASE"
+    rebuild_env = "MCLBENCH_AUDIO_BASE"
     readers = {"clotho": cl.read_clotho, "audiocaps": cl.read_audiocaps}
 
     def generated_examples(self) -> list[Example]:

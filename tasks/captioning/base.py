@@ -3,7 +3,7 @@
 A base module supplies its items (an array of images or feature matrices), their caption
 lists, the (base, adapters, test) split, a model builder and a processor; this module
 trains a word-level tokenizer on the base split's captions, runs the shared MLE loop
-(:mod:`harness.pretraining`) over every (item, caption) pair, and exports fp16 weights,
+(:mod:`tasks.pretraining`) over every (item, caption) pair, and exports fp16 weights,
 tokenizer, processor, the log and a summary that sets the base's greedy captions on the
 test split against a caption-frequency baseline (CIDEr-D and BLEU-4, pycocoevalcap).
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.pretraining import Schedule, export_fp16, pretrain_loop, save_log
 from harness.task import pad
+from tasks.pretraining import Schedule, export_fp16, pretrain_loop, save_log
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]  # ids 0..3: pad, decoder start, eos, unknown
 

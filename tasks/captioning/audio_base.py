@@ -3,9 +3,9 @@
 The default audio-captioning run loads the committed result (``tasks/data/audio_base/``);
 this seeded script made it and re-creates it::
 
-    python -m tasks.audio_base --work .mclbench_cache/audio_base
+    python -m tasks.captioning.audio_base --work .mclbench_cache/audio_base
 
-Data: the generated clips of ``tasks/data/audio_clips`` (``tasks/audio_scenes.py``), read at
+Data: the generated clips of ``tasks/data/audio_clips`` (``tasks/captioning/audio_scenes.py``), read at
 16 kHz and turned into 40-band log-mel features over 2 s by a ``WhisperFeatureExtractor``
 (numpy only); the base learns from clips ``[0, base_items)``, the adapters from the next
 ``adapter_items``, the rest is the test split. Every (clip, caption) pair is one example.
@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tasks.caption_base import cli, consecutive_split, pretrain_captioner
+from tasks.captioning.base import cli, consecutive_split, pretrain_captioner
 
-CLIPS = Path(__file__).parent / "data" / "audio_clips"
-BASE_DIR = Path(__file__).parent / "data" / "audio_base"
+CLIPS = Path(__file__).parents[1] / "data" / "audio_clips"
+BASE_DIR = Path(__file__).parents[1] / "data" / "audio_base"
 RATE = 16_000
 
 
@@ -55,7 +55,7 @@ def read_audio(path: Path) -> np.ndarray:
     import soundfile as sf
     from scipy.signal import resample_poly
 
-    from harness.loaders import DataFormatError
+    from harness.files import DataFormatError
 
     try:
         x, rate = sf.read(path, dtype="float32", always_2d=True)
@@ -78,7 +78,7 @@ def feature_extractor(r: Recipe | None = None):
 
 def load_clips(folder: Path = CLIPS):
     """``(features (N, mel_bins, frames), captions per clip)`` of the generated set."""
-    from harness.caption_loaders import read_clotho
+    from tasks.captioning.loaders import read_clotho
 
     examples = read_clotho(folder / "captions.csv", folder / "audio")
     fe = feature_extractor()

@@ -1,6 +1,6 @@
 """Image captioning: generated ambiguous scenes offline by default, real formats on request.
 
-Data (default): the generated scenes of ``tasks/data/scenes`` (``tasks/image_scenes.py``):
+Data (default): the generated scenes of ``tasks/data/scenes`` (``tasks/captioning/image_scenes.py``):
 64×64 drawings of 1–3 shapes, each with ≥ 5 captions that describe different subsets of
 the scene. Split as the base's recipe says: the base learned from scenes 0–1999, the
 adapters train on 2000–2699, all methods are scored on 2700–2999. Other data:
@@ -9,7 +9,7 @@ flickr (``results.csv`` / token file) or textcaps (JSON); ``train_annotations`` 
 for the adapters (default: the first ``train_fraction`` of ``annotations``).
 
 Backbone (default): the committed ViT → GPT-2 captioner (``tasks/data/image_base``;
-``rebuild_base: true`` re-creates it with ``tasks/image_base.py``). ``backbone: <path>``
+``rebuild_base: true`` re-creates it with ``tasks/captioning/image_base.py``). ``backbone: <path>``
 loads any ``VisionEncoderDecoderModel`` checkpoint with its image processor and tokenizer.
 Metrics: see :mod:`tasks.captioning`.
 """
@@ -24,11 +24,11 @@ from typing import ClassVar
 
 import torch
 
-from harness import caption_loaders as cl
 from harness.registry import register_task
 from harness.task import Example
-from tasks import image_base
-from tasks.captioning import CaptioningConfig, CaptioningTask
+from tasks.captioning import image_base
+from tasks.captioning import loaders as cl
+from tasks.captioning.task import CaptioningConfig, CaptioningTask
 
 
 @dataclass
@@ -43,7 +43,7 @@ class ImageCaptioningTask(CaptioningTask):
     Config = ImageCaptioningConfig
     version = "1"
     base = image_base
-    base_env = "MCLBENCH_IMAGE_BASE"
+    rebuild_env = "MCLBENCH_IMAGE_BASE"
     readers = {"coco": cl.read_coco_captions, "flickr": cl.read_flickr, "textcaps": cl.read_textcaps}
 
     def generated_examples(self) -> list[Example]:

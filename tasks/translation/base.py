@@ -4,7 +4,7 @@ The default translation run loads the committed result (``tasks/data/translation
 fp16 safetensors, tokenizer, ``config.json``, training log and curve); this script is the
 seeded recipe that made it, so anyone can re-create it::
 
-    python -m tasks.translation_base --work .mclbench_cache/translation_base
+    python -m tasks.translation.base --work .mclbench_cache/translation_base
 
 It checkpoints every ``--checkpoint-every`` steps into ``--work`` and resumes from there
 when restarted (batch order, dropout RNG and learning rate are functions of the step).
@@ -25,17 +25,17 @@ from pathlib import Path
 
 import torch
 
-from harness.loaders import read_parallel
-from harness.pretraining import Schedule, export_fp16, pretrain_loop, save_log
 from harness.task import pad
+from tasks.pretraining import Schedule, export_fp16, pretrain_loop, save_log
+from tasks.translation.loaders import read_parallel
 
-DATA = Path(__file__).parent / "data" / "multi30k"
-BASE_DIR = Path(__file__).parent / "data" / "translation_base"
+DATA = Path(__file__).parents[1] / "data" / "multi30k"
+BASE_DIR = Path(__file__).parents[1] / "data" / "translation_base"
 SPECIALS = ["<pad>", "</s>", "<unk>"]
 
 
 @dataclass
-class BaseRecipe:
+class Recipe:
     seed: int = 0
     base_pairs: int = 22_000  # of the 29 000 training pairs; the rest is for the adapters
     vocab_size: int = 8_000
@@ -78,7 +78,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     )
 
 
-def build_model(r: BaseRecipe, vocab_size: int):
+def build_model(r: Recipe, vocab_size: int):
     from transformers import MarianConfig, MarianMTModel
 
     config = MarianConfig(
@@ -131,7 +131,7 @@ def greedy_bleu(model, tokenizer, sources: list[str], references: list[str], bat
     return sacrebleu.corpus_bleu(hyps, [references]).score
 
 
-def pretrain(r: BaseRecipe, work: Path, output: Path, checkpoint_every: int = 250, eval_every: int = 500):
+def pretrain(r: Recipe, work: Path, output: Path, checkpoint_every: int = 250, eval_every: int = 500):
     train = read_parallel(DATA / "train.en.gz", [DATA / "train.de.gz"])
     val = read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"])
     base_ids, _ = base_split(len(train), r.base_pairs, r.seed)
@@ -171,7 +171,7 @@ def pretrain(r: BaseRecipe, work: Path, output: Path, checkpoint_every: int = 25
     export(model, tokenizer, r, log_rows, output)
 
 
-def export(model, tokenizer, r: BaseRecipe, log_rows: list[dict], output: Path) -> None:
+def export(model, tokenizer, r: Recipe, log_rows: list[dict], output: Path) -> None:
     """fp16 safetensors + tokenizer + log; the test BLEU is measured on the fp16 weights."""
     reloaded = export_fp16(model, output, tokenizer)
     test = read_parallel(DATA / "test_2016_flickr.en.gz", [DATA / "test_2016_flickr.de.gz"])
@@ -193,11 +193,11 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", type=Path, default=Path(".mclbench_cache/translation_base"))
     p.add_argument("--output", type=Path, default=BASE_DIR)
-    p.add_argument("--steps", type=int, default=BaseRecipe.steps)
+    p.add_argument("--steps", type=int, default=Recipe.steps)
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--eval-every", type=int, default=500)
     a = p.parse_args(argv)
-    pretrain(BaseRecipe(steps=a.steps), a.work, a.output, a.checkpoint_every, a.eval_every)
+    pretrain(Recipe(steps=a.steps), a.work, a.output, a.checkpoint_every, a.eval_every)
 
 
 if __name__ == "__main__":
