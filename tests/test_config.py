@@ -111,7 +111,7 @@ def test_missing_config_file():
 
 
 def test_per_task_overrides_go_on_top_and_the_command_line_wins(tmp_path):
-    from harness.runner import plugin_keys, resolve
+    from harness.plan import plugin_keys, resolve
 
     path = tmp_path / "run.yaml"
     path.write_text("tasks: [markov, translation]\n"
@@ -132,7 +132,7 @@ def test_per_task_overrides_go_on_top_and_the_command_line_wins(tmp_path):
 
 def test_per_task_names_are_checked(tmp_path):
     from harness.registry import UnknownPluginError
-    from harness.runner import resolve
+    from harness.plan import resolve
 
     path = tmp_path / "run.yaml"
     path.write_text("tasks: [markov]\nmethods: [lora_mcl]\nper_task: {markvo: {lora_mcl: {rank: 2}}}\n")
