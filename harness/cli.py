@@ -285,9 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--predictions", required=True,
                     help='JSONL: {"id", "candidates": [...]} (and "references" if no --references)')
     sc.add_argument("--references", help='JSONL: {"id", "references": [...]}, joined by id')
-    sc.add_argument("--metrics", help="comma-separated subset of: bleu, chrf (sacreBLEU); bleu_1..bleu_4, "
-                    "meteor, rouge_l, cider_d, spice, spider (COCO); mbleu_4, pairwise_bleu, loo_bleu, "
-                    "refs_covered, div_1, div_2, vocab, unique (default: all)")
+    sc.add_argument("--metrics", help="comma-separated subset (a quality metric alone: all its "
+                    "flavours; or one flavour: top1/, mean/, oracle/, max/<name>) of: bleu, chrf "
+                    "(sacreBLEU); bleu_1..bleu_4, meteor, rouge_l, cider_d, spice, spider (COCO); "
+                    "mbleu_4, pairwise_bleu, loo_bleu, refs_covered, div_1, div_2, vocab, unique "
+                    "(13a tokens); mbleu_4_ptb, div_1_ptb, div_2_ptb, vocab_ptb (the paper's "
+                    "captioning diversity, PTB tokens) (default: all)")
     sc.add_argument("--format", default="md", choices=["md", "csv", "json"])
     sc.add_argument("--bootstrap", type=_positive, metavar="N",
                     help="add 95%% bootstrap intervals over inputs from N resamples (e.g. 1000)")

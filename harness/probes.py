@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 
 
@@ -29,3 +30,18 @@ class HypothesisModel(Protocol):
         """Per-sequence NLL of every hypothesis (mean over target tokens): ``(K, B)``;
         ``labels`` -100 on prompt and padding."""
         ...
+
+
+@torch.no_grad()
+def reference_nll(model: HypothesisModel, references, owners: list[int],
+                  batch_size: int = 32) -> dict[str, np.ndarray]:
+    """Every hypothesis's per-token NLL of every (input, reference) pair:
+    ``reference_nll`` ``(K, rows)`` and ``reference_owner`` ``(rows,)`` (the input of each
+    row). ``references``: a ``TrainingSet`` of the pairs (labels on the reference)."""
+    device = next(model.parameters()).device
+    rows = []
+    for start in range(0, len(references), batch_size):
+        batch = references.batch(torch.arange(start, min(start + batch_size, len(references))))
+        rows.append(model.sequence_nll({k: v.to(device) for k, v in batch.items()}).float().cpu())
+    return {"reference_nll": torch.cat(rows, 1).numpy(),
+            "reference_owner": np.asarray(owners, dtype=np.int64)}

@@ -19,6 +19,7 @@ from harness import tables
 from harness.cache import write_json_atomic
 from harness.config import as_dict
 from harness.method import COST_METRICS, Method
+from harness.metrics.catalogue import LIKELIHOOD
 from harness.plan import Cell
 from harness.runner import CellRecord, RunResult
 from harness.task import Task
@@ -75,7 +76,8 @@ def _provenance(result: RunResult, command: str) -> dict:
     tasks = {c.task.name: c.task for c in cells}
     # a list, not a mapping: the task's column order must survive sorted JSON keys
     metrics = {name: [{"name": k, "higher_is_better": v.higher_is_better, "description": v.description}
-                      for k, v in {**t.metrics, **COST_METRICS}.items()] for name, t in tasks.items()}
+                      for k, v in {**t.metrics, **LIKELIHOOD, **COST_METRICS}.items()]
+               for name, t in tasks.items()}
     notes = {name: t.notes() for name, t in tasks.items()}
     for r in result.records:  # what could not be computed while scoring, and why
         lines = [f"{m}: n/a — {why}" for m, why in r.unavailable.items()]

@@ -20,7 +20,16 @@ from harness.metrics import coco
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
 from harness.metrics.bootstrap import bootstrap_ci, decompositions
-from harness.metrics.catalogue import DIVERSITY, METRICS, metric_info
+from harness.metrics.catalogue import (
+    DIVERSITY,
+    FLAVOURS,
+    METRICS,
+    PTB_DIVERSITY,
+    SEMANTIC_FLAVOURS,
+    MetricValues,
+    metric_info,
+)
+from harness.semantic import sbert_metrics
 
 SACREBLEU = ("bleu", "chrf")
 
@@ -96,11 +105,17 @@ def load(predictions: str | Path, references: str | Path | None = None):
 
 def score(ids, candidates, references,
           metrics: list[str] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
-    """Metric values (None where a metric cannot run here) and ``{metric: reason}`` for those."""
-    unknown = [m for m in metrics or [] if m not in METRICS]
+    """Metric values (None where a metric cannot run here) and ``{metric: reason}`` for those.
+
+    ``metrics``: names from the catalogue — a quality metric (``bleu``: all its flavours) or
+    one flavour of it (``max/bleu``), or a diversity metric — default: all."""
+    flavoured = [m for m in metrics or [] if "/" in m]
+    unknown = [m for m in metrics or [] if m.split("/", 1)[-1] not in METRICS
+               or ("/" in m and not _has_flavour(m))]
     if unknown:
-        raise ScoreInputError(f"unknown metric {unknown[0]!r}; available: {', '.join(METRICS)}")
-    wanted = metrics or METRICS
+        raise ScoreInputError(f"unknown metric {unknown[0]!r}; available: {', '.join(METRICS)} "
+                              f"(a quality metric also as {'/, '.join(FLAVOURS)}/<name>)")
+    wanted = list(dict.fromkeys(m.split("/", 1)[-1] for m in metrics)) if metrics else METRICS
     try:
         tx.check_inputs(candidates, [r if r is not None else [] for r in references], ids)
     except tx.MetricInputError as exc:
@@ -111,21 +126,40 @@ def score(ids, candidates, references,
         coco_job = pool.submit(coco.coco_flavours, candidates, references, coco_wanted)
         out.update(tx.quality_flavours(candidates, references, [m for m in wanted if m in SACREBLEU]))
         div = dv.diversity(candidates, references) if any(m in DIVERSITY for m in wanted) else {}
+        if any(m in PTB_DIVERSITY for m in wanted):
+            div = MetricValues({**div, **coco.ptb_diversity(candidates)})
+        wants_sbert = bool({"sbert_sim", "sbert_diversity"} & set(wanted))
+        semantic = sbert_metrics(candidates, references) if wants_sbert else MetricValues()
         coco_values = coco_job.result()
-        values, missing = coco_values, coco_values.unavailable
+        values, missing = coco_values, {**coco_values.unavailable, **getattr(div, "unavailable", {})}
+    for name in ("top1/sbert_sim", "max/sbert_sim", "sbert_diversity"):
+        if name.split("/", 1)[-1] in wanted:
+            out[name] = semantic.get(name)
+            if name in semantic.unavailable:
+                missing[name.split("/", 1)[-1]] = semantic.unavailable[name]
     for name in coco_wanted:
-        for flavour in ("top1", "mean", "oracle"):
+        for flavour in FLAVOURS:
             key = f"{flavour}/{name}"
             out[key] = values.get(key)
-    out.update({k: v for k, v in div.items() if k in wanted})
-    return out, missing
+    out.update({k: div.get(k) for k in wanted if k in DIVERSITY and (k in div or k in missing)})
+    if flavoured:  # only the flavours asked for, where a flavour was named
+        keep = set(flavoured) | {m for m in metrics if "/" not in m}
+        out = {k: v for k, v in out.items() if k in keep or k.split("/", 1)[-1] in keep}
+    return out, {k: v for k, v in missing.items() if k in wanted}
+
+
+def _has_flavour(name: str) -> bool:
+    flavour, base = name.split("/", 1)
+    if base == "sbert_sim":
+        return flavour in SEMANTIC_FLAVOURS
+    return flavour in FLAVOURS and base not in DIVERSITY and base != "sbert_diversity"
 
 
 def intervals(candidates, references, values: dict[str, float], n_resamples: int,
               seed: int = 0) -> dict[str, tuple[float, float]]:
     """95 % bootstrap intervals over inputs for every metric in ``values`` that decomposes."""
     parts = decompositions(candidates, references, [m for m in SACREBLEU if f"top1/{m}" in values])
-    coco_wanted = [m for m in coco.COCO if values.get(f"top1/{m}") is not None and m != "meteor"]
+    coco_wanted = [m for m in coco.COCO if values.get(f"top1/{m}") is not None]
     parts.update(coco.coco_parts(candidates, references, coco_wanted)[0] if coco_wanted else {})
     return {k: bootstrap_ci(*parts[k], n_resamples=n_resamples, seed=seed)
             for k in values if k in parts}
@@ -157,5 +191,6 @@ def render(values: dict[str, float | None], fmt: str, signatures: dict[str, str]
     lines += [f"<sub>{k}: n/a — {reason}</sub>" for k, reason in missing.items()]
     if ci:
         lines.append("<sub>95 % CI: percentile bootstrap over inputs; n/a: the metric does not "
-                     "decompose over inputs (vocab, pairwise_bleu, loo_bleu, meteor)</sub>")
+                     "decompose over inputs (vocab, pairwise_bleu, loo_bleu, METEOR's corpus "
+                     "flavours)</sub>")
     return "\n".join(lines) + "\n"

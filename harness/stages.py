@@ -17,6 +17,7 @@ from safetensors.numpy import load_file, save_file
 
 from harness.cache import write_json_atomic
 from harness.method import Method
+from harness.metrics.likelihood import nll_flavours
 from harness.scoring import intervals
 from harness.task import Example, Task
 
@@ -60,7 +61,10 @@ def score_to(directory: Path, task: Task, examples: list[Example], candidates: l
              measured: dict, seed: int) -> None:
     """``scores.json`` (the task's metrics, their bootstrap half-widths, the method's costs)
     and ``details.json`` (what the task keeps beside them): a pure function of the decode."""
-    values, details = task.score(examples, candidates, measured["probes"])
+    probes = measured["probes"]
+    values, details = task.score(examples, candidates, probes)
+    if "reference_nll" in probes:  # every task with references and a model: the same two numbers
+        values.update(nll_flavours(probes["reference_nll"], probes["reference_owner"]))
     values.update(bootstrap_half_widths(task, examples, candidates, values, seed))
     values.update(measured["cost"])
     write_json_atomic(directory / "scores.json", values)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from harness.metrics.catalogue import MetricInfo  # noqa: F401  (plugins import it from here)
+from harness.probes import HypothesisModel, reference_nll
 
 
 @dataclass
@@ -223,11 +224,20 @@ class Task:
         """``best_of_n_metric`` of these candidates (each input scored by its best one)."""
         raise NotImplementedError
 
+    def reference_set(self, examples: list[Example]) -> tuple[TrainingSet, list[int]] | None:
+        """Every (input, reference) pair of ``examples`` as training rows (labels on the
+        reference) and the index of each row's input — what ``oracle_nll`` scores; None:
+        the task has no reference likelihood."""
+        return None
+
     def probe(self, model, examples: list[Example]) -> dict[str, np.ndarray]:
-        """What scoring needs of the model besides the candidates (e.g. next-token
-        distributions), measured once right after decoding and kept with the candidates:
-        ``{name: array}``. ``model`` follows :class:`harness.probes.HypothesisModel`."""
-        return {}
+        """What scoring needs of the model besides the candidates, measured once right after
+        decoding and kept with the candidates: ``{name: array}``. By default every
+        hypothesis's NLL of every reference (for ``oracle_nll`` / ``top1_nll``) where the
+        model follows :class:`harness.probes.HypothesisModel` and the task has
+        :meth:`reference_set`; a task adds its own (call this one too)."""
+        pairs = self.reference_set(examples) if isinstance(model, HypothesisModel) else None
+        return {} if pairs is None else reference_nll(model, *pairs)
 
     def score(self, examples: list[Example], candidates: list[list[str]],
               probes: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, Any]]:

@@ -95,6 +95,50 @@ def test_mean_and_oracle_flavours(ours, reference):
         assert ours[f"oracle/{name}"] >= ours[f"mean/{name}"] - 1e-9
 
 
+@needs_java
+def test_max_flavour_is_the_mean_of_each_inputs_best_sentence_score(ours, reference):
+    """``max/`` = aac-metrics ``mult_cands_metric(..., "max")`` (the LoRA-MCL paper's oracle):
+    per rank pycocoevalcap's per-sentence scores, per input the best rank, mean over inputs."""
+    gts, ranks, meteor_by_rank = reference
+    sentence = {f"bleu_{n + 1}": [Bleu(4).compute_score(gts, res, verbose=0)[1][n] for res in ranks]
+                for n in range(4)}
+    sentence["rouge_l"] = [Rouge().compute_score(gts, res)[1] for res in ranks]
+    sentence["cider_d"] = [Cider().compute_score(gts, res)[1] for res in ranks]
+    sentence["meteor"] = [scores for _, scores in meteor_by_rank]
+    for name, by_rank in sentence.items():
+        want = np.max(np.array(by_rank, dtype=float), axis=0).mean()
+        assert ours[f"max/{name}"] == pytest.approx(want, abs=1e-6), name
+    # where the metric is a mean of sentence scores, max and oracle agree; for BLEU they do not
+    assert ours["max/cider_d"] == pytest.approx(ours["oracle/cider_d"], abs=1e-9)
+    assert ours["max/bleu_4"] != pytest.approx(ours["oracle/bleu_4"], abs=1e-3)
+
+
+@needs_java
+def test_ptb_diversity_follows_the_papers_eval_div_stats():
+    """The LoRA-MCL captioning code's ``eval_div_stats``, step by step on pycocoevalcap: PTB
+    tokens; mBLEU-4 = per rank i, ``Bleu(4)`` corpus BLEU-4 of candidate i against the other
+    candidates, mean over ranks; Div-n per input over its candidates; vocabulary global."""
+    cands = [r["captions"][:3] for r in ROWS]  # N = 3
+    caps = PTBTokenizer().tokenize({i: [{"caption": c} for c in row] for i, row in enumerate(cands)})
+    by_rank = []
+    for i in range(3):
+        refs = {k: caps[k][:i] + caps[k][i + 1:] for k in caps}
+        by_rank.append(Bleu(4).compute_score(refs, {k: [caps[k][i]] for k in caps}, verbose=0)[0][3])
+
+    def div(n):
+        per = []
+        for k in caps:
+            grams = {tuple(c.split()[j:j + n]) for c in caps[k] for j in range(len(c.split()) - n + 1)}
+            per.append(len(grams) / (1e-6 + sum(len(c.split()) for c in caps[k])))
+        return np.mean(per)
+
+    ours = coco.ptb_diversity(cands)
+    assert ours["mbleu_4_ptb"] == pytest.approx(np.mean(by_rank), abs=1e-6)
+    assert ours["div_1_ptb"] == pytest.approx(div(1), abs=1e-9)
+    assert ours["div_2_ptb"] == pytest.approx(div(2), abs=1e-9)
+    assert ours["vocab_ptb"] == len({w for k in caps for c in caps[k] for w in c.split()})
+
+
 def test_spice_is_na_with_reason_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("MCLBENCH_CORENLP_DIR", str(tmp_path))
     if coco.unavailable(["spice"]) == {}:

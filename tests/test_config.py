@@ -131,8 +131,8 @@ def test_per_task_overrides_go_on_top_and_the_command_line_wins(tmp_path):
 
 
 def test_per_task_names_are_checked(tmp_path):
-    from harness.registry import UnknownPluginError
     from harness.plan import resolve
+    from harness.registry import UnknownPluginError
 
     path = tmp_path / "run.yaml"
     path.write_text("tasks: [markov]\nmethods: [lora_mcl]\nper_task: {markvo: {lora_mcl: {rank: 2}}}\n")

@@ -99,3 +99,18 @@ def test_coco_metrics_and_spice_na(files, capsys, monkeypatch, tmp_path):
     assert main(["score", "--predictions", preds, "--references", refs, "--metrics", "spice"]) == 0
     out = capsys.readouterr().out
     assert "| top1/spice ↑ | n/a |" in out and "<sub>spice: n/a — SPICE needs Stanford CoreNLP" in out
+
+
+def test_one_flavour_by_name_and_the_papers_captioning_diversity(tmp_path, capsys):
+    """``--metrics max/bleu,max/bleu_4,mbleu_4_ptb`` scores exactly those (predictions alone)."""
+    preds = tmp_path / "p.jsonl"
+    preds.write_text("".join(json.dumps({"id": str(i), "candidates": c, "references": r}) + "\n"
+                             for i, (c, r) in enumerate(zip(CANDS, REFS, strict=True))))
+    assert main(["score", "--predictions", str(preds), "--metrics", "max/bleu,max/bleu_4,mbleu_4_ptb",
+                 "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    java = not coco.unavailable(["bleu_4"])
+    assert set(out) == {"max/bleu", "max/bleu_4", "mbleu_4_ptb"}
+    assert out["max/bleu"] == pytest.approx(tx.quality_flavours(CANDS, REFS)["max/bleu"])
+    assert (out["max/bleu_4"] is not None) == java and (out["mbleu_4_ptb"] is not None) == java
+    assert main(["score", "--predictions", str(preds), "--metrics", "max/mbleu_4"]) == 2  # no flavours

@@ -4,6 +4,7 @@ hand-checked examples for the diversity metrics, clear errors on bad input."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import sacrebleu
 
@@ -87,3 +88,29 @@ def test_leave_one_out_bleu_by_hand():
 def test_bad_input_is_named(cands, refs, msg):
     with pytest.raises(tx.MetricInputError, match=msg):
         tx.quality_flavours(cands, refs)
+
+
+def test_max_bleu_is_almas_oracle_sentence_bleu_mean():
+    """``max/bleu`` = the LoRA-MCL code's ``compute_oracle_sentence_bleu`` (ALMA): per input the
+    best ``sacrebleu.sentence_bleu`` over the candidates, mean over inputs; chrF likewise."""
+    scores = tx.quality_flavours(CANDS, REFS)
+    want = np.mean([max(sacrebleu.sentence_bleu(c, refs).score for c in cands)
+                    for cands, refs in zip(CANDS, REFS, strict=True)])
+    assert scores["max/bleu"] == pytest.approx(want, abs=1e-6)
+    want_chrf = np.mean([max(sacrebleu.sentence_chrf(c, refs).score for c in cands)
+                         for cands, refs in zip(CANDS, REFS, strict=True)])
+    assert scores["max/chrf"] == pytest.approx(want_chrf, abs=1e-6)
+    assert scores["max/bleu"] != pytest.approx(scores["oracle/bleu"], abs=1e-3)  # not the corpus form
+
+
+def test_oracle_and_top1_nll_by_hand():
+    from harness.metrics.likelihood import nll_flavours
+
+    # 2 hypotheses; input 0 has references rows 0 and 1, input 1 has row 2
+    nll = np.array([[1.0, 4.0, 2.0],
+                    [3.0, 2.0, 5.0]])
+    values = nll_flavours(nll, np.array([0, 0, 1]))
+    assert values["oracle_nll"] == pytest.approx(((1.0 + 2.0) / 2 + 2.0) / 2)
+    assert values["top1_nll"] == pytest.approx(((1.0 + 4.0) / 2 + 2.0) / 2)
+    one = nll_flavours(nll[:1], np.array([0, 0, 1]))  # one hypothesis: the two are equal
+    assert one["oracle_nll"] == one["top1_nll"]

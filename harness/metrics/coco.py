@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.metrics.catalogue import MetricValues
+from harness.metrics.catalogue import FLAVOURS, MetricValues
 
 COCO = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider")
 NEEDS_SPICE = ("spice", "spider")
@@ -305,8 +305,9 @@ def _last_words(stream) -> str:
     return lines[-1][:300] if lines else "it wrote nothing to stderr"
 
 
-def meteor_flavours(hyps: list[list[str]], refs: list[list[str]]) -> tuple[list[float], float]:
-    """Each rank's METEOR corpus score and the oracle's (per input the best segment), one JVM."""
+def meteor_flavours(hyps: list[list[str]], refs: list[list[str]]) -> tuple[list[float], float, np.ndarray]:
+    """Each rank's METEOR corpus score, the oracle's (per input the best segment) and every
+    segment's score ``(inputs, N)``, in one JVM."""
     meteor = Meteor()
     try:
         n = len(hyps[0])
@@ -318,7 +319,7 @@ def meteor_flavours(hyps: list[list[str]], refs: list[list[str]]) -> tuple[list[
             corpus.append(score)
         best = sentence.argmax(1)  # ties: the first
         oracle, _ = meteor.evaluate([row[b] for row, b in zip(stats, best, strict=True)])
-        return corpus, oracle
+        return corpus, oracle, sentence
     finally:
         meteor.close()
 
@@ -394,6 +395,7 @@ def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
                 parts[f"top1/bleu_{order}"] = (stats[:, 0], corpus)
                 parts[f"mean/bleu_{order}"] = (stats, _mean_over_ranks(corpus))
                 parts[f"oracle/bleu_{order}"] = (stats[np.arange(inputs), best], corpus)
+                parts[f"max/bleu_{order}"] = (per_sentence[..., order - 1].max(1), _mean)
         sentence: dict[str, np.ndarray] = {}
         if "rouge_l" in wanted:
             sentence["rouge_l"] = np.array([[rouge_l(h, refs[i]) for h in hyps[i]] for i in range(inputs)])
@@ -405,18 +407,52 @@ def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
             sentence["spice"] = flat.reshape(inputs, n)
             sentence["spider"] = (sentence["cider_d"] + sentence["spice"]) / 2
         for name, scores in sentence.items():
-            if name in wanted:  # means over inputs; oracle/spider is SPIDEr-max
+            if name in wanted:  # means over inputs: oracle = max; max/spider is SPIDEr-max
                 parts[f"top1/{name}"] = (scores[:, 0], _mean)
                 parts[f"mean/{name}"] = (scores.mean(1), _mean)
                 parts[f"oracle/{name}"] = (scores.max(1), _mean)
+                parts[f"max/{name}"] = (scores.max(1), _mean)
         if meteor is not None:
             try:
-                corpus_by_rank, oracle = meteor.result()
+                corpus_by_rank, oracle, segments = meteor.result()
                 fixed.update({"top1/meteor": corpus_by_rank[0], "mean/meteor": float(np.mean(corpus_by_rank)),
                               "oracle/meteor": oracle})
+                parts["max/meteor"] = (segments.max(1), _mean)  # segment scores: it decomposes
             except MetricUnavailable as exc:  # the other metrics stand; METEOR reads n/a — why
                 missing["meteor"] = str(exc)
     return parts, fixed, missing
+
+
+def ptb_diversity(candidates: Sequence[Sequence[str]]) -> MetricValues:
+    """The LoRA-MCL paper's captioning diversity (its ``utils_diversity.eval_div_stats``), on
+    PTB tokens: ``mbleu_4_ptb`` — for each candidate rank i, pycocoevalcap's corpus BLEU-4 of
+    candidate i against the other N-1, averaged over ranks (lower = more diverse);
+    ``div_1_ptb`` / ``div_2_ptb`` — per input distinct n-grams over its N candidates /
+    (1e-6 + their tokens), averaged; ``vocab_ptb`` — distinct tokens over all candidates."""
+    names = ("mbleu_4_ptb", "div_1_ptb", "div_2_ptb", "vocab_ptb")
+    try:
+        _package_dir()
+        java()
+        n = len(candidates[0])
+        flat = ptb_tokenize([c for row in candidates for c in row])
+    except MetricUnavailable as exc:
+        return MetricValues({}, {m: str(exc) for m in names})
+    rows = [flat[i * n:(i + 1) * n] for i in range(len(candidates))]
+    out = {f"div_{k}_ptb": float(np.mean([_distinct(row, k) for row in rows])) for k in (1, 2)}
+    out["vocab_ptb"] = float(len({w for row in rows for c in row for w in c.split()}))
+    if n >= 2:
+        by_rank = []
+        for i in range(n):
+            stats = np.array([bleu_stats(row[i], row[:i] + row[i + 1:]) for row in rows])
+            by_rank.append(bleu_from_stats(stats.sum(0))[3])
+        out["mbleu_4_ptb"] = float(np.mean(by_rank))
+    return MetricValues({m: out[m] for m in names if m in out})
+
+
+def _distinct(captions: Sequence[str], n: int) -> float:
+    words = [c.split() for c in captions]
+    grams = {tuple(w[k:k + n]) for w in words for k in range(len(w) - n + 1)}
+    return len(grams) / (1e-6 + sum(len(w) for w in words))
 
 
 def coco_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
@@ -425,5 +461,5 @@ def coco_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequ
     ``{metric: reason}`` for those that cannot (tables show them as "n/a" with the reason)."""
     parts, fixed, missing = coco_parts(candidates, references, metrics)
     values = {**{k: aggregate(rows) for k, (rows, aggregate) in parts.items()}, **fixed}
-    order = [f"{f}/{m}" for m in metrics for f in ("top1", "mean", "oracle")]
+    order = [f"{f}/{m}" for m in metrics for f in FLAVOURS]
     return MetricValues({k: values[k] for k in order if k in values}, missing)

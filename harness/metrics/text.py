@@ -11,7 +11,10 @@ are comparable with each other and with published single-output numbers:
 - ``top1/<m>``: the first candidate of every input (what a user would be shown);
 - ``mean/<m>``: the mean over n of the corpus score of every input's n-th candidate;
 - ``oracle/<m>``: per input the candidate with the best sentence-level score (ties: the
-  first), then the corpus score of those choices: best of N.
+  first), then the corpus score of those choices: best of N;
+- ``max/<m>``: per input the best sentence-level score (BLEU: sacreBLEU's sentence BLEU,
+  exp smoothing, effective order — ``sacrebleu.sentence_bleu``'s defaults), then the mean
+  over inputs: the paper's oracle (ALMA's ``compute_oracle_sentence_bleu``).
 """
 
 from __future__ import annotations
@@ -136,7 +139,12 @@ def flavour_decompositions(candidates: Sequence[Sequence[str]], references: Sequ
         out[f"top1/{name}"] = (stats[0], corpus)
         out[f"mean/{name}"] = (stats.transpose(1, 0, 2), mean_over_ranks)
         out[f"oracle/{name}"] = (stats[best, np.arange(len(best))], corpus)
+        out[f"max/{name}"] = (sentence.max(1), _mean)
     return out
+
+
+def _mean(rows: np.ndarray) -> float:
+    return float(np.mean(rows))
 
 
 def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],

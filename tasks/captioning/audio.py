@@ -43,6 +43,7 @@ class AudioCaptioningTask(CaptioningTask):
     Config = AudioCaptioningConfig
     version = "2"  # 2: beam search through Whisper returns N distinct beams (was N copies of the best)
     base = audio_base
+    semantic = True  # the paper reports SBERT similarity for audio captioning
     rebuild_env = "MCLBENCH_AUDIO_BASE"
     readers = {"clotho": cl.read_clotho, "audiocaps": cl.read_audiocaps}
 

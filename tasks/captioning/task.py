@@ -1,7 +1,8 @@
 """What the image and audio captioning tasks share: data splits, any encoder–decoder
 checkpoint by path, candidates scored with the COCO caption metrics (top1 / mean /
-oracle; SPICE and SPIDEr "n/a" offline with the reason in the footer), mBLEU-4, Div-1/2,
-vocab, unique and, on the generated sets, ``modes_covered`` / ``mode_recall``: the distinct
+oracle / max; SPICE and SPIDEr "n/a" offline with the reason in the footer), the paper's
+captioning diversity on PTB tokens (mBLEU-4, Div-1/2, vocabulary), unique and, on the
+generated sets, ``modes_covered`` / ``mode_recall``: the distinct
 described subsets (modes) that some candidate matches best (sentence BLEU over the tagged
 references).
 
@@ -22,8 +23,9 @@ import torch
 
 from harness.metrics import coco
 from harness.metrics import diversity as dv
-from harness.metrics.catalogue import metric_info
+from harness.metrics.catalogue import FLAVOURS, PTB_DIVERSITY, SEMANTIC, metric_info
 from harness.metrics.text import sentence_bleu
+from harness.semantic import sbert_metrics
 from harness.task import (
     Example,
     MetricInfo,
@@ -87,9 +89,10 @@ class CaptioningTask(PretrainedTask):
     base: ClassVar[Any]  # the base's module: BASE_DIR, Recipe, split(n), pretrain(recipe, work, out)
     readers: ClassVar[dict[str, Any]]  # format -> reader(annotations, data_dir) -> list[Example]
     training_defaults = {"steps": 400, "batch_size": 32, "lr": 2e-3, "target_modules": "all-linear"}
-    bootstrap_metrics = ("top1/cider_d", "oracle/cider_d")
+    bootstrap_metrics = ("top1/cider_d", "oracle/cider_d", "max/cider_d")
+    semantic: ClassVar[bool] = False  # also SBERT similarity and diversity (harness.semantic)
     best_of_n_metric = "oracle/cider_d"
-    quality_diversity = ("oracle/cider_d", "mbleu_4")
+    quality_diversity = ("oracle/cider_d", "mbleu_4_ptb")
 
     # ------------------------------------------------------------------- subclass hooks
     def generated_examples(self) -> list[Example]:
@@ -107,8 +110,10 @@ class CaptioningTask(PretrainedTask):
     # ---------------------------------------------------------------------------- data
     @property
     def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
-        names = [f"{f}/{m}" for m in COCO_NAMES for f in ("top1", "mean", "oracle")]
-        names += ["mbleu_4", "div_1", "div_2", "vocab", "unique"]
+        names = [f"{f}/{m}" for m in COCO_NAMES for f in FLAVOURS]
+        names += [*PTB_DIVERSITY, "unique"]  # the paper's captioning diversity: PTB tokens
+        if self.semantic:
+            names += list(SEMANTIC)
         out = {n: metric_info(n) for n in names}
         if self.config.annotations is None:
             out["modes_covered"] = MetricInfo(True, "distinct described subsets best-matched by a candidate")
@@ -146,6 +151,9 @@ class CaptioningTask(PretrainedTask):
     def test_examples(self) -> list[Example]:
         return self._splits[1]
 
+    def reference_set(self, examples):
+        return _CaptionPairs(self, examples), [i for i, e in enumerate(examples) for _ in e.references]
+
     # ------------------------------------------------------------------------ backbone
     def model_class(self, config) -> type:
         from transformers import AutoModelForSpeechSeq2Seq, VisionEncoderDecoderModel
@@ -167,6 +175,12 @@ class CaptioningTask(PretrainedTask):
         values = coco.coco_flavours(candidates, refs, COCO_NAMES)
         missing = values.unavailable
         values.update(self.declared(dv.diversity(candidates, refs)))
+        extras = [coco.ptb_diversity(candidates)]
+        if self.semantic:
+            extras.append(sbert_metrics(candidates, refs))
+        for extra in extras:
+            values.update(extra)
+            missing.update(extra.unavailable)
         if self.config.annotations is None:
             tagged = self.generated_modes()
             covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])

@@ -162,6 +162,11 @@ class MarkovTask(Task):
     def training_set(self) -> TrainingSet:
         return _SequenceSet(self.train_seqs, self.bos)
 
+    def reference_set(self, examples):
+        by_id = {e.id: i for i, e in enumerate(self.test_examples())}
+        rows = [by_id[e.id] for e in examples]
+        return _SequenceSet(self.test_seqs[rows], self.bos), list(range(len(examples)))
+
     def test_examples(self) -> list[Example]:
         return [
             Example(id=f"test-{i}", source=[int(s[0])], references=[" ".join(map(str, s[1:]))])
@@ -232,6 +237,7 @@ class MarkovTask(Task):
         (K, V, V)), and its per-token NLL of every held-out sequence (``val_nll``, (K, N))."""
         if not isinstance(model, HypothesisModel):
             return {}  # a model without hypotheses: only the candidate metrics
+        probes = super().probe(model, examples)  # the test sequences' NLL: oracle_nll
         v, k = self.config.num_states, model.num_hypotheses
         # one-state context: [BOS, s] -> distribution of the next state
         ctx = torch.tensor([[self.bos, s] for s in range(v)])
@@ -248,7 +254,7 @@ class MarkovTask(Task):
         probs = self._next_states(logp).reshape(k, -1, v).double()
         sums = torch.einsum("nc,knv->kcv", onehot, probs)
         prefix_avg = (sums / onehot.sum(0).clamp(min=1)[None, :, None]).numpy()
-        return {"one_token": one_token, "prefix": prefix_avg, "val_nll": nll}
+        return {**probes, "one_token": one_token, "prefix": prefix_avg, "val_nll": nll}
 
     def score(self, examples, candidates, probes):
         c = self.config

@@ -28,7 +28,7 @@ import torch
 
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
-from harness.metrics.catalogue import metric_info
+from harness.metrics.catalogue import FLAVOURS, metric_info
 from harness.registry import register_task
 from harness.task import (
     Example,
@@ -104,13 +104,13 @@ class TranslationTask(PretrainedTask):
         "steps": 500, "batch_size": 32, "lr": 2e-3,
         "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
     }
-    bootstrap_metrics = ("top1/bleu", "oracle/bleu")
+    bootstrap_metrics = ("top1/bleu", "oracle/bleu", "max/bleu")
     best_of_n_metric = "oracle/bleu"
     quality_diversity = ("oracle/bleu", "mbleu_4")
 
     @property
     def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
-        names = [f"{f}/{m}" for m in ("bleu", "chrf") for f in ("top1", "mean", "oracle")]
+        names = [f"{f}/{m}" for m in ("bleu", "chrf") for f in FLAVOURS]
         names += ["mbleu_4", "pairwise_bleu", "div_1", "div_2", "vocab", "unique"]
         if self._multi_reference:
             names += ["loo_bleu", "refs_covered"]
@@ -152,14 +152,22 @@ class TranslationTask(PretrainedTask):
         return h.hexdigest()
 
     def training_set(self) -> TrainingSet:
-        tok, c, pairs = self.tokenizer, self.config, self._train_pairs
+        return self._pair_set([(e.source, e.references[0]) for e in self._train_pairs])
+
+    def reference_set(self, examples):
+        pairs = [(e.source, r) for e in examples for r in e.references]
+        return self._pair_set(pairs), [i for i, e in enumerate(examples) for _ in e.references]
+
+    def _pair_set(self, pairs: list[tuple[str, str]]) -> _PairSet:
+        """(source, target) text pairs tokenised as training rows."""
+        tok, c = self.tokenizer, self.config
         if self.causal:
-            prompts = [tok(self._prompt(e.source), add_special_tokens=False)["input_ids"] for e in pairs]
-            targets = [tok(" " + e.references[0], add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
-                       for e in pairs]
+            prompts = [tok(self._prompt(src), add_special_tokens=False)["input_ids"] for src, _ in pairs]
+            targets = [tok(" " + tgt, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+                       for _, tgt in pairs]
         else:
-            prompts = [ids[: c.max_source_tokens] for ids in tok([e.source for e in pairs])["input_ids"]]
-            targets = tok(text_target=[e.references[0] for e in pairs])["input_ids"]
+            prompts = [ids[: c.max_source_tokens] for ids in tok([src for src, _ in pairs])["input_ids"]]
+            targets = tok(text_target=[tgt for _, tgt in pairs])["input_ids"]
             targets = [t[: c.max_new_tokens] for t in targets]
         return _PairSet(list(zip(prompts, targets, strict=True)), tok.pad_token_id, self.causal)
 

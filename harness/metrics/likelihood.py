@@ -1,0 +1,30 @@
+"""How likely each method's model finds the references: oracle and top-1 NLL. Pure numpy.
+
+Inputs: ``nll`` ``(K, rows)``, hypothesis k's per-token NLL (mean over the reference's
+tokens, given the input) of every (input, reference) pair, and ``owner`` ``(rows,)``, the
+input of each row (measured at decode time, :func:`harness.probes.reference_nll`).
+
+- ``oracle_nll``: per (input, reference) pair the lowest NLL over the K hypotheses — the
+  quantity the winner-takes-all loss minimises, on held-out pairs — averaged over the
+  input's references, then over inputs (the LoRA-MCL paper's oracle NLL; with several
+  references each one is scored on its own, as a training pair would be);
+- ``top1_nll``: the same with the first hypothesis only (the model a user would deploy).
+
+With one hypothesis (LoRA-MLE and every decoder of its adapter, MoE-LoRA) the two are equal:
+the adapter's held-out NLL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from harness.metrics.catalogue import MetricValues
+
+
+def nll_flavours(nll: np.ndarray, owner: np.ndarray) -> MetricValues:
+    """``oracle_nll`` and ``top1_nll`` (see the module docstring)."""
+    nll, owner = np.asarray(nll, dtype=np.float64), np.asarray(owner)
+    inputs = np.unique(owner)
+    per_row = {"oracle_nll": nll.min(0), "top1_nll": nll[0]}
+    return MetricValues({name: float(np.mean([rows[owner == i].mean() for i in inputs]))
+                         for name, rows in per_row.items()})
