@@ -63,7 +63,8 @@ def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
             "--set", "diverse_beam.num_candidates=2"]
     assert main(args) == 0
     metrics = set(pd.read_csv(tmp_path / "out" / "scores.csv")["metric"])
-    assert {"top1/cider_d", "oracle/meteor", "mbleu_4", "mode_recall"} <= metrics
+    assert {"top1/cider_d", "oracle/meteor", "mbleu_4_ptb", "max/meteor", "oracle_nll",
+            "mode_recall"} <= metrics
 
 
 def test_beam_search_on_the_whisper_base_returns_distinct_beams():

@@ -39,7 +39,8 @@ def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
     assert main(args) == 0
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     metrics = set(scores["metric"])
-    assert {"top1/cider_d", "oracle/meteor", "mean/bleu_4", "mbleu_4", "mode_recall"} <= metrics
+    assert {"top1/cider_d", "oracle/meteor", "mean/bleu_4", "mbleu_4_ptb", "max/bleu_4", "oracle_nll",
+            "mode_recall"} <= metrics
     assert "top1/spice" not in metrics  # n/a offline: never a number ...
     board = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "spice: n/a — " in board  # ... but a reason in the footer
