@@ -20,6 +20,7 @@ import sys
 import types
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 PROJECT_PACKAGES = frozenset({"harness", "methods", "tasks"})
 # Libraries whose version changes what a stage computes (numerics, tokenisation, metrics).
@@ -66,7 +67,7 @@ def _module_digest(name: str, roots: frozenset[str]) -> tuple[tuple[str, str], .
             continue
         module = sys.modules[current]
         path = getattr(module, "__file__", None)
-        seen[current] = hashlib.sha256(open(path, "rb").read()).hexdigest() if path else ""
+        seen[current] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
         todo.extend(_imports(module))
     return tuple(sorted(seen.items()))
 

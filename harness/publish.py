@@ -18,6 +18,7 @@ from pathlib import Path
 from harness import tables
 from harness.cache import write_json_atomic
 from harness.config import as_dict
+from harness.fingerprint import library_versions as installed_versions
 from harness.method import COST_METRICS, Method
 from harness.metrics.catalogue import LIKELIHOOD
 from harness.plan import Cell
@@ -148,13 +149,6 @@ def git_commit() -> str:
 
 
 def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("mclbench", "torch", "transformers", "peft", "numpy", "pandas", "sacrebleu",
-                "pycocoevalcap"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            pass
-    return out
+    """Python and the libraries a reader needs to reproduce the tables (for run.json)."""
+    return {"python": platform.python_version(), **installed_versions(
+        ("mclbench", "torch", "transformers", "peft", "numpy", "pandas", "sacrebleu", "pycocoevalcap"))}
