@@ -55,6 +55,7 @@ def main() -> None:
         "pairwise_bleu": lambda: dv.pairwise_bleu(cands),
         "loo_bleu": lambda: dv.loo_bleu(cands, refs),
         "refs_covered": lambda: dv.refs_covered(cands, refs),
+        "refs_covered_fairseq": lambda: dv.refs_covered_fairseq(cands, refs),
         "div_1, div_2": lambda: (dv.div_n(cands, 1), dv.div_n(cands, 2)),
         "vocab, unique": lambda: (dv.vocab(cands), dv.unique(cands)),
         "COCO: PTB tokenizer (JVM)": lambda: coco.ptb_tokenize([c for r in cands + refs for c in r]),

@@ -157,3 +157,22 @@ def test_java_missing_gives_reason_not_zero(monkeypatch):
     assert values == {}
     assert "Java not found" in missing["meteor"]
     assert "apt-get install default-jre-headless" in missing["cider_d"]
+
+
+def test_bit_parallel_lcs_equals_the_dynamic_programme():
+    import random
+
+    def table(a, b):
+        previous = [0] * (len(b) + 1)
+        for x in a:
+            current = [0]
+            for j, y in enumerate(b, 1):
+                current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
+            previous = current
+        return previous[-1]
+
+    rng = random.Random(0)
+    for _ in range(3000):
+        a = [rng.choice("abcde") for _ in range(rng.randint(0, 40))]
+        b = [rng.choice("abcdef") for _ in range(rng.randint(0, 40))]
+        assert coco._lcs(a, b) == table(a, b)

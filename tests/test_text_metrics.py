@@ -114,3 +114,18 @@ def test_oracle_and_top1_nll_by_hand():
     assert values["top1_nll"] == pytest.approx(((1.0 + 4.0) / 2 + 2.0) / 2)
     one = nll_flavours(nll[:1], np.array([0, 0, 1]))  # one hypothesis: the two are equal
     assert one["oracle_nll"] == one["top1_nll"]
+
+
+def test_shared_ngram_statistics_equal_sacrebleu():
+    """The n-gram table behind the BLEU-based diversity metrics gives sacreBLEU's scores."""
+    from harness.metrics import ngrams
+
+    table = ngrams.NgramTable()
+    for cands, refs in zip(CANDS, REFS, strict=True):
+        for c in cands:
+            stats = table.stats(c, table.references(refs))
+            assert ngrams.sentence_bleu(stats) == sacrebleu.sentence_bleu(c, refs).score
+    hyps = [c for cands in CANDS for c in cands]
+    refs = [r for cands, rs in zip(CANDS, REFS, strict=True) for r in [rs] * len(cands)]
+    stats = [table.stats(h, table.references(r)) for h, r in zip(hyps, refs, strict=True)]
+    assert ngrams.corpus_bleu(stats) == tx.corpus_bleu(hyps, refs)

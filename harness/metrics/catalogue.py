@@ -50,7 +50,11 @@ DIVERSITY = {
     "pairwise_bleu": MetricInfo(False, "corpus BLEU over ordered candidate pairs (lower = more diverse)",
                                 _13A),
     "loo_bleu": MetricInfo(True, "leave-one-out multi-reference BLEU", _13A),
-    "refs_covered": MetricInfo(True, "distinct references best-matched by some candidate", _13A),
+    "refs_covered": MetricInfo(True, "distinct references best-matched (sacreBLEU sentence BLEU, ties to the "
+                               "first) by some candidate: the LoRA-MCL code's refs_covered_metric", _13A),
+    "refs_covered_fairseq": MetricInfo(True, "as refs_covered with fairseq translation_moe's add-one "
+                                       "smoothed sentence BLEU and seeded random ties (its multi_ref count)",
+                                       _13A),
     "div_1": MetricInfo(True, "distinct unigrams / tokens over the N candidates", _13A),
     "div_2": MetricInfo(True, "distinct bigrams / tokens over the N candidates", _13A),
     "vocab": MetricInfo(True, "distinct tokens over all candidates", _13A),

@@ -40,11 +40,12 @@ import threading
 from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from harness.metrics.catalogue import FLAVOURS, MetricValues
+from harness.metrics.catalogue import FLAVOURS, PTB_DIVERSITY, MetricValues
 
 COCO = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider")
 NEEDS_SPICE = ("spice", "spider")
@@ -135,6 +136,13 @@ def _ngrams(words: list[str], n: int = 4) -> dict[tuple, int]:
     return counts
 
 
+@lru_cache(maxsize=1 << 17)
+def _counts(text: str) -> dict[tuple, int]:
+    """n-gram counts (orders 1-4) of one tokenised string, counted once: BLEU, CIDEr-D and
+    the PTB diversity count the same strings again and again. Read-only."""
+    return _ngrams(text.split())
+
+
 # ---------------------------------------------------------------- BLEU
 _SMALL, _TINY = 1e-9, 1e-15
 
@@ -148,7 +156,7 @@ def bleu_stats(hyp: str, refs: Sequence[str], ref_max: dict | None = None) -> np
     testlen = len(words)
     reflen = min((abs(length - testlen), length) for length in ref_lens)[1]
     correct = [0, 0, 0, 0]
-    for ngram, count in _ngrams(words).items():
+    for ngram, count in _counts(hyp).items():
         correct[len(ngram) - 1] += min(ref_max.get(ngram, 0), count)
     return np.array([testlen, reflen, *[max(0, testlen - k + 1) for k in range(1, 5)], *correct], dtype=float)
 
@@ -156,7 +164,7 @@ def bleu_stats(hyp: str, refs: Sequence[str], ref_max: dict | None = None) -> np
 def _ref_max_counts(refs: Sequence[str]) -> dict:
     out: dict[tuple, int] = {}
     for ref in refs:
-        for ngram, count in _ngrams(ref.split()).items():
+        for ngram, count in _counts(ref).items():
             out[ngram] = max(out.get(ngram, 0), count)
     return out
 
@@ -177,13 +185,17 @@ def bleu_from_stats(stats: np.ndarray) -> np.ndarray:
 
 # ---------------------------------------------------------------- ROUGE-L
 def _lcs(a: list[str], b: list[str]) -> int:
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b, 1):
-            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
+    """Length of the longest common subsequence: Hyyrö's bit-parallel form of the dynamic
+    programme (one big-integer step per token of ``b``; the same integer as the table)."""
+    masks: dict[str, int] = {}
+    for i, x in enumerate(a):
+        masks[x] = masks.get(x, 0) | (1 << i)
+    full = (1 << len(a)) - 1
+    v = full
+    for y in b:
+        u = v & masks.get(y, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(a) - v.bit_count()
 
 
 def rouge_l(hyp: str, refs: Sequence[str], beta: float = 1.2) -> float:
@@ -205,12 +217,13 @@ class CiderD:
 
     def __init__(self, references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0):
         self.n, self.sigma = n, sigma
-        cooked = [[_ngrams(r.split(), n) for r in refs] for refs in references]
+        cooked = [[_counts(r) if n == 4 else _ngrams(r.split(), n) for r in refs] for refs in references]
         self.df: dict[tuple, float] = defaultdict(float)
         for refs in cooked:
             for ngram in {g for ref in refs for g in ref}:
                 self.df[ngram] += 1
         self.ref_len = np.log(float(len(cooked)))
+        self._idf: dict[tuple, float] = {}
         self.ref_vecs = [[self._vec(r) for r in refs] for refs in cooked]
 
     def _vec(self, counts):
@@ -218,21 +231,24 @@ class CiderD:
         norm = [0.0] * self.n
         length = 0
         for ngram, tf in counts.items():
-            df = np.log(max(1.0, self.df.get(ngram, 0.0)))
+            idf = self._idf.get(ngram)
+            if idf is None:  # the same value for every string: computed once per n-gram
+                idf = self._idf[ngram] = self.ref_len - np.log(max(1.0, self.df.get(ngram, 0.0)))
             k = len(ngram) - 1
-            vec[k][ngram] = float(tf) * (self.ref_len - df)
+            vec[k][ngram] = float(tf) * idf
             norm[k] += pow(vec[k][ngram], 2)
             if k == 1:  # pycocoevalcap counts bigrams as the "length" of the length penalty
                 length += tf
         return vec, [np.sqrt(x) for x in norm], length
 
     def score(self, i: int, hyp: str) -> float:
-        vec, norm, length = self._vec(_ngrams(hyp.split(), self.n))
+        vec, norm, length = self._vec(_counts(hyp) if self.n == 4 else _ngrams(hyp.split(), self.n))
         total = np.zeros(self.n)
         for vec_r, norm_r, length_r in self.ref_vecs[i]:
             penalty = np.e ** (-(float(length - length_r) ** 2) / (2 * self.sigma**2))
             for k in range(self.n):
-                value = sum(min(w, vec_r[k].get(g, 0.0)) * vec_r[k].get(g, 0.0) for g, w in vec[k].items())
+                ref_k = vec_r[k]  # n-grams absent from the reference add exactly 0.0: skipped
+                value = sum(min(w, ref_k[g]) * ref_k[g] for g, w in vec[k].items() if g in ref_k)
                 if norm[k] != 0 and norm_r[k] != 0:
                     value /= norm[k] * norm_r[k]
                 total[k] += value * penalty
@@ -248,7 +264,9 @@ class Meteor:
         self.stderr = tempfile.TemporaryFile()  # what the JVM says if it fails
         try:
             self.proc = subprocess.Popen(
-                [java(), "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio", "-l", "en", "-norm"],
+                # pycocoevalcap's command; one GC thread, as the other core scores in Python
+                [java(), "-XX:+UseSerialGC", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio",
+                 "-l", "en", "-norm"],
                 cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         except OSError as exc:
             raise MetricUnavailable(f"the METEOR JVM could not start: {exc}") from None
@@ -305,10 +323,13 @@ def _last_words(stream) -> str:
     return lines[-1][:300] if lines else "it wrote nothing to stderr"
 
 
-def meteor_flavours(hyps: list[list[str]], refs: list[list[str]]) -> tuple[list[float], float, np.ndarray]:
+def meteor_flavours(hyps: list[list[str]], refs: list[list[str]],
+                    meteor: Meteor | None = None) -> tuple[list[float], float, np.ndarray]:
     """Each rank's METEOR corpus score, the oracle's (per input the best segment) and every
-    segment's score ``(inputs, N)``, in one JVM."""
-    meteor = Meteor()
+    segment's score ``(inputs, N)``, in one JVM (``meteor``, started early by the caller so
+    that its paraphrase table loads meanwhile, or a new one); closes it. One JVM: a second
+    would load the table again (~7 CPU-s) and gains nothing on two cores."""
+    meteor = meteor or Meteor()
     try:
         n = len(hyps[0])
         flat = meteor.stats([h for row in hyps for h in row], [r for r in refs for _ in range(n)])
@@ -361,25 +382,56 @@ def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
     ``fixed[name]`` the values that do not (METEOR's corpus aggregate is its own), and
     ``missing[metric]`` the reason a metric cannot run here.
     """
+    parts, fixed, missing, _ = _coco(candidates, references, metrics, diversity=False)
+    return parts, fixed, missing
+
+
+def _coco(candidates, references, metrics: Sequence[str], diversity: bool):
+    """``coco_parts``'s three results, and the candidates' PTB tokens (None where the
+    tokenizer could not run or nothing needs it)."""
     missing = unavailable(metrics)
     wanted = [m for m in metrics if m not in missing]
-    parts: dict[str, tuple] = {}
-    fixed: dict[str, float] = {}
-    if not wanted:
-        return parts, fixed, missing
-    n, inputs = len(candidates[0]), len(candidates)
+    if not wanted and not diversity:
+        return {}, {}, missing, None
+    meteor = None
+    if "meteor" in wanted:  # started first: its paraphrase table (~5 s) loads while PTB tokenises
+        try:
+            meteor = Meteor()
+        except MetricUnavailable as exc:
+            missing["meteor"] = str(exc)
+            wanted.remove("meteor")
     try:
-        tokens = ptb_tokenize([c for row in candidates for c in row] + [r for rs in references for r in rs])
+        hyps, refs = ptb_tokenize_inputs(candidates, references)
     except MetricUnavailable as exc:  # every COCO metric reads PTB tokens
-        return parts, fixed, {**missing, **{m: str(exc) for m in wanted}}
+        if meteor is not None:
+            meteor.close()
+        names = [*wanted, *(PTB_DIVERSITY if diversity else ())]
+        return {}, {}, {**missing, **{m: str(exc) for m in names}}, None
+    parts, fixed, failed = _parts_from_tokens(hyps, refs, wanted, meteor)
+    return parts, fixed, {**missing, **failed}, hyps
+
+
+def ptb_tokenize_inputs(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]]):
+    """PTB tokens of every candidate and reference in one JVM, in the inputs' shapes."""
+    n, inputs = len(candidates[0]), len(candidates)
+    tokens = ptb_tokenize([c for row in candidates for c in row] + [r for rs in references for r in rs])
     hyps = [tokens[i * n:(i + 1) * n] for i in range(inputs)]
     refs, offset = [], inputs * n
     for r in references:
         refs.append(tokens[offset:offset + len(r)])
         offset += len(r)
+    return hyps, refs
 
+
+def _parts_from_tokens(hyps: list[list[str]], refs: list[list[str]], wanted: Sequence[str],
+                       meteor: Meteor | None):
+    n, inputs = len(hyps[0]), len(hyps)
+    parts: dict[str, tuple] = {}
+    fixed: dict[str, float] = {}
+    missing: dict[str, str] = {}
     with ThreadPoolExecutor(1) as pool:  # METEOR's JVM works on the other core meanwhile
-        meteor = pool.submit(meteor_flavours, hyps, refs) if "meteor" in wanted else None
+        if meteor is not None:
+            meteor = pool.submit(meteor_flavours, hyps, refs, meteor)
         if any(m.startswith("bleu_") for m in wanted):
             ref_max = [_ref_max_counts(r) for r in refs]
             stats = np.array([[bleu_stats(h, refs[i], ref_max[i]) for h in hyps[i]] for i in range(inputs)])
@@ -429,15 +481,18 @@ def ptb_diversity(candidates: Sequence[Sequence[str]]) -> MetricValues:
     candidate i against the other N-1, averaged over ranks (lower = more diverse);
     ``div_1_ptb`` / ``div_2_ptb`` — per input distinct n-grams over its N candidates /
     (1e-6 + their tokens), averaged; ``vocab_ptb`` — distinct tokens over all candidates."""
-    names = ("mbleu_4_ptb", "div_1_ptb", "div_2_ptb", "vocab_ptb")
     try:
         _package_dir()
         java()
         n = len(candidates[0])
         flat = ptb_tokenize([c for row in candidates for c in row])
     except MetricUnavailable as exc:
-        return MetricValues({}, {m: str(exc) for m in names})
-    rows = [flat[i * n:(i + 1) * n] for i in range(len(candidates))]
+        return MetricValues({}, {m: str(exc) for m in PTB_DIVERSITY})
+    return _ptb_diversity_from_tokens([flat[i * n:(i + 1) * n] for i in range(len(candidates))])
+
+
+def _ptb_diversity_from_tokens(rows: list[list[str]]) -> MetricValues:
+    n = len(rows[0])
     out = {f"div_{k}_ptb": float(np.mean([_distinct(row, k) for row in rows])) for k in (1, 2)}
     out["vocab_ptb"] = float(len({w for row in rows for c in row for w in c.split()}))
     if n >= 2:
@@ -446,7 +501,7 @@ def ptb_diversity(candidates: Sequence[Sequence[str]]) -> MetricValues:
             stats = np.array([bleu_stats(row[i], row[:i] + row[i + 1:]) for row in rows])
             by_rank.append(bleu_from_stats(stats.sum(0))[3])
         out["mbleu_4_ptb"] = float(np.mean(by_rank))
-    return MetricValues({m: out[m] for m in names if m in out})
+    return MetricValues({m: out[m] for m in PTB_DIVERSITY if m in out})
 
 
 def _distinct(captions: Sequence[str], n: int) -> float:
@@ -456,10 +511,14 @@ def _distinct(captions: Sequence[str], n: int) -> float:
 
 
 def coco_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                  metrics: Sequence[str] = COCO) -> MetricValues:
+                  metrics: Sequence[str] = COCO, diversity: bool = False) -> MetricValues:
     """``{flavour/metric: value}`` for the COCO metrics that can run here; ``unavailable``:
-    ``{metric: reason}`` for those that cannot (tables show them as "n/a" with the reason)."""
-    parts, fixed, missing = coco_parts(candidates, references, metrics)
+    ``{metric: reason}`` for those that cannot (tables show them as "n/a" with the reason).
+    ``diversity``: also the paper's PTB diversity (:func:`ptb_diversity`), on the same tokens."""
+    parts, fixed, missing, hyps = _coco(candidates, references, metrics, diversity)
     values = {**{k: aggregate(rows) for k, (rows, aggregate) in parts.items()}, **fixed}
     order = [f"{f}/{m}" for m in metrics for f in FLAVOURS]
-    return MetricValues({k: values[k] for k in order if k in values}, missing)
+    out = MetricValues({k: values[k] for k in order if k in values}, missing)
+    if diversity and hyps is not None:
+        out.update(_ptb_diversity_from_tokens(hyps))
+    return out

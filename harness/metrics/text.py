@@ -27,6 +27,17 @@ from sacrebleu.metrics import BLEU, CHRF
 from harness.metrics.catalogue import MetricValues
 
 
+class _CHRF(CHRF):
+    """sacreBLEU's chrF with its inner loop over every hypothesis n-gram replaced by a
+    key-set intersection: the same integer statistics (tests compare every score with
+    ``sacrebleu.sentence_chrf`` / ``corpus_chrf``), ~2x faster on multi-reference data."""
+
+    @staticmethod
+    def _get_match_statistics(hyp_ngrams, ref_ngrams) -> list[int]:
+        match = sum(min(hyp_ngrams[g], ref_ngrams[g]) for g in hyp_ngrams.keys() & ref_ngrams.keys())
+        return [hyp_ngrams.total() if ref_ngrams else 0, ref_ngrams.total(), match]
+
+
 class MetricInputError(ValueError):
     """Candidates or references that cannot be scored, with the first offending input."""
 
@@ -105,7 +116,7 @@ def rank_statistics(name: str, candidates, references):
     in every corpus or sentence call; tests pin the results to its public scores.
     """
     streams = reference_streams(references)
-    metric = BLEU(references=streams) if name == "bleu" else CHRF(references=streams)
+    metric = BLEU(references=streams) if name == "bleu" else _CHRF(references=streams)
     n = len(candidates[0])
     stats = [metric._extract_corpus_statistics([c[k] for c in candidates], None) for k in range(n)]
     return metric, np.asarray(stats, dtype=np.int64)

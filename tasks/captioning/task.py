@@ -172,15 +172,13 @@ class CaptioningTask(PretrainedTask):
     # ------------------------------------------------------------------------- scoring
     def score(self, examples, candidates, probes):
         refs = [e.references for e in examples]
-        values = coco.coco_flavours(candidates, refs, COCO_NAMES)
+        values = coco.coco_flavours(candidates, refs, COCO_NAMES, diversity=True)  # PTB tokens
         missing = values.unavailable
-        values.update(self.declared(dv.diversity(candidates, refs)))
-        extras = [coco.ptb_diversity(candidates)]
+        values["unique"] = dv.unique(candidates)
         if self.semantic:
-            extras.append(sbert_metrics(candidates, refs))
-        for extra in extras:
-            values.update(extra)
-            missing.update(extra.unavailable)
+            semantic = sbert_metrics(candidates, refs)
+            values.update(semantic)
+            missing.update(semantic.unavailable)
         if self.config.annotations is None:
             tagged = self.generated_modes()
             covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])

@@ -113,7 +113,7 @@ class TranslationTask(PretrainedTask):
         names = [f"{f}/{m}" for m in ("bleu", "chrf") for f in FLAVOURS]
         names += ["mbleu_4", "pairwise_bleu", "div_1", "div_2", "vocab", "unique"]
         if self._multi_reference:
-            names += ["loo_bleu", "refs_covered"]
+            names += ["loo_bleu", "refs_covered", "refs_covered_fairseq"]
         return {n: metric_info(n) for n in names}
 
     # ---------------------------------------------------------------------------- data
