@@ -7,7 +7,7 @@
 - the figures tasks and methods declare (:class:`harness.task.Figure`, listed in
   ``run.json``): ``shares`` of a training-log series over steps (LoRA-MCL's winners),
   ``matrices`` found by each method next to the task's reference ones (Markov's
-  transition matrices).
+  transition matrices), ``bars`` of some metrics per method (Tatoeba's address forms).
 
 The same run directory gives byte-identical files (no dates or random ids in them).
 """
@@ -167,6 +167,27 @@ def matrices(plt, spec: dict, found_by: dict[str, dict], title: str):
     return fig
 
 
+def bars(plt, tdf: pd.DataFrame, spec: dict, title: str):
+    """Per method, the seed mean (bar) and spread (min–max) of each metric in ``spec["metrics"]``."""
+    methods = list(dict.fromkeys(tdf["method"]))
+    metrics = spec["metrics"]
+    fig, ax = plt.subplots(figsize=(1.5 + 1.0 * len(methods), 3.6))
+    width = 0.8 / len(metrics)
+    palette = plt.get_cmap("tab10")
+    for j, metric in enumerate(metrics):
+        rows = [tdf[(tdf["method"] == m) & (tdf["metric"] == metric)]["value"].to_numpy() for m in methods]
+        means = np.array([r.mean() if len(r) else np.nan for r in rows])
+        spread = np.array([[m - r.min(), r.max() - m] if len(r) else [0, 0] for m, r in zip(means, rows,
+                                                                                          strict=True)]).T
+        ax.bar(np.arange(len(methods)) + (j - (len(metrics) - 1) / 2) * width, means, width, yerr=spread,
+               capsize=2, color=palette(j % 10), label=spec.get("labels", {}).get(metric, metric))
+    ax.set_xticks(range(len(methods)), methods, rotation=20, fontsize=8)
+    ax.set_ylabel(spec.get("ylabel", ""))
+    ax.set_title(title)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
 def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -197,7 +218,12 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             written += _save(best_of_n(plt, curves, colors, f"{task}: best-of-N (seed {first})"),
                              out, "best_of_n")
         for figure in axes.get("figures", []):
-            written += _declared(plt, figure, task, cells, first, out)
+            if figure["kind"] == "bars":  # drawn from the scores of every method
+                fig = bars(plt, tdf, figure["options"], f"{task}: {figure['options']['title']} (bars: seed "
+                                                        "mean; whiskers: min–max)")
+                written += _save(fig, out, figure["name"])
+            else:
+                written += _declared(plt, figure, task, cells, first, out)
         plt.close("all")
     return written
 

@@ -42,7 +42,10 @@ class Figure:
     - ``"matrices"`` (declared by a task): a reference set of matrices and, per method that
       lists the figure in its ``Method.figure_rows``, the matrices it found, all read from
       the cells' ``details.json``; ``options``: ``reference`` / ``found`` / ``matching``
-      (keys in details), ``reference_title``, ``reference_label``, ``title``.
+      (keys in details), ``reference_title``, ``reference_label``, ``title``;
+    - ``"bars"`` (declared by a task): per method, bars of the seed mean of each metric in
+      ``options["metrics"]`` from the scores; ``options``: ``metrics``, ``labels`` (metric:
+      legend text), ``ylabel``, ``title``.
     """
 
     name: str

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from harness.task import pad
+from harness.task import Example, pad
 from tasks.pretraining import Schedule, export_fp16, pretrain_loop, save_log
 from tasks.translation.loaders import read_parallel
 
@@ -120,24 +120,37 @@ def collate(ids: list[int], src, tgt) -> dict[str, torch.Tensor]:
 
 
 @torch.no_grad()
-def greedy_bleu(model, tokenizer, sources: list[str], references: list[str], batch_size: int = 100) -> float:
-    import sacrebleu
+def greedy_bleu(model, tokenizer, examples: list[Example], batch_size: int = 100) -> float:
+    """sacreBLEU corpus BLEU of greedy translations against every reference of each example."""
+    from harness.metrics.text import corpus_bleu
 
     hyps = []
-    for start in range(0, len(sources), batch_size):
-        enc = tokenizer(sources[start:start + batch_size], return_tensors="pt", padding=True)
+    for start in range(0, len(examples), batch_size):
+        enc = tokenizer([e.source for e in examples[start:start + batch_size]], return_tensors="pt",
+                        padding=True)
         out = model.generate(**enc, num_beams=1, do_sample=False, max_new_tokens=64)
         hyps += tokenizer.batch_decode(out, skip_special_tokens=True)
-    return sacrebleu.corpus_bleu(hyps, [references]).score
+    return corpus_bleu(hyps, [e.references for e in examples])
 
 
 def pretrain(r: Recipe, work: Path, output: Path, checkpoint_every: int = 250, eval_every: int = 500):
     train = read_parallel(DATA / "train.en.gz", [DATA / "train.de.gz"])
-    val = read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"])
     base_ids, _ = base_split(len(train), r.base_pairs, r.seed)
-    src_text = [train[i].source for i in base_ids]
-    tgt_text = [train[i].references[0] for i in base_ids]
+    test_sets = {"val": read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"]),
+                 "test_2016_flickr": read_parallel(DATA / "test_2016_flickr.en.gz",
+                                                   [DATA / "test_2016_flickr.de.gz"])}
+    pairs = [(train[i].source, train[i].references[0]) for i in base_ids]
+    dev = ("val300_bleu", test_sets["val"][:300])
+    fit(r, pairs, dev, test_sets, work, output, checkpoint_every, eval_every)
 
+
+def fit(r: Recipe, pairs: list[tuple[str, str]], dev: tuple[str, list[Example]],
+        test_sets: dict[str, list[Example]], work: Path, output: Path, checkpoint_every: int = 250,
+        eval_every: int = 500) -> None:
+    """Train a base on (source, target) ``pairs`` by recipe ``r`` (resumable in ``work``),
+    log greedy BLEU on ``dev = (name, examples)`` as it goes, export it to ``output`` with
+    its greedy BLEU on each of ``test_sets``."""
+    src_text, tgt_text = [s for s, _ in pairs], [t for _, t in pairs]
     tok_dir = work / "tokenizer"
     if tok_dir.exists():
         from transformers import PreTrainedTokenizerFast
@@ -162,28 +175,21 @@ def pretrain(r: Recipe, work: Path, output: Path, checkpoint_every: int = 250, e
             total, epoch = total + n, epoch + 1
 
     def evaluate(m) -> dict[str, float]:
-        return {"val300_bleu": greedy_bleu(m, tokenizer, [e.source for e in val[:300]],
-                                           [e.references[0] for e in val[:300]])}
+        return {dev[0]: greedy_bleu(m, tokenizer, dev[1])}
 
     schedule = Schedule(steps=r.steps, lr=r.lr, warmup=r.warmup, label_smoothing=r.label_smoothing,
                         seed=r.seed, checkpoint_every=checkpoint_every, eval_every=eval_every)
     log_rows = pretrain_loop(model, batch_at, schedule, work, evaluate)
-    export(model, tokenizer, r, log_rows, output)
+    export(model, tokenizer, r, log_rows, output, test_sets)
 
 
-def export(model, tokenizer, r: Recipe, log_rows: list[dict], output: Path) -> None:
+def export(model, tokenizer, r, log_rows: list[dict], output: Path,
+           test_sets: dict[str, list[Example]]) -> None:
     """fp16 safetensors + tokenizer + log; the test BLEU is measured on the fp16 weights."""
     reloaded = export_fp16(model, output, tokenizer)
-    test = read_parallel(DATA / "test_2016_flickr.en.gz", [DATA / "test_2016_flickr.de.gz"])
-    val = read_parallel(DATA / "val.en.gz", [DATA / "val.de.gz"])
-    summary = {
-        "recipe": asdict(r),
-        "parameters": sum(p.numel() for p in reloaded.parameters()),
-        "greedy_bleu_val": round(greedy_bleu(reloaded, tokenizer, [e.source for e in val],
-                                             [e.references[0] for e in val]), 2),
-        "greedy_bleu_test_2016_flickr": round(greedy_bleu(
-            reloaded, tokenizer, [e.source for e in test], [e.references[0] for e in test]), 2),
-    }
+    summary = {"recipe": asdict(r), "parameters": sum(p.numel() for p in reloaded.parameters())}
+    for name, examples in test_sets.items():
+        summary[f"greedy_bleu_{name}"] = round(greedy_bleu(reloaded, tokenizer, examples), 2)
     (output / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     save_log(log_rows, output / "training_log.csv")
     print(json.dumps(summary, indent=2))

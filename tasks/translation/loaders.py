@@ -4,6 +4,13 @@
   (plain or ``.gz``); several reference files make a sacrebleu-style multi-reference set.
 - ``read_jsonl(path)``: one ``{"id", "source", "references": [...]}`` object a line.
 - ``read_hf_dataset(files, ...)``: HF ``datasets`` from local json/jsonl/csv/parquet files.
+- ``read_tab_pairs(path)``: ``source<TAB>target`` a line (Tatoeba / manythings.org
+  ``deu.txt``; extra columns such as the attribution are ignored); one input per distinct
+  source, its distinct targets the references, in file order.
+- ``read_grouped_parallel(source, target)``: line-aligned files in which a source sentence
+  repeats once per translation (the Tatoeba test sets): grouped into one input each.
+- ``read_fairseq_multiref(path)``: ``S-i`` / ``T-i`` / ``R1-i`` … lines (fairseq's
+  ``translation_moe`` reference format, Ott et al.'s newstest2014 extra references).
 
 Bad data fails loudly with the file and line: unequal line counts, empty lines, text that
 is not UTF-8, missing fields.
@@ -13,6 +20,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 from harness.files import DataFormatError
@@ -112,3 +120,64 @@ def read_hf_dataset(data_files: str | list[str], split: str = "train", source_fi
     ds = load_dataset(builders[suffixes.pop()], data_files={split: files}, split=split)
     return [_example(row, f"{files[0]}, row {i}", source_field, references_field, id_field, i)
             for i, row in enumerate(ds)]
+
+
+def group_pairs(pairs: list[tuple[str, str]], id_prefix: str) -> list[Example]:
+    """One input per distinct source (first-seen order), its distinct targets as references."""
+    refs: dict[str, list[str]] = {}
+    for src, tgt in pairs:
+        targets = refs.setdefault(src, [])
+        if tgt not in targets:
+            targets.append(tgt)
+    return [Example(f"{id_prefix}:{i}", src, targets) for i, (src, targets) in enumerate(refs.items())]
+
+
+def read_tab_pairs(path: str | Path, header: bool | None = None) -> list[Example]:
+    """``source<TAB>target[<TAB>...]`` lines grouped by source. ``header``: skip the first
+    line (None: skip it when it is ``1<TAB>2``, as in the manythings.org export)."""
+    lines = read_lines(path)
+    skip = int(bool(header or (header is None and lines and lines[0].split("\t")[:2] == ["1", "2"])))
+    pairs = []
+    for number, line in enumerate(lines[skip:], 1 + skip):
+        fields = line.split("\t")
+        if len(fields) < 2 or not fields[0].strip() or not fields[1].strip():
+            raise DataFormatError(f"{path}, line {number}: expected 'source<TAB>target', got {line[:60]!r}")
+        pairs.append((fields[0].strip(), fields[1].strip()))
+    return group_pairs(pairs, Path(path).name.split(".")[0])
+
+
+def read_grouped_parallel(source: str | Path, target: str | Path) -> list[Example]:
+    """Line-aligned files where a repeated source line means another translation of it."""
+    src, tgt = read_lines(source), read_lines(target)
+    if len(src) != len(tgt):
+        raise DataFormatError(f"{target} has {len(tgt)} lines but {source} has {len(src)}; "
+                              "parallel files must be line-aligned")
+    return group_pairs([(s.strip(), t.strip()) for s, t in zip(src, tgt, strict=True)],
+                       Path(source).name.split(".")[0])
+
+
+_FAIRSEQ_LINE = re.compile(r"^(S|T|R[1-9][0-9]*)-([0-9]+)\t(.*)$")
+
+
+def read_fairseq_multiref(path: str | Path) -> list[Example]:
+    """``S-i`` source, ``T-i`` and ``R1-i`` … ``Rk-i`` references; every input needs a source
+    and at least one reference; ids are ``i``."""
+    sources: dict[int, str] = {}
+    refs: dict[int, list[str]] = {}
+    for number, line in enumerate(read_lines(path), 1):
+        m = _FAIRSEQ_LINE.match(line)
+        if not m or not m.group(3).strip():
+            raise DataFormatError(f"{path}, line {number}: expected 'S-<i>', 'T-<i>' or 'R<k>-<i>', a tab "
+                                  f"and a sentence; got {line[:60]!r}")
+        kind, i, text = m.group(1), int(m.group(2)), m.group(3).strip()
+        if kind == "S":
+            if i in sources:
+                raise DataFormatError(f"{path}, line {number}: a second source for sentence {i}")
+            sources[i] = text
+        else:
+            refs.setdefault(i, []).append(text)
+    orphans = sorted(set(refs) - set(sources)) or sorted(set(sources) - set(refs))
+    if orphans:
+        what = "references but no S- line" if orphans[0] in refs else "a source but no reference"
+        raise DataFormatError(f"{path}: sentence {orphans[0]} has {what}")
+    return [Example(str(i), sources[i], refs[i]) for i in sorted(sources)]

@@ -6,6 +6,8 @@ is scored on all 1 000 pairs of ``test_2016_flickr``. Other data: ``train_source
 ``train_target`` (line-aligned files, optionally .gz) or ``train_jsonl``; ``test_source`` +
 ``test_references`` (one file per reference: a sacrebleu-style multi-reference set) or
 ``test_jsonl`` (``{"id", "source", "references"}``). See :mod:`tasks.translation.loaders`.
+Training uses every (source, reference) pair: an input with three references (a
+``train_jsonl`` row with three, or three reference files) gives three training examples.
 
 Backbone (default): the committed 7.6 M-parameter Marian pre-trained on the other 22 000
 pairs (``tasks/data/translation_base``; ``rebuild_base: true`` re-creates it with
@@ -125,10 +127,19 @@ class TranslationTask(PretrainedTask):
         elif c.train_source:
             pairs = read_parallel(c.train_source, [c.train_target])
         else:
-            train = read_parallel(tb.DATA / "train.en.gz", [tb.DATA / "train.de.gz"])
-            _, adapter_ids = tb.base_split(len(train), tb.Recipe.base_pairs, tb.Recipe.seed)
-            pairs = [train[i] for i in adapter_ids]
+            pairs = self.default_train()
         return pairs[: c.num_train] if c.num_train else pairs
+
+    def default_train(self) -> list[Example]:
+        """The adapters' training inputs when the config names none: Multi30k's pairs the
+        base never saw."""
+        train = read_parallel(tb.DATA / "train.en.gz", [tb.DATA / "train.de.gz"])
+        _, adapter_ids = tb.base_split(len(train), tb.Recipe.base_pairs, tb.Recipe.seed)
+        return [train[i] for i in adapter_ids]
+
+    def default_test(self) -> list[Example]:
+        """The test inputs when the config names none: Multi30k test_2016_flickr."""
+        return read_parallel(tb.DATA / "test_2016_flickr.en.gz", [tb.DATA / "test_2016_flickr.de.gz"])
 
     @cached_property
     def _test(self) -> list[Example]:
@@ -138,7 +149,7 @@ class TranslationTask(PretrainedTask):
         elif c.test_source:
             examples = read_parallel(c.test_source, c.test_references)
         else:
-            examples = read_parallel(tb.DATA / "test_2016_flickr.en.gz", [tb.DATA / "test_2016_flickr.de.gz"])
+            examples = self.default_test()
         return examples[: c.num_test] if c.num_test else examples
 
     @property
@@ -152,7 +163,9 @@ class TranslationTask(PretrainedTask):
         return h.hexdigest()
 
     def training_set(self) -> TrainingSet:
-        return self._pair_set([(e.source, e.references[0]) for e in self._train_pairs])
+        # every (source, reference) pair of an input is a training example: the different
+        # correct translations are what multiple-choice learning splits between its heads
+        return self._pair_set([(e.source, r) for e in self._train_pairs for r in e.references])
 
     def reference_set(self, examples):
         pairs = [(e.source, r) for e in examples for r in e.references]
