@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.metrics.catalogue import MetricInfo
+from harness.metrics import diversity as dv
+from harness.metrics.catalogue import MetricInfo, metric_info
 from harness.registry import register_task
 from harness.task import Example, Figure
 from tasks.translation import tatoeba_base as tab
 from tasks.translation.address import MODES, address_form, reference_modes
 from tasks.translation.loaders import read_fairseq_multiref
 from tasks.translation.task import TranslationTask
+
+LOO_REFERENCES = 2  # every test input has at least two references
 
 
 @register_task("tatoeba_en_de")
@@ -59,6 +62,10 @@ class TatoebaTask(TranslationTask):
     @property
     def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
         out = super().metrics
+        out["loo_bleu"] = MetricInfo(
+            True, f"leave-one-out multi-reference BLEU on every input's first {LOO_REFERENCES} references "
+            "(fairseq's definition needs the same M for every input; Tatoeba's M is 2-6)",
+            metric_info("loo_bleu").tokenisation)
         out["modes_covered"] = MetricInfo(True, "address forms (du/ihr/Sie) of the references that some "
                                           "candidate uses, per input with a form")
         out["mode_recall"] = MetricInfo(True, "modes_covered / the forms among the input's references")
@@ -69,6 +76,7 @@ class TatoebaTask(TranslationTask):
 
     def score(self, examples, candidates, probes):
         values, extras = super().score(examples, candidates, probes)
+        values["loo_bleu"] = dv.loo_bleu(candidates, [e.references[:LOO_REFERENCES] for e in examples])
         values.update(address_coverage([e.source for e in examples], [e.references for e in examples],
                                        candidates))
         return values, extras
