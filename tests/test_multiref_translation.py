@@ -146,3 +146,13 @@ def test_wmt14_multiref_path_with_a_checkpoint_on_a_tiny_model(tmp_path, monkeyp
     assert {"loo_bleu", "pairwise_bleu", "max/bleu", "refs_covered", "oracle_nll"} <= set(scores["metric"])
     board = (tmp_path / "out" / "leaderboard.md").read_text()
     assert "nrefs:11" in board
+
+
+def test_tatoeba_reports_loo_bleu_on_the_first_two_references():
+    task = TatoebaTask(TranslationConfig(num_test=6))
+    examples = task.test_examples()
+    cands = [[e.references[0], e.references[-1], "Nein."] for e in examples]
+    values, _ = task.score(examples, cands, None)
+    from harness.metrics import diversity as dv
+    assert values["loo_bleu"] == dv.loo_bleu(cands, [e.references[:2] for e in examples])
+    assert {"modes_covered", "mode_recall", "refs_covered", "max/bleu", "pairwise_bleu"} <= set(values)
