@@ -195,16 +195,17 @@ def export(model, tokenizer, r, log_rows: list[dict], output: Path,
     print(json.dumps(summary, indent=2))
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--work", type=Path, default=Path(".mclbench_cache/translation_base"))
-    p.add_argument("--output", type=Path, default=BASE_DIR)
-    p.add_argument("--steps", type=int, default=Recipe.steps)
+def cli(doc: str, pretrain_fn, recipe: type, output: Path, work: str, argv=None) -> None:
+    """The command line of a base's pre-training script (this one's and Tatoeba's)."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--work", type=Path, default=Path(work))
+    p.add_argument("--output", type=Path, default=output)
+    p.add_argument("--steps", type=int, default=recipe.steps)
     p.add_argument("--checkpoint-every", type=int, default=250)
     p.add_argument("--eval-every", type=int, default=500)
     a = p.parse_args(argv)
-    pretrain(Recipe(steps=a.steps), a.work, a.output, a.checkpoint_every, a.eval_every)
+    pretrain_fn(recipe(steps=a.steps), a.work, a.output, a.checkpoint_every, a.eval_every)
 
 
 if __name__ == "__main__":
-    main()
+    cli(__doc__, pretrain, Recipe, BASE_DIR, ".mclbench_cache/translation_base")

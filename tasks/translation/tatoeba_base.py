@@ -14,7 +14,6 @@ greedy multi-reference BLEU on the 575 test inputs).
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,16 +69,5 @@ def pretrain(r: Recipe, work: Path, output: Path, checkpoint_every: int = 250, e
            {"tatoeba_multiref_test": multiref_test_inputs()}, work, output, checkpoint_every, eval_every)
 
 
-def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--work", type=Path, default=Path(".mclbench_cache/tatoeba_base"))
-    p.add_argument("--output", type=Path, default=BASE_DIR)
-    p.add_argument("--steps", type=int, default=Recipe.steps)
-    p.add_argument("--checkpoint-every", type=int, default=250)
-    p.add_argument("--eval-every", type=int, default=500)
-    a = p.parse_args(argv)
-    pretrain(Recipe(steps=a.steps), a.work, a.output, a.checkpoint_every, a.eval_every)
-
-
 if __name__ == "__main__":
-    main()
+    tb.cli(__doc__, pretrain, Recipe, BASE_DIR, ".mclbench_cache/tatoeba_base")
