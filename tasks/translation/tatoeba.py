@@ -40,8 +40,9 @@ LOO_REFERENCES = 2  # every test input has at least two references
 
 @register_task("tatoeba_en_de")
 class TatoebaTask(TranslationTask):
-    """Tatoeba en→de, test sentences with 2–6 references: translation metrics and how the
-    candidates cover the references' forms of address (du / ihr / Sie)."""
+    """Tatoeba en→de, 2–6 references per sentence: translation metrics, forms of address covered.
+
+    The forms of address (du / ihr / Sie) of the references are the modes; see the module doc."""
 
     version = "1"
     base = tab
@@ -105,8 +106,9 @@ def address_coverage(sources: list[str], references: list[list[str]],
 
 @register_task("wmt14_en_de_multiref")
 class Wmt14MultirefTask(TranslationTask):
-    """newstest2014 en→de with 11 references (Ott et al. 2018), the paper's test set; the
-    offline default is the Multi30k base (wrong domain; see the module doc)."""
+    """newstest2014 en→de with 11 references (Ott et al. 2018): the paper's test set and metrics.
+
+    The offline default is the Multi30k base (wrong domain; see the module doc)."""
 
     version = "1"
     quality_diversity = ("loo_bleu", "pairwise_bleu")  # the paper's translation plane
