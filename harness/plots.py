@@ -218,19 +218,18 @@ def plot_run(run_dir: str | Path) -> list[Path]:
             written += _save(best_of_n(plt, curves, colors, f"{task}: best-of-N (seed {first})"),
                              out, "best_of_n")
         for figure in axes.get("figures", []):
-            if figure["kind"] == "bars":  # drawn from the scores of every method
-                fig = bars(plt, tdf, figure["options"], f"{task}: {figure['options']['title']} (bars: seed "
-                                                        "mean; whiskers: min–max)")
-                written += _save(fig, out, figure["name"])
-            else:
-                written += _declared(plt, figure, task, cells, first, out)
+            written += _declared(plt, figure, task, tdf, cells, first, out)
         plt.close("all")
     return written
 
 
-def _declared(plt, figure: dict, task: str, cells: Path, first_seed: int, out: Path) -> list[Path]:
+def _declared(plt, figure: dict, task: str, tdf: pd.DataFrame, cells: Path, first_seed: int,
+              out: Path) -> list[Path]:
     """A figure a task or method declared (see :class:`harness.task.Figure`)."""
     spec, methods = figure["options"], figure["methods"]
+    if figure["kind"] == "bars":  # from the scores of every method
+        title = f"{task}: {spec['title']} (bars: seed mean; whiskers: min–max)"
+        return _save(bars(plt, tdf, spec, title), out, figure["name"])
     if figure["kind"] == "shares":
         written = []
         for method in methods:

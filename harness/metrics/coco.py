@@ -137,10 +137,11 @@ def _ngrams(words: list[str], n: int = 4) -> dict[tuple, int]:
 
 
 @lru_cache(maxsize=1 << 17)
-def _counts(text: str) -> dict[tuple, int]:
-    """n-gram counts (orders 1-4) of one tokenised string, counted once: BLEU, CIDEr-D and
-    the PTB diversity count the same strings again and again. Read-only."""
-    return _ngrams(text.split())
+def _counts(text: str, n: int) -> dict[tuple, int]:
+    """n-gram counts (orders 1-n) of one tokenised string, counted once: BLEU, CIDEr-D and
+    the PTB diversity count the same strings again and again. Read-only. ``n`` has no default
+    so that every caller makes the same cache key."""
+    return _ngrams(text.split(), n)
 
 
 # ---------------------------------------------------------------- BLEU
@@ -156,7 +157,7 @@ def bleu_stats(hyp: str, refs: Sequence[str], ref_max: dict | None = None) -> np
     testlen = len(words)
     reflen = min((abs(length - testlen), length) for length in ref_lens)[1]
     correct = [0, 0, 0, 0]
-    for ngram, count in _counts(hyp).items():
+    for ngram, count in _counts(hyp, 4).items():
         correct[len(ngram) - 1] += min(ref_max.get(ngram, 0), count)
     return np.array([testlen, reflen, *[max(0, testlen - k + 1) for k in range(1, 5)], *correct], dtype=float)
 
@@ -164,7 +165,7 @@ def bleu_stats(hyp: str, refs: Sequence[str], ref_max: dict | None = None) -> np
 def _ref_max_counts(refs: Sequence[str]) -> dict:
     out: dict[tuple, int] = {}
     for ref in refs:
-        for ngram, count in _counts(ref).items():
+        for ngram, count in _counts(ref, 4).items():
             out[ngram] = max(out.get(ngram, 0), count)
     return out
 
@@ -217,7 +218,7 @@ class CiderD:
 
     def __init__(self, references: Sequence[Sequence[str]], n: int = 4, sigma: float = 6.0):
         self.n, self.sigma = n, sigma
-        cooked = [[_counts(r) if n == 4 else _ngrams(r.split(), n) for r in refs] for refs in references]
+        cooked = [[_counts(r, n) for r in refs] for refs in references]
         self.df: dict[tuple, float] = defaultdict(float)
         for refs in cooked:
             for ngram in {g for ref in refs for g in ref}:
@@ -242,7 +243,7 @@ class CiderD:
         return vec, [np.sqrt(x) for x in norm], length
 
     def score(self, i: int, hyp: str) -> float:
-        vec, norm, length = self._vec(_counts(hyp) if self.n == 4 else _ngrams(hyp.split(), self.n))
+        vec, norm, length = self._vec(_counts(hyp, self.n))
         total = np.zeros(self.n)
         for vec_r, norm_r, length_r in self.ref_vecs[i]:
             penalty = np.e ** (-(float(length - length_r) ** 2) / (2 * self.sigma**2))

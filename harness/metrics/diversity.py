@@ -20,7 +20,6 @@ vocabulary split with the same 13a tokenizer, case-sensitive. Definitions follow
   smoothing, no effective order) and ties broken at random, here with ``random.Random(0)``
   so that a run repeats. The two can differ: 1.90 for both on the 20-input reference
   fixture (tests), 2.7118 vs 2.6682 on the speed benchmark's 5 000 inputs × 5 × 5.
-
 - ``div_1``, ``div_2`` (higher): per input, distinct n-grams over the N candidates / total
   tokens of the N candidates, averaged.
 - ``vocab`` (higher): distinct tokens over all candidates of all inputs.

@@ -72,17 +72,16 @@ def address_form(german: str, english: str | None = None) -> str:
     words = [(i, t) for i, t in enumerate(tokens) if t not in _BOUNDARY]
     for k, (i, tok) in enumerate(words):
         initial = i == 0 or tokens[i - 1] in _BOUNDARY
+        before = words[k - 1][1] if k > 0 else None
+        after = words[k + 1][1] if k + 1 < len(words) else None
         low = tok.lower()
         if low in _DU:
             found.add("du")
         elif low in _EUER:
             found.add("ihr")
-        elif tok == "ihr" or (tok == "Ihr" and initial and _plural_verb(words[k + 1][1] if k + 1 < len(words)
-                                                                           else None)):
-            before = words[k - 1][1] if k > 0 else None
-            after = words[k + 1][1] if k + 1 < len(words) else None
-            if _plural_verb(before) or _plural_verb(after):
-                found.add("ihr")
+        elif ((tok == "ihr" and (_plural_verb(before) or _plural_verb(after)))
+              or (tok == "Ihr" and initial and _plural_verb(after))):
+            found.add("ihr")
         elif tok in _SIE and (not initial or initial_sie_is_you):
             found.add("Sie")
     if not found and words and german.rstrip().endswith("!"):

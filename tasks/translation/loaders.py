@@ -148,11 +148,8 @@ def read_tab_pairs(path: str | Path, header: bool | None = None) -> list[Example
 
 def read_grouped_parallel(source: str | Path, target: str | Path) -> list[Example]:
     """Line-aligned files where a repeated source line means another translation of it."""
-    src, tgt = read_lines(source), read_lines(target)
-    if len(src) != len(tgt):
-        raise DataFormatError(f"{target} has {len(tgt)} lines but {source} has {len(src)}; "
-                              "parallel files must be line-aligned")
-    return group_pairs([(s.strip(), t.strip()) for s, t in zip(src, tgt, strict=True)],
+    lines = read_parallel(source, [target])
+    return group_pairs([(e.source.strip(), e.references[0].strip()) for e in lines],
                        Path(source).name.split(".")[0])
 
 
