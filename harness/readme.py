@@ -6,14 +6,19 @@ A block in the README::
     ...
     <!-- /table -->
 
-holds exactly ``tables.render("results", "md", task=..., metrics=[...], footer=False)``.
-``python -m harness.readme`` rewrites every block from the run directories;
-``--check`` only reports the stale ones (the test suite runs it).
+holds exactly ``tables.render("results", "md", task=..., metrics=[...], footer=False)``;
+a block ``<!-- examples: results task=photo_captioning seed=0 inputs=1,2 -->`` …
+``<!-- /examples -->`` holds those test inputs (0-based positions) of the run: the input's
+photo when it is an image file, then the references and every method's candidates, from
+``cells/<task>/<method>/seed<seed>/candidates.jsonl``. ``python -m harness.readme``
+rewrites every block from the run directories; ``--check`` only reports the stale ones
+(the test suite runs it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from pathlib import Path
@@ -22,6 +27,8 @@ from harness import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- table: (\S+) task=(\S+)(?: metrics=(\S+))? -->\n)(.*?)(<!-- /table -->)", re.S)
+EXAMPLES = re.compile(r"(<!-- examples: (\S+) task=(\S+) seed=(\d+) inputs=([\d,]+) -->\n)(.*?)(<!-- /examples -->)",
+                      re.S)
 
 
 def blocks(text: str) -> list[tuple[str, str, list[str] | None]]:
@@ -42,10 +49,36 @@ def sync(readme: Path = ROOT / "README.md", check: bool = False) -> list[str]:
             stale.append(f"{run_dir} task={task}")
         return m[1] + table + m[6]
 
-    new = BLOCK.sub(fill, text)
+    def fill_examples(m: re.Match) -> str:
+        run_dir, task, seed, inputs = m[2], m[3], int(m[4]), [int(i) for i in m[5].split(",")]
+        body = examples(readme.parent / run_dir, task, seed, inputs)
+        if body != m[6]:
+            stale.append(f"{run_dir} task={task} examples")
+        return m[1] + body + m[7]
+
+    new = EXAMPLES.sub(fill_examples, BLOCK.sub(fill, text))
     if not check and new != text:
         readme.write_text(new)
     return stale
+
+
+def examples(run_dir: Path, task: str, seed: int, inputs: list[int]) -> str:
+    """Markdown of the chosen test inputs: photo, references, each method's candidates."""
+    methods = json.loads((run_dir / "run.json").read_text())["methods"][task]
+    records = {}
+    for method in methods:
+        path = run_dir / "cells" / task / method / f"seed{seed}" / "candidates.jsonl"
+        if path.is_file():
+            records[method] = path.read_text().splitlines()
+    out = []
+    for i in inputs:
+        first = json.loads(next(iter(records.values()))[i])
+        photo = first.get("file", "")
+        shown = f' <img src="{photo}" height="120" alt="{first["id"]}">' if photo.endswith(".jpg") else ""
+        rows = [f"| reference | {' · '.join(first['references'])} |"]
+        rows += [f"| {m} | {' · '.join(json.loads(lines[i])['candidates'])} |" for m, lines in records.items()]
+        out.append(f"**{first['id']}**{shown}\n\n| | captions |\n|---|---|\n" + "\n".join(rows) + "\n\n")
+    return "".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 Per task: the leaderboard, the figures (PNG inlined as data URIs, so the page is one file
 that opens anywhere) and, per test input, every method's candidates next to the references
-(first seed), to read what the numbers mean. No JavaScript, no external resources.
+(first seed) and, for a photo input, the photo (inlined too), to read what the numbers
+mean. No JavaScript, no external resources.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ details { margin: 4px 0; } summary { cursor: pointer; }
 .example { display: grid; grid-template-columns: 9rem 1fr; gap: 2px 12px; font-size: 13px;
   padding: 6px 0 10px 1rem; }
 .example .who { color: #555; } .example .ref { color: #0a5; }
+.example img { grid-column: 1 / 3; max-width: 240px; height: auto; }
 """
+IMAGE_TYPES = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png", ".gif": "gif", ".webp": "webp"}
 
 
 def _figures(task_dir: Path) -> str:
@@ -55,8 +58,9 @@ def _candidates(cells: Path, methods: list[str], seed: int, limit: int) -> str:
     first = next(iter(per_method.values()))
     blocks = []
     for i, record in enumerate(first[:limit]):
-        rows = [f'<span class="who ref">reference</span><span class="ref">{html.escape(str(r))}</span>'
-                for r in record.get("references") or []]
+        rows = [_photo(record.get("file"))]
+        rows += [f'<span class="who ref">reference</span><span class="ref">{html.escape(str(r))}</span>'
+                 for r in record.get("references") or []]
         for method, records in per_method.items():
             for j, cand in enumerate(records[i]["candidates"]):
                 who = html.escape(method) if j == 0 else ""
@@ -66,6 +70,15 @@ def _candidates(cells: Path, methods: list[str], seed: int, limit: int) -> str:
     more = len(first) - limit
     note = f"<p class='provenance'>… and {more} more inputs in cells/.</p>" if more > 0 else ""
     return "".join(blocks) + note
+
+
+def _photo(file: str | None) -> str:
+    """The input's image inlined, when the record names an image file that is here."""
+    if not file or Path(file).suffix.lower() not in IMAGE_TYPES or not Path(file).is_file():
+        return ""
+    data = base64.b64encode(Path(file).read_bytes()).decode()
+    return (f'<img alt="{html.escape(Path(file).name)}" '
+            f'src="data:image/{IMAGE_TYPES[Path(file).suffix.lower()]};base64,{data}">')
 
 
 def render(run_dir: str | Path, limit: int = 50) -> str:

@@ -93,9 +93,22 @@ def bootstrap_half_widths(task: Task, examples: list[Example], candidates: list[
 
 
 def write_candidates(directory: Path, examples: list[Example], candidates: list[list[str]]) -> None:
+    """One record per input: id, candidates, references and, for an input read from a file
+    (a photo, a clip), that file's path (relative to the working folder when under it), so
+    the report and README can show the input."""
     with open(directory / "candidates.jsonl", "w") as f:
         for ex, cands in zip(examples, candidates, strict=True):
-            f.write(json.dumps({"id": ex.id, "candidates": cands, "references": ex.references}) + "\n")
+            record = {"id": ex.id, "candidates": cands, "references": ex.references}
+            if isinstance(ex.source, Path):
+                record["file"] = _shown_path(ex.source)
+            f.write(json.dumps(record) + "\n")
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def read_candidates(path: Path, examples: list[Example]) -> list[list[str]]:

@@ -36,6 +36,21 @@ def test_committed_clips_have_ambiguous_captions():
         assert len({t["mode"] for t in c["captions"]}) >= 2  # more than one described subset
 
 
+def test_committed_clips_mix_event_counts_overlaps_and_backgrounds():
+    """The second version of the set: 1–3 events, overlaps and background beds, each
+    caption's mode consistent with the clip's ground truth."""
+    clips = json.loads((ab.CLIPS / "clips.json").read_text())
+    assert {len(c["events"]) for c in clips} == {1, 2, 3}
+    many = [c for c in clips if len(c["events"]) > 1]
+    assert 0.4 < np.mean([c["overlap"] for c in many]) < 0.6
+    assert 0.5 < np.mean([c["background"] is not None for c in clips]) < 0.7
+    for c in clips:
+        modes = {t["mode"] for t in c["captions"]}
+        assert ("background" in modes) == (c["background"] is not None)
+        assert ("order" in modes) == (len(c["events"]) > 1)
+        assert {f"event:{i}" for i in range(len(c["events"]))} <= modes
+
+
 def test_read_audio_resamples_to_16k_and_names_bad_files(tmp_path):
     import soundfile as sf
 

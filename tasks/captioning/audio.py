@@ -1,12 +1,16 @@
 """Audio captioning: generated ambiguous clips offline by default, real formats on request.
 
 Data (default): the generated clips of ``tasks/data/audio_clips`` (``tasks/captioning/audio_scenes.py``):
-1.6 s of one or two events (tones, beeps, whistles, noise, spoken words), five
-Clotho-style captions each that describe different subsets of the clip. Split as the
-base's recipe says: the base learned from clips 0–799, the adapters train on 800–1049, all
-methods are scored on 1050–1199. Other data: ``annotations`` + ``data_dir`` (the audio
-folder) in ``format`` clotho (``file_name, caption_1 … caption_5``) or audiocaps (one caption
-a row); audio of any rate is read with soundfile and resampled to 16 kHz with scipy.
+2 s of one to three events (tones, beeps, knocks, whistles, noise bursts, spoken words),
+loud or quiet, one after the other or overlapping, over a background hiss, hum or rumble
+in 60 % of the clips; five Clotho-style captions each that describe different subsets of
+the clip. Split as the base's recipe says: the base learned from clips 0–799, the adapters
+train on 800–1049, all methods are scored on 1050–1199. Other data: ``annotations`` +
+``data_dir`` (the audio folder) in ``format`` clotho (``file_name, caption_1 … caption_5``;
+UTF-8 or CP949), audiocaps (one caption a row) or audiofolder (``annotations``: the
+folder's ``metadata.csv`` / ``.jsonl``); ``skip_missing: true`` scores the rows whose clip
+is present. Audio of any rate and format libsndfile reads (WAV, FLAC, Ogg) is resampled to
+16 kHz with scipy; the committed base hears the first 2 s.
 
 Backbone (default): the committed Whisper-style captioner (``tasks/data/audio_base``;
 ``rebuild_base: true`` re-creates it with ``tasks/captioning/audio_base.py``). ``backbone: <path>``
@@ -33,7 +37,7 @@ from tasks.captioning.task import CaptioningConfig, CaptioningTask
 
 @dataclass
 class AudioCaptioningConfig(CaptioningConfig):
-    FORMATS: ClassVar[tuple[str, ...]] = ("clotho", "audiocaps")
+    FORMATS: ClassVar[tuple[str, ...]] = ("clotho", "audiocaps", "audiofolder")
 
 
 @register_task("audio_captioning")
@@ -41,11 +45,12 @@ class AudioCaptioningTask(CaptioningTask):
     """Captioning of audio clips: COCO metric flavours, candidate diversity and mode coverage."""
 
     Config = AudioCaptioningConfig
-    version = "2"  # 2: beam search through Whisper returns N distinct beams (was N copies of the best)
+    version = "3"  # 3: the harder clips (2 s, 1–3 events, overlaps, backgrounds); 2: N distinct beams
     base = audio_base
     semantic = True  # the paper reports SBERT similarity for audio captioning
     rebuild_env = "MCLBENCH_AUDIO_BASE"
-    readers = {"clotho": cl.read_clotho, "audiocaps": cl.read_audiocaps}
+    readers = {"clotho": cl.read_clotho, "audiocaps": cl.read_audiocaps,
+               "audiofolder": cl.read_folder_metadata}
 
     def generated_examples(self) -> list[Example]:
         return cl.read_clotho(audio_base.CLIPS / "captions.csv", audio_base.CLIPS / "audio")

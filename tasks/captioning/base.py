@@ -58,7 +58,11 @@ def greedy_captions(model, tokenizer, to_inputs: Callable[[np.ndarray], dict], i
 
 def pretrain_captioner(r, work: Path, output: Path, *, items: np.ndarray, captions: list[list[str]],
                        split: tuple[range, range, range], build_model: Callable, processor,
-                       to_inputs: Callable[[np.ndarray], dict], desc: str) -> dict:
+                       to_inputs: Callable[[np.ndarray], dict], desc: str,
+                       augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+                       monitor: list[int] | None = None) -> dict:
+    """``augment(items, rng)``: a training batch's items changed at random (seeded by the
+    step); ``monitor``: the items of the curve's BLEU (default: the first 200 adapter items)."""
     base, adapters, test = split
     tok_dir = work / "tokenizer"
     if tok_dir.exists():
@@ -67,7 +71,8 @@ def pretrain_captioner(r, work: Path, output: Path, *, items: np.ndarray, captio
     else:
         tokenizer = train_word_tokenizer([c for i in base for c in captions[i]])
         tokenizer.save_pretrained(tok_dir)
-    pairs = [(i, tokenizer(c)["input_ids"]) for i in base for c in captions[i]]
+    # at most 20 words and EOS, as the tasks truncate their adapters' labels (max_new_tokens + 1)
+    pairs = [(i, tokenizer(c)["input_ids"][:21]) for i in base for c in captions[i]]
     model = build_model(r, len(tokenizer))
 
     def batch_at(step: int) -> dict[str, torch.Tensor]:
@@ -76,9 +81,12 @@ def pretrain_captioner(r, work: Path, output: Path, *, items: np.ndarray, captio
         epoch, offset = divmod(step, per_epoch)
         order = np.random.default_rng([r.seed, epoch]).permutation(len(pairs))
         chosen = [pairs[k] for k in order[offset * r.batch_size:(offset + 1) * r.batch_size]]
-        return {**to_inputs(items[[i for i, _ in chosen]]), "labels": pad([ids for _, ids in chosen], -100)}
+        batch = items[[i for i, _ in chosen]]
+        if augment is not None:
+            batch = augment(batch, np.random.default_rng([r.seed, step, 1]))
+        return {**to_inputs(batch), "labels": pad([ids for _, ids in chosen], -100)}
 
-    monitor = list(adapters)[:200]  # items the base never sees; for the curve only
+    monitor = monitor if monitor is not None else list(adapters)[:200]  # unseen items; the curve only
 
     def evaluate(m) -> dict[str, float]:
         from harness.metrics.text import corpus_bleu
@@ -95,26 +103,51 @@ def pretrain_captioner(r, work: Path, output: Path, *, items: np.ndarray, captio
 def export(model, tokenizer, processor, r, log, output: Path, items, captions, base, test, to_inputs) -> dict:
     """fp16 weights, tokenizer, processor, log; greedy captions of the fp16 weights scored on
     the test split against a caption-frequency baseline (the most frequent training caption)."""
-    from harness.metrics import coco
-
     reloaded = export_fp16(model, output, tokenizer, processor)
-    refs = [captions[i] for i in test]
-    hyps = greedy_captions(reloaded, tokenizer, to_inputs, items[list(test)])
-    frequent = Counter(c for i in base for c in captions[i]).most_common(1)[0][0]
-    values, _ = coco.coco_flavours([[h] for h in hyps], refs, ["cider_d", "bleu_4"])
-    baseline, _ = coco.coco_flavours([[frequent] for _ in hyps], refs, ["cider_d", "bleu_4"])
+    frequent = frequency_baseline([c for i in base for c in captions[i]])
     summary = {
         "recipe": asdict(r), "parameters": sum(p.numel() for p in reloaded.parameters()),
-        "test_items": len(test),
-        "greedy": {k.split("/")[1]: round(v, 4) for k, v in values.items() if k.startswith("top1/")},
-        "caption_frequency_baseline": {"caption": frequent, **{k.split("/")[1]: round(v, 4)
-                                       for k, v in baseline.items() if k.startswith("top1/")}},
-        "greedy_examples": [{"references": refs[k], "greedy": hyps[k]} for k in range(3)],
+        **against_frequency(reloaded, tokenizer, to_inputs, items[list(test)], [captions[i] for i in test],
+                            frequent),
     }
     (output / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     save_log(log, output / "training_log.csv")
     print(json.dumps(summary, indent=2))
     return summary
+
+
+def frequency_baseline(captions: list[str]) -> str:
+    """The caption-frequency baseline's one caption: the most frequent training caption; when
+    none repeats (real human captions), the consensus caption — of the captions at least the
+    median length (CIDEr-D penalises length gaps), the one whose 1–4-grams (lower-case words)
+    are most common among the training captions (mean log count)."""
+    top, count = Counter(captions).most_common(1)[0]
+    if count > 1:
+        return top
+    words = [c.lower().split() for c in captions]
+    grams = [[tuple(ws[k:k + n]) for n in range(1, 5) for k in range(len(ws) - n + 1)] for ws in words]
+    counts = Counter(g for gs in grams for g in gs)
+    median = np.median([len(ws) for ws in words])
+    scores = [np.mean([np.log(counts[g]) for g in gs]) if gs and len(ws) >= median else -np.inf
+              for ws, gs in zip(words, grams, strict=True)]
+    return captions[int(np.argmax(scores))]
+
+
+def against_frequency(model, tokenizer, to_inputs, items: np.ndarray, refs: list[list[str]],
+                      frequent: str) -> dict:
+    """Greedy CIDEr-D and BLEU-4 (pycocoevalcap) of ``model`` on ``items`` and of the
+    caption-frequency baseline (``frequent`` for every item), with three examples."""
+    from harness.metrics import coco
+
+    hyps = greedy_captions(model, tokenizer, to_inputs, items)
+
+    def top1(captions: list[str]) -> dict[str, float]:
+        values = coco.coco_flavours([[c] for c in captions], refs, ["cider_d", "bleu_4"])
+        return {k.split("/")[1]: round(v, 4) for k, v in values.items() if k.startswith("top1/")}
+
+    return {"test_items": len(refs), "greedy": top1(hyps),
+            "caption_frequency_baseline": {"caption": frequent, **top1([frequent] * len(refs))},
+            "greedy_examples": [{"references": refs[k], "greedy": hyps[k]} for k in range(3)]}
 
 
 def cli(module_doc: str, recipe_cls, pretrain: Callable, name: str, base_dir: Path, argv=None) -> None:

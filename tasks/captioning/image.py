@@ -5,8 +5,10 @@ Data (default): the generated scenes of ``tasks/data/scenes`` (``tasks/captionin
 the scene. Split as the base's recipe says: the base learned from scenes 0–1999, the
 adapters train on 2000–2699, all methods are scored on 2700–2999. Other data:
 ``annotations`` + ``data_dir`` (the image folder) in ``format`` coco (COCO caption JSON),
-flickr (``results.csv`` / token file) or textcaps (JSON); ``train_annotations`` likewise
-for the adapters (default: the first ``train_fraction`` of ``annotations``).
+flickr (``captions.txt`` / ``results.csv`` / token file), textcaps (JSON) or imagefolder
+(``annotations``: the folder's ``metadata.csv`` / ``.jsonl``); ``train_annotations`` likewise
+for the adapters (default: the first ``train_fraction`` of ``annotations``). Real photos:
+the ``photo_captioning`` task.
 
 Backbone (default): the committed ViT → GPT-2 captioner (``tasks/data/image_base``;
 ``rebuild_base: true`` re-creates it with ``tasks/captioning/image_base.py``). ``backbone: <path>``
@@ -33,7 +35,7 @@ from tasks.captioning.task import CaptioningConfig, CaptioningTask
 
 @dataclass
 class ImageCaptioningConfig(CaptioningConfig):
-    FORMATS: ClassVar[tuple[str, ...]] = ("coco", "flickr", "textcaps")
+    FORMATS: ClassVar[tuple[str, ...]] = ("coco", "flickr", "textcaps", "imagefolder")
 
 
 @register_task("image_captioning")
@@ -44,7 +46,8 @@ class ImageCaptioningTask(CaptioningTask):
     version = "1"
     base = image_base
     rebuild_env = "MCLBENCH_IMAGE_BASE"
-    readers = {"coco": cl.read_coco_captions, "flickr": cl.read_flickr, "textcaps": cl.read_textcaps}
+    readers = {"coco": cl.read_coco_captions, "flickr": cl.read_flickr, "textcaps": cl.read_textcaps,
+               "imagefolder": cl.read_folder_metadata}
 
     def generated_examples(self) -> list[Example]:
         return cl.read_coco_captions(image_base.SCENES / "captions.json", image_base.SCENES / "images")

@@ -2,13 +2,15 @@
 whose ``source`` is the path of the image or audio file (pixels and samples are read by the
 task) and whose ``references`` are the captions.
 
-Images: COCO caption JSON (``images`` + ``annotations``) with an image folder; Flickr30k
-``results.csv`` (``image_name| comment_number| comment``) or Flickr8k ``token`` files
-(``image.jpg#0<TAB>caption``); TextCaps JSON (``data: [{image_id, caption_str |
-reference_strs}]``). Audio: Clotho CSV (``file_name, caption_1..caption_5``) and AudioCaps
-CSV (``audiocap_id, youtube_id, start_time, caption``; one caption a row). Either: the HF
-``imagefolder`` / ``audiofolder`` layout (files + ``metadata.jsonl`` or ``metadata.csv``). Bad files fail
-with the file (and line or id): a missing image or audio file, missing columns, no caption.
+Images: COCO caption JSON (``images`` + ``annotations``) with an image folder; Flickr8k
+``captions.txt`` (CSV ``image,caption``), Flickr30k ``results.csv`` (``image_name|
+comment_number| comment``) or Flickr8k ``token`` files (``image.jpg#0<TAB>caption``);
+TextCaps JSON (``data: [{image_id, caption_str | reference_strs}]``). Audio: Clotho CSV
+(``file_name, caption_1..caption_5``; UTF-8, or CP949 for the tables with Korean columns)
+and AudioCaps CSV (``audiocap_id, youtube_id, start_time, caption``; one caption a row).
+Either: the HF ``imagefolder`` / ``audiofolder`` layout (files + ``metadata.jsonl`` or
+``metadata.csv``). Bad files fail with the file (and line or id): a missing image or audio
+file (unless ``skip_missing``), missing columns, no caption.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ def _existing(folder: Path, name: str, described_in: Path) -> Path:
     return path
 
 
-def _examples(captions: dict[str, list[str]], folder: Path, described_in: Path) -> list[Example]:
+def _examples(captions: dict[str, list[str]], folder: Path, described_in: Path,
+              skip_missing: bool = False) -> list[Example]:
+    """``skip_missing``: leave out the files not in ``folder`` (a folder with part of a
+    split) instead of failing; at least one must be there."""
+    if skip_missing:
+        captions = {name: caps for name, caps in captions.items() if (folder / name).is_file()}
+        if not captions:
+            raise DataFormatError(f"{described_in}: none of its files is in {folder}")
     out = []
     for name, caps in captions.items():
         caps = [c.strip() for c in caps if c and c.strip()]
@@ -49,7 +58,8 @@ def _read_json(path: Path):
         raise DataFormatError(f"{path}: not valid JSON ({exc})") from None
 
 
-def read_coco_captions(annotations: str | Path, image_dir: str | Path) -> list[Example]:
+def read_coco_captions(annotations: str | Path, image_dir: str | Path,
+                       skip_missing: bool = False) -> list[Example]:
     """COCO caption JSON: ``images[{id, file_name}]`` and ``annotations[{image_id, caption}]``."""
     path = Path(annotations)
     data = _read_json(path)
@@ -62,16 +72,22 @@ def read_coco_captions(annotations: str | Path, image_dir: str | Path) -> list[E
             raise DataFormatError(f"{path}: annotation {ann.get('id')!r} names unknown image "
                                   f"{ann.get('image_id')!r}")
         caps[names[ann["image_id"]]].append(ann.get("caption", ""))
-    return _examples(caps, Path(image_dir), path)
+    return _examples(caps, Path(image_dir), path, skip_missing)
 
 
-def read_flickr(captions_file: str | Path, image_dir: str | Path) -> list[Example]:
-    """Flickr30k ``results.csv`` (pipe-separated, with a header) or a Flickr8k token file."""
+def read_flickr(captions_file: str | Path, image_dir: str | Path,
+                skip_missing: bool = False) -> list[Example]:
+    """Flickr captions in any of their three layouts: Flickr8k ``captions.txt`` (CSV with the
+    header ``image,caption``), Flickr30k ``results.csv`` (pipe-separated, with a header) or a
+    Flickr8k token file (``image.jpg#N<TAB>caption``)."""
     path = Path(captions_file)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
+    text = read_text(path)
+    lines = text.splitlines()
+    if lines and lines[0].replace(" ", "").lower() == "image,caption":
+        return _examples(_flickr_csv(path, text), Path(image_dir), path, skip_missing)
     caps: dict[str, list[str]] = defaultdict(list)
-    lines = read_text(path).splitlines()
     pipe = bool(lines) and "|" in lines[0]
     for number, line in enumerate(lines[1:] if pipe else lines, 2 if pipe else 1):
         if not line.strip():
@@ -87,10 +103,26 @@ def read_flickr(captions_file: str | Path, image_dir: str | Path) -> list[Exampl
             key, caption = line.split("\t", 1)
             name = key.rsplit("#", 1)[0]
         caps[name].append(caption)
-    return _examples(caps, Path(image_dir), path)
+    return _examples(caps, Path(image_dir), path, skip_missing)
 
 
-def read_textcaps(annotations: str | Path, image_dir: str | Path) -> list[Example]:
+def _flickr_csv(path: Path, text: str) -> dict[str, list[str]]:
+    caps: dict[str, list[str]] = defaultdict(list)
+    with io.StringIO(text, newline="") as f:
+        rows = csv.reader(f)
+        next(rows)
+        for number, row in enumerate(rows, 2):
+            if not row:
+                continue
+            if len(row) != 2:
+                raise DataFormatError(f"{path}, line {number}: expected 'image,caption' "
+                                      f"(a caption with a comma must be quoted), got {len(row)} fields")
+            caps[row[0].strip()].append(row[1])
+    return caps
+
+
+def read_textcaps(annotations: str | Path, image_dir: str | Path,
+                  skip_missing: bool = False) -> list[Example]:
     """TextCaps JSON: ``data[{image_id, reference_strs | caption_str}]``, images ``<image_id>.jpg``."""
     path = Path(annotations)
     data = _read_json(path)
@@ -106,13 +138,13 @@ def read_textcaps(annotations: str | Path, image_dir: str | Path) -> list[Exampl
         for ref in refs:
             if ref not in caps[name]:
                 caps[name].append(ref)
-    return _examples(caps, Path(image_dir), path)
+    return _examples(caps, Path(image_dir), path, skip_missing)
 
 
-def _read_csv(path: Path, required: list[str]) -> list[dict]:
+def _read_csv(path: Path, required: list[str], encodings: tuple[str, ...] = ("utf-8",)) -> list[dict]:
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
-    with io.StringIO(read_text(path), newline="") as f:
+    with io.StringIO(_decode(path, encodings), newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
@@ -121,16 +153,35 @@ def _read_csv(path: Path, required: list[str]) -> list[dict]:
         return list(reader)
 
 
-def read_clotho(captions_csv: str | Path, audio_dir: str | Path) -> list[Example]:
-    """Clotho: ``file_name, caption_1 … caption_5`` and a folder of the audio files."""
+def _decode(path: Path, encodings: tuple[str, ...]) -> str:
+    """The file's text in the first of ``encodings`` that decodes all of it."""
+    data = path.read_bytes()
+    for encoding in encodings[:-1]:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    try:
+        return data.decode(encodings[-1])
+    except UnicodeDecodeError as exc:
+        raise DataFormatError(f"{path}: not {' or '.join(encodings)} text (byte {exc.start}: "
+                              f"{data[exc.start:exc.start + 1]!r}); re-save it as UTF-8") from None
+
+
+def read_clotho(captions_csv: str | Path, audio_dir: str | Path, skip_missing: bool = False) -> list[Example]:
+    """Clotho: ``file_name, caption_1 … caption_5`` and a folder of the audio files. The
+    tables of Clotho v1 with Korean translations (``kor_1 …`` columns) are CP949, not UTF-8:
+    a file that is not UTF-8 is read as CP949 (only the English ``caption_*`` columns are
+    used)."""
     path = Path(captions_csv)
-    rows = _read_csv(path, ["file_name", "caption_1"])
+    rows = _read_csv(path, ["file_name", "caption_1"], encodings=("utf-8", "cp949"))
     columns = [c for c in rows[0] if c.startswith("caption_")] if rows else []
     caps = {row["file_name"]: [row[c] for c in columns] for row in rows}
-    return _examples(caps, Path(audio_dir), path)
+    return _examples(caps, Path(audio_dir), path, skip_missing)
 
 
-def read_audiocaps(captions_csv: str | Path, audio_dir: str | Path, extension: str = ".wav") -> list[Example]:
+def read_audiocaps(captions_csv: str | Path, audio_dir: str | Path, skip_missing: bool = False,
+                   extension: str = ".wav") -> list[Example]:
     """AudioCaps: one caption a row; clips named ``<youtube_id>_<start_time><extension>``
     (or ``<youtube_id><extension>``) in ``audio_dir``."""
     path = Path(captions_csv)
@@ -143,10 +194,11 @@ def read_audiocaps(captions_csv: str | Path, audio_dir: str | Path, extension: s
         if not (folder / f"{stem}{extension}").is_file() and (folder / f"{bare}{extension}").is_file():
             stem = bare
         caps[f"{stem}{extension}"].append(row["caption"])
-    return _examples(caps, folder, path)
+    return _examples(caps, folder, path, skip_missing)
 
 
-def read_hf_folder(folder: str | Path, caption_field: str | None = None) -> list[Example]:
+def read_hf_folder(folder: str | Path, caption_field: str | None = None,
+                   skip_missing: bool = False) -> list[Example]:
     """An HF ``imagefolder`` / ``audiofolder`` layout: files plus ``metadata.jsonl`` or
     ``metadata.csv`` with a ``file_name`` column and the captions — a list field, one string
     field, or ``caption_1 … caption_N`` columns (default field: the first of ``captions``,
@@ -169,7 +221,8 @@ def read_hf_folder(folder: str | Path, caption_field: str | None = None) -> list
         raise DataFormatError(f"{folder}: no metadata.jsonl or metadata.csv "
                               "(the HF imagefolder/audiofolder layout)")
     fields = set().union(*(r.keys() for r in rows)) if rows else set()
-    numbered = sorted((f for f in fields if f.startswith("caption_")), key=lambda f: int(f.split("_")[1]))
+    numbered = sorted((f for f in fields if f.startswith("caption_") and f[8:].isdigit()),
+                      key=lambda f: int(f[8:]))
     field = caption_field or next((f for f in ("captions", "caption", "text") if f in fields), None)
     if field is None and not numbered:
         raise DataFormatError(f"{described_in}: no caption column (captions, caption, text or caption_1…); "
@@ -180,4 +233,14 @@ def read_hf_folder(folder: str | Path, caption_field: str | None = None) -> list
             raise DataFormatError(f"{described_in}: a row has no 'file_name'")
         value = row.get(field) if field else [row.get(f, "") for f in numbered]
         caps[row["file_name"]] = [value] if isinstance(value, str) else list(value or [])
-    return _examples(caps, folder, described_in)
+    return _examples(caps, folder, described_in, skip_missing)
+
+
+def read_folder_metadata(metadata: str | Path, folder: str | Path,
+                         skip_missing: bool = False) -> list[Example]:
+    """The HF folder layout as a task format: ``annotations`` = its ``metadata.csv`` /
+    ``metadata.jsonl``, ``data_dir`` = the folder (which must hold that file)."""
+    if Path(metadata).parent.resolve() != Path(folder).resolve():
+        raise DataFormatError(f"{metadata}: the HF folder layout keeps its metadata in the data folder "
+                              f"({folder})")
+    return read_hf_folder(folder, skip_missing=skip_missing)

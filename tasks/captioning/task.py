@@ -48,6 +48,7 @@ class CaptioningConfig:
     train_annotations: str | None = None
     train_data_dir: str | None = None
     train_fraction: float = 0.8  # without train_annotations: this share of `annotations` trains
+    skip_missing: bool = False  # leave out captions whose file is not in data_dir (part of a split)
     num_train: int = 0  # 0: all
     num_test: int = 0  # 0: all
     max_new_tokens: int = 20
@@ -99,6 +100,18 @@ class CaptioningTask(PretrainedTask):
         """The committed generated set, in order."""
         raise NotImplementedError
 
+    def default_splits(self) -> tuple[list[Example], list[Example]]:
+        """``(adapter training, test)`` examples of the default data: the generated set split
+        as the base's recipe says."""
+        examples = self.generated_examples()
+        _, adapters, test = self.base.split(self.base.Recipe(), len(examples))
+        return [examples[i] for i in adapters], [examples[i] for i in test]
+
+    @property
+    def known_modes(self) -> bool:
+        """The test captions are tagged with the subsets they describe (the generated sets)."""
+        return self.config.annotations is None
+
     def generated_modes(self) -> dict[str, list[dict]]:
         """Tagged captions (``mode``, ``caption``) of the generated set, by example id."""
         raise NotImplementedError
@@ -115,7 +128,7 @@ class CaptioningTask(PretrainedTask):
         if self.semantic:
             names += list(SEMANTIC)
         out = {n: metric_info(n) for n in names}
-        if self.config.annotations is None:
+        if self.known_modes:
             out["modes_covered"] = MetricInfo(True, "distinct described subsets best-matched by a candidate")
             out["mode_recall"] = MetricInfo(True, "modes_covered / the input's described subsets")
         return out
@@ -124,14 +137,12 @@ class CaptioningTask(PretrainedTask):
     def _splits(self) -> tuple[list[Example], list[Example]]:
         c = self.config
         if c.annotations is None:
-            examples = self.generated_examples()
-            _, adapters, test = self.base.split(self.base.Recipe(), len(examples))
-            train, tests = [examples[i] for i in adapters], [examples[i] for i in test]
+            train, tests = self.default_splits()
         else:
             read = self.readers[c.format or next(iter(self.readers))]
-            tests = read(c.annotations, c.data_dir)
+            tests = read(c.annotations, c.data_dir, c.skip_missing)
             if c.train_annotations:
-                train = read(c.train_annotations, c.train_data_dir or c.data_dir)
+                train = read(c.train_annotations, c.train_data_dir or c.data_dir, c.skip_missing)
             else:
                 cut = int(len(tests) * c.train_fraction)
                 train, tests = tests[:cut], tests[cut:]
@@ -179,7 +190,7 @@ class CaptioningTask(PretrainedTask):
             semantic = sbert_metrics(candidates, refs)
             values.update(semantic)
             missing.update(semantic.unavailable)
-        if self.config.annotations is None:
+        if self.known_modes:
             tagged = self.generated_modes()
             covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])
             values.update(modes_covered=covered, mode_recall=recall)
