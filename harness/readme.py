@@ -27,8 +27,8 @@ from harness import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- table: (\S+) task=(\S+)(?: metrics=(\S+))? -->\n)(.*?)(<!-- /table -->)", re.S)
-EXAMPLES = re.compile(r"(<!-- examples: (\S+) task=(\S+) seed=(\d+) inputs=([\d,]+) -->\n)(.*?)(<!-- /examples -->)",
-                      re.S)
+EXAMPLES = re.compile(
+    r"(<!-- examples: (\S+) task=(\S+) seed=(\d+) inputs=([\d,]+) -->\n)(.*?)(<!-- /examples -->)", re.S)
 
 
 def blocks(text: str) -> list[tuple[str, str, list[str] | None]]:
@@ -74,7 +74,8 @@ def examples(run_dir: Path, task: str, seed: int, inputs: list[int]) -> str:
     for i in inputs:
         first = json.loads(next(iter(records.values()))[i])
         photo = first.get("file", "")
-        shown = f' <img src="{photo}" height="120" alt="{first["id"]}">' if photo.endswith(".jpg") else ""
+        is_photo = photo.lower().endswith((".jpg", ".jpeg", ".png"))
+        shown = f' <img src="{photo}" height="120" alt="{first["id"]}">' if is_photo else ""
         rows = [f"| reference | {' · '.join(first['references'])} |"]
         rows += [f"| {m} | {' · '.join(json.loads(lines[i])['candidates'])} |" for m, lines in records.items()]
         out.append(f"**{first['id']}**{shown}\n\n| | captions |\n|---|---|\n" + "\n".join(rows) + "\n\n")
