@@ -77,7 +77,8 @@ def examples(run_dir: Path, task: str, seed: int, inputs: list[int]) -> str:
         is_photo = photo.lower().endswith((".jpg", ".jpeg", ".png"))
         shown = f' <img src="{photo}" height="120" alt="{first["id"]}">' if is_photo else ""
         rows = [f"| reference | {' · '.join(first['references'])} |"]
-        rows += [f"| {m} | {' · '.join(json.loads(lines[i])['candidates'])} |" for m, lines in records.items()]
+        rows += [f"| {m} | {' · '.join(json.loads(lines[i])['candidates'])} |"
+                 for m, lines in records.items()]
         out.append(f"**{first['id']}**{shown}\n\n| | captions |\n|---|---|\n" + "\n".join(rows) + "\n\n")
     return "".join(out)
 

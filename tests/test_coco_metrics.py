@@ -176,3 +176,22 @@ def test_bit_parallel_lcs_equals_the_dynamic_programme():
         a = [rng.choice("abcde") for _ in range(rng.randint(0, 40))]
         b = [rng.choice("abcdef") for _ in range(rng.randint(0, 40))]
         assert coco._lcs(a, b) == table(a, b)
+
+
+@needs_java
+def test_one_meteor_jvm_serves_later_calls_with_the_same_numbers():
+    """The process keeps its METEOR JVM (the paraphrase table loads once per run, not per
+    cell); reuse, or a dead JVM replaced, gives a fresh JVM's numbers."""
+    own = coco.Meteor()
+    fresh = coco.meteor_flavours(CANDS, REFS, own)
+    own.close()
+    first = coco.meteor_flavours(CANDS, REFS)
+    jvm = coco.shared_meteor()
+    again = coco.meteor_flavours(CANDS, REFS)
+    assert coco.shared_meteor() is jvm  # reused, not restarted
+    jvm.proc.kill()
+    jvm.proc.wait()
+    replaced = coco.meteor_flavours(CANDS, REFS)
+    assert coco.shared_meteor() is not jvm
+    for got in (first, again, replaced):
+        assert got[0] == fresh[0] and got[1] == fresh[1] and np.array_equal(got[2], fresh[2])

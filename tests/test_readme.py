@@ -51,7 +51,7 @@ def test_readme_tables_equal_the_published_run():
     quoted = {task for run_dir, task, _ in blocks(text) if run_dir == "results"}
     published = set(pd.read_csv(ROOT / "results" / "scores.csv")["task"])
     assert quoted == published == {"markov", "translation", "tatoeba_en_de", "image_captioning",
-                                   "audio_captioning"}
+                                   "photo_captioning", "audio_captioning"}
 
 
 def test_readme_shows_the_published_figures():
@@ -60,8 +60,10 @@ def test_readme_shows_the_published_figures():
     assert images, "README shows no figure from results/"
     for path in images:
         assert (ROOT / path).is_file(), path
-    for task in ("markov", "translation", "image_captioning", "audio_captioning"):
+    for task in ("markov", "translation", "image_captioning", "photo_captioning", "audio_captioning"):
         assert (ROOT / "results" / task / "plots" / "quality_diversity.png").is_file()
+    for photo in re.findall(r'<img src="([^"]+)"', text):
+        assert (ROOT / photo).is_file(), photo
 
 
 def test_sync_detects_a_changed_number(tmp_path):
@@ -76,3 +78,16 @@ def test_sync_detects_a_changed_number(tmp_path):
     readme.write_text(changed)
     assert sync(readme, check=True) == ["results task=translation"]
     assert sync(readme) == ["results task=translation"] and sync(readme, check=True) == []
+
+
+def test_sync_detects_a_changed_example(tmp_path):
+    """The photo examples block is what the published candidates say."""
+    from harness.readme import sync
+
+    readme = tmp_path / "README.md"
+    (tmp_path / "results").symlink_to(ROOT / "results")
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"<!-- examples: results task=photo_captioning.*?-->\n(?:.*\n)*?\| lora_mcl \| ", text)
+    assert m, "no photo examples block with LoRA-MCL's candidates"
+    readme.write_text(text[:m.end()] + "made up · " + text[m.end():])
+    assert sync(readme, check=True) == ["results task=photo_captioning examples"]

@@ -30,6 +30,7 @@ with them.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -317,6 +318,31 @@ class Meteor:
         self.stderr.close()
 
 
+_SHARED: Meteor | None = None
+_SHARED_LOCK = threading.Lock()  # one caller at a time talks to the shared JVM
+
+
+def shared_meteor() -> Meteor:
+    """This process's METEOR JVM, started on first use and kept for later calls (as
+    pycocoevalcap keeps its ``Meteor`` process): loading the paraphrase table takes ~7 s, so
+    a run that scores many cells pays it once. A JVM that died is replaced."""
+    global _SHARED
+    if _SHARED is None or _SHARED.proc.poll() is not None:
+        if _SHARED is not None:
+            _SHARED.close()
+        _SHARED = Meteor()
+        atexit.register(_SHARED.close)
+    return _SHARED
+
+
+def _discard_shared(meteor: Meteor) -> None:
+    """Forget a shared JVM that failed mid-conversation (its pipes may hold half an answer)."""
+    global _SHARED
+    if _SHARED is meteor:
+        _SHARED = None
+    meteor.close()
+
+
 def _last_words(stream) -> str:
     """The last non-empty line a failed JVM wrote to ``stream`` (a file), or that it wrote none."""
     stream.seek(0)
@@ -327,23 +353,30 @@ def _last_words(stream) -> str:
 def meteor_flavours(hyps: list[list[str]], refs: list[list[str]],
                     meteor: Meteor | None = None) -> tuple[list[float], float, np.ndarray]:
     """Each rank's METEOR corpus score, the oracle's (per input the best segment) and every
-    segment's score ``(inputs, N)``, in one JVM (``meteor``, started early by the caller so
-    that its paraphrase table loads meanwhile, or a new one); closes it. One JVM: a second
-    would load the table again (~7 CPU-s) and gains nothing on two cores."""
-    meteor = meteor or Meteor()
-    try:
-        n = len(hyps[0])
-        flat = meteor.stats([h for row in hyps for h in row], [r for r in refs for _ in range(n)])
-        stats = [flat[i * n:(i + 1) * n] for i in range(len(hyps))]
-        sentence, corpus = np.zeros((len(hyps), n)), []
-        for k in range(n):
-            score, sentence[:, k] = meteor.evaluate([row[k] for row in stats])
-            corpus.append(score)
-        best = sentence.argmax(1)  # ties: the first
-        oracle, _ = meteor.evaluate([row[b] for row, b in zip(stats, best, strict=True)])
-        return corpus, oracle, sentence
-    finally:
-        meteor.close()
+    segment's score ``(inputs, N)``, in one JVM (``meteor``, by default the process's shared
+    one, started early by the caller so that its paraphrase table loads meanwhile). One JVM:
+    a second would load the table again (~7 CPU-s) and gains nothing on two cores. METEOR's
+    statistics and EVAL lines carry no state between calls, so reuse changes no number."""
+    with _SHARED_LOCK:
+        meteor = meteor or shared_meteor()
+        try:
+            return _meteor_flavours(meteor, hyps, refs)
+        except BaseException:
+            _discard_shared(meteor)
+            raise
+
+
+def _meteor_flavours(meteor: Meteor, hyps: list[list[str]], refs: list[list[str]]):
+    n = len(hyps[0])
+    flat = meteor.stats([h for row in hyps for h in row], [r for r in refs for _ in range(n)])
+    stats = [flat[i * n:(i + 1) * n] for i in range(len(hyps))]
+    sentence, corpus = np.zeros((len(hyps), n)), []
+    for k in range(n):
+        score, sentence[:, k] = meteor.evaluate([row[k] for row in stats])
+        corpus.append(score)
+    best = sentence.argmax(1)  # ties: the first
+    oracle, _ = meteor.evaluate([row[b] for row, b in zip(stats, best, strict=True)])
+    return corpus, oracle, sentence
 
 
 # ---------------------------------------------------------------- SPICE
@@ -395,17 +428,16 @@ def _coco(candidates, references, metrics: Sequence[str], diversity: bool):
     if not wanted and not diversity:
         return {}, {}, missing, None
     meteor = None
-    if "meteor" in wanted:  # started first: its paraphrase table (~5 s) loads while PTB tokenises
+    if "meteor" in wanted:  # started first: its paraphrase table (~7 s) loads while PTB tokenises
         try:
-            meteor = Meteor()
+            with _SHARED_LOCK:
+                meteor = shared_meteor()
         except MetricUnavailable as exc:
             missing["meteor"] = str(exc)
             wanted.remove("meteor")
     try:
         hyps, refs = ptb_tokenize_inputs(candidates, references)
     except MetricUnavailable as exc:  # every COCO metric reads PTB tokens
-        if meteor is not None:
-            meteor.close()
         names = [*wanted, *(PTB_DIVERSITY if diversity else ())]
         return {}, {}, {**missing, **{m: str(exc) for m in names}}, None
     parts, fixed, failed = _parts_from_tokens(hyps, refs, wanted, meteor)

@@ -25,10 +25,9 @@ BASE_DIR = Path(__file__).parents[1] / "data" / "image_base"
 
 
 @dataclass
-class Recipe:
+class Captioner:
+    """The ViT → GPT-2 captioner's shape and MLE schedule (the photo base's too)."""
     seed: int = 0
-    base_scenes: int = 2000
-    adapter_scenes: int = 700
     hidden: int = 192
     encoder_layers: int = 4
     decoder_layers: int = 3
@@ -39,6 +38,12 @@ class Recipe:
     lr: float = 1e-3
     warmup: int = 200
     label_smoothing: float = 0.1
+
+
+@dataclass
+class Recipe(Captioner):
+    base_scenes: int = 2000
+    adapter_scenes: int = 700
 
 
 def load_scenes(folder: Path = SCENES):
