@@ -263,11 +263,12 @@ class Meteor:
 
     def __init__(self):
         folder = _package_dir() / "meteor"
+        self.java = java()
         self.stderr = tempfile.TemporaryFile()  # what the JVM says if it fails
         try:
             self.proc = subprocess.Popen(
                 # pycocoevalcap's command; one GC thread, as the other core scores in Python
-                [java(), "-XX:+UseSerialGC", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio",
+                [self.java, "-XX:+UseSerialGC", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio",
                  "-l", "en", "-norm"],
                 cwd=folder, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr)
         except OSError as exc:
@@ -325,9 +326,10 @@ _SHARED_LOCK = threading.Lock()  # one caller at a time talks to the shared JVM
 def shared_meteor() -> Meteor:
     """This process's METEOR JVM, started on first use and kept for later calls (as
     pycocoevalcap keeps its ``Meteor`` process): loading the paraphrase table takes ~7 s, so
-    a run that scores many cells pays it once. A JVM that died is replaced."""
+    a run that scores many cells pays it once. A JVM that died, or one of another ``java``
+    than the one now found (PATH or JAVA_HOME changed), is replaced."""
     global _SHARED
-    if _SHARED is None or _SHARED.proc.poll() is not None:
+    if _SHARED is None or _SHARED.proc.poll() is not None or _SHARED.java != java():
         if _SHARED is not None:
             _SHARED.close()
         _SHARED = Meteor()
