@@ -17,16 +17,22 @@ class DataFormatError(MCLBenchError, ValueError):
     """A data file that does not follow its format (named with the line or field at fault)."""
 
 
-def read_text(path: str | Path) -> str:
-    """A UTF-8 text file's content; a file in another encoding is named with the offset of
-    its first undecodable byte."""
+def read_text(path: str | Path, encodings: tuple[str, ...] = ("utf-8",)) -> str:
+    """A text file's content in the first of ``encodings`` that decodes all of it (UTF-8 by
+    default); a file in none of them is named with the offset of its first undecodable byte."""
     path = Path(path)
     data = path.read_bytes()
+    for encoding in encodings[:-1]:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
     try:
-        return data.decode("utf-8")
+        return data.decode(encodings[-1])
     except UnicodeDecodeError as exc:
-        raise UserFileError(f"{path}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); "
-                            "re-save it as UTF-8") from None
+        names = " or ".join("UTF-8" if e == "utf-8" else e.upper() for e in encodings)
+        raise UserFileError(f"{path}: not {names} text (byte {exc.start}: "
+                            f"{data[exc.start:exc.start + 1]!r}); re-save it as UTF-8") from None
 
 
 def check_writable_dir(path: str | Path, option: str) -> None:

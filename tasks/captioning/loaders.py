@@ -144,28 +144,13 @@ def read_textcaps(annotations: str | Path, image_dir: str | Path,
 def _read_csv(path: Path, required: list[str], encodings: tuple[str, ...] = ("utf-8",)) -> list[dict]:
     if not path.is_file():
         raise DataFormatError(f"{path}: no such file")
-    with io.StringIO(_decode(path, encodings), newline="") as f:
+    with io.StringIO(read_text(path, encodings), newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
             raise DataFormatError(f"{path}: missing column(s) {', '.join(missing)}; "
                                   f"found {', '.join(reader.fieldnames or []) or 'none'}")
         return list(reader)
-
-
-def _decode(path: Path, encodings: tuple[str, ...]) -> str:
-    """The file's text in the first of ``encodings`` that decodes all of it."""
-    data = path.read_bytes()
-    for encoding in encodings[:-1]:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    try:
-        return data.decode(encodings[-1])
-    except UnicodeDecodeError as exc:
-        raise DataFormatError(f"{path}: not {' or '.join(encodings)} text (byte {exc.start}: "
-                              f"{data[exc.start:exc.start + 1]!r}); re-save it as UTF-8") from None
 
 
 def read_clotho(captions_csv: str | Path, audio_dir: str | Path, skip_missing: bool = False) -> list[Example]:
