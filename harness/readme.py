@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from harness import tables
+from harness.report import IMAGE_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- table: (\S+) task=(\S+)(?: metrics=(\S+))? -->\n)(.*?)(<!-- /table -->)", re.S)
@@ -74,8 +75,8 @@ def examples(run_dir: Path, task: str, seed: int, inputs: list[int]) -> str:
     for i in inputs:
         first = json.loads(next(iter(records.values()))[i])
         photo = first.get("file", "")
-        is_photo = photo.lower().endswith((".jpg", ".jpeg", ".png"))
-        shown = f' <img src="{photo}" height="120" alt="{first["id"]}">' if is_photo else ""
+        is_image = Path(photo).suffix.lower() in IMAGE_TYPES
+        shown = f' <img src="{photo}" height="120" alt="{first["id"]}">' if is_image else ""
         rows = [f"| reference | {' · '.join(first['references'])} |"]
         rows += [f"| {m} | {' · '.join(json.loads(lines[i])['candidates'])} |"
                  for m, lines in records.items()]
