@@ -96,6 +96,8 @@ def cmd_run(args) -> int:
         if not Path(args.accelerate_config).is_file():
             raise ConfigError(f"--accelerate-config {args.accelerate_config!r} does not exist")
         spec.accelerate_config = str(Path(args.accelerate_config).resolve())
+    if args.device is not None:
+        spec.device = args.device
     if args.best_of_n is not None:
         if args.best_of_n < 0:
             raise ConfigError("--best-of-n must be >= 0 (0: no best-of-N curves)")
@@ -228,6 +230,8 @@ def _add_run(sub) -> None:
                           "(without it such a run refuses, so no published row is dropped)")
     run.add_argument("--threads", type=_positive, metavar="N",
                      help="torch CPU threads (default: torch's own, all cores)")
+    run.add_argument("--device", help="where in-process stages run: auto (default: CUDA when torch "
+                     "sees it, else the CPU), cpu, cuda, cuda:N or mps")
     run.add_argument("--best-of-n", type=int, metavar="N",
                      help="also decode N candidates per input (first seed) for best-of-N curves")
     run.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",

@@ -166,6 +166,7 @@ class RunSpec:
     # > 1: each train and decode stage runs under `accelerate launch` on this many processes
     processes: int = 1
     accelerate_config: str | None = None  # `accelerate config` file (DDP/FSDP/DeepSpeed, precision)
+    device: str = "auto"  # in-process stages: auto (CUDA when present), cpu, cuda, cuda:N, mps
 
     @property
     def launches(self) -> bool:
@@ -314,7 +315,7 @@ def load_spec(path: str | Path | None) -> RunSpec:
             raise ConfigError(f"{where}: processes must be >= 1")
     if data.get("accelerate_config") is not None:
         spec.accelerate_config = coerce(data["accelerate_config"], str, f"{where}: accelerate_config")
-    for key in ("output", "cache_dir"):
+    for key in ("output", "cache_dir", "device"):
         if key in data:
             setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))
     return spec

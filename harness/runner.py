@@ -34,6 +34,7 @@ import pandas as pd
 from harness import stages
 from harness.cache import Cache, cache_location, file_sha256, is_uri, stable_hash
 from harness.config import ConfigError, RunSpec, as_dict
+from harness.devices import device_key, resolve_device, to_device
 from harness.distributed import launch
 from harness.files import check_writable_dir
 from harness.fingerprint import code_fingerprint, library_versions
@@ -83,6 +84,7 @@ class Runner:
         self.spec = spec
         self.overwrite = overwrite  # replace an output table that holds cells this run lacks
         self.cache = Cache(spec.cache_dir)
+        self.device = resolve_device(spec.device)
         self.output = Path(spec.output)
         self.tracking = tracking
         self._keys: dict[int, dict[str, str | None]] = {}
@@ -112,8 +114,9 @@ class Runner:
         } if self.spec.launches else {}
         train = None if spec is None else stable_hash(
             {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed,
-             "code": [task_code, code_fingerprint(*m.train_code())], **processes})
-        decode = stable_hash({"upstream": train or backbone, "method": m.name,
+             "code": [task_code, code_fingerprint(*m.train_code())], **processes,
+             **device_key(self.device)})
+        decode = stable_hash({"upstream": train or backbone, **device_key(self.device), "method": m.name,
                               "method_version": m.version, "decode": m.decode_spec(),
                               "task": t.name, "task_version": t.version,
                               "task_config": as_dict(t.config), "seed": cell.seed,
@@ -147,7 +150,7 @@ class Runner:
             if self.spec.launches:
                 self._launch(cell, "train", d, bdir, work_dir=work)
             else:
-                m.train(t.load_backbone(bdir), t, cell.seed, d, work)
+                m.train(to_device(t.load_backbone(bdir), self.device), t, cell.seed, d, work)
 
         return self.cache.get_or_compute("train", key, train,
                                          describe={"cell": cell.label, "train": m.train_spec()})[0]
@@ -167,7 +170,7 @@ class Runner:
                 return
             # loaded from the artifacts even right after training, so that a fresh run and a
             # cached run decode exactly the same weights
-            model = cell.method.load(cell.task.load_backbone(bdir), tdir)
+            model = cell.method.load(to_device(cell.task.load_backbone(bdir), self.device), tdir)
             stages.decode_to(d, cell.method, model, cell.task, cell.task.test_examples(), cell.seed, tdir)
 
         return self.cache.get_or_compute("decode", key, decode, describe={"cell": cell.label})[0]

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from torch import nn
 
+from harness.devices import DTYPES
 from harness.metrics.catalogue import MetricInfo  # noqa: F401  (plugins import it from here)
 from harness.probes import HypothesisModel, reference_nll
 
@@ -249,15 +251,61 @@ class Task:
         raise NotImplementedError
 
 
+@dataclass
+class PretrainedConfig:
+    """How a :class:`PretrainedTask` loads its backbone (the fields every such task has)."""
+
+    backbone: str = ""  # "": the committed offline base; else a checkpoint folder or hub id
+    rebuild_base: bool = False  # re-create the offline base with its pre-training script
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"  # of the frozen base (adapters: fp32)
+    load_in_4bit: bool = False  # QLoRA-style NF4 base through bitsandbytes (mclbench[quant], CUDA)
+    load_in_8bit: bool = False  # LLM.int8() base through bitsandbytes (mclbench[quant], CUDA)
+
+    def validate(self) -> None:
+        check_pretrained_config(self)
+
+
 def check_pretrained_config(config) -> None:
     """The settings every :class:`PretrainedTask` config shares: ``backbone`` (an existing
     folder or a hub id) or ``rebuild_base``, not both; sizes ``num_train`` / ``num_test``
-    (0: all) and ``max_new_tokens``."""
+    (0: all) and ``max_new_tokens``; a quantised base only where bitsandbytes can run."""
     if config.backbone and config.rebuild_base:
         raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
     if config.num_train < 0 or config.num_test < 0 or config.max_new_tokens < 1:
         raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
     check_backbone_source(config.backbone)
+    check_quantization(config)
+
+
+def check_quantization(config) -> None:
+    """ValueError (one line) for a quantised base this machine cannot load."""
+    if config.load_in_4bit and config.load_in_8bit:
+        raise ValueError("set load_in_4bit or load_in_8bit, not both")
+    flag = "load_in_4bit" if config.load_in_4bit else "load_in_8bit" if config.load_in_8bit else None
+    if flag is None:
+        return
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ValueError(f"{flag} needs bitsandbytes: pip install 'mclbench[quant]' (and a CUDA GPU)")
+    if not torch.cuda.is_available():
+        raise ValueError(f"{flag}: bitsandbytes quantises on a CUDA GPU and torch sees none here; "
+                         "drop it (or use dtype: bfloat16) on this machine")
+
+
+def quantization_config(config):
+    """The ``transformers.BitsAndBytesConfig`` of the task config, or None (full precision)."""
+    if not (config.load_in_4bit or config.load_in_8bit):
+        return None
+    from transformers import BitsAndBytesConfig
+
+    if config.load_in_8bit:
+        return BitsAndBytesConfig(load_in_8bit=True)
+    # QLoRA's recipe: NF4 weights, double quantisation, compute in the configured dtype
+    compute = DTYPES[config.dtype] if config.dtype != "float32" else torch.bfloat16
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                              bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
+
+
+LOADING_DEFAULTS = {"dtype": "float32", "load_in_4bit": False, "load_in_8bit": False}
 
 
 class PretrainedTask(Task):
@@ -286,21 +334,29 @@ class PretrainedTask(Task):
         return str(self.base.BASE_DIR)
 
     def backbone_spec(self, seed: int) -> dict[str, Any]:
-        if self.config.rebuild_base:
-            return {"rebuild": asdict(self.base.Recipe())}  # the recipe is seeded: not the run seed
-        return checkpoint_spec(self.source)
+        c = self.config
+        # the recipe is seeded: not the run seed
+        spec = {"rebuild": asdict(self.base.Recipe())} if c.rebuild_base else checkpoint_spec(self.source)
+        loading = {k: getattr(c, k) for k, default in LOADING_DEFAULTS.items() if getattr(c, k) != default}
+        return spec | ({"loading": loading} if loading else {})
 
     def build_backbone(self, seed: int) -> nn.Module:
         if self.config.rebuild_base and not Path(self.source, "model.safetensors").exists():
             out = Path(self.source)
             self.base.pretrain(self.base.Recipe(), out.parent / "work", out)
-        return self.load_backbone(self.source)
+        return self.load_backbone(self.source, quantize=False)  # what the cache keeps: unquantised
 
-    def load_backbone(self, directory) -> nn.Module:
+    def load_backbone(self, directory, quantize: bool = True) -> nn.Module:
+        """The frozen base in the configured dtype (the committed bases are fp16 on disk,
+        fp32 by default here), quantised on the current CUDA device if configured."""
         from transformers import AutoConfig
 
         cls = self.model_class(AutoConfig.from_pretrained(directory))
-        return cls.from_pretrained(directory, dtype=torch.float32).eval()  # fp16 on disk, fp32 here
+        kwargs: dict[str, Any] = {"dtype": DTYPES[self.config.dtype]}
+        quantization = quantization_config(self.config) if quantize else None
+        if quantization is not None:
+            kwargs.update(quantization_config=quantization, device_map={"": torch.cuda.current_device()})
+        return cls.from_pretrained(directory, **kwargs).eval()
 
     def backbone_skeleton(self, seed: int) -> nn.Module | None:
         from transformers import AutoConfig

@@ -92,7 +92,7 @@ def test_load_spec_from_yaml(tmp_path):
 @pytest.mark.parametrize("text,msg", [
     ("tasks: [markov\nmethods: x", "not valid YAML at line"),
     ("task: [markov]",
-     "unknown key 'task'; valid keys: accelerate_config, best_of_n, cache_dir, methods, output, per_task, "
+     "unknown key 'task'; valid keys: accelerate_config, best_of_n, cache_dir, device, methods, output, per_task, "
      "processes, seeds, tasks"),
     ("seeds: zero", "seeds: expected a list"),
     ("- markov", "expected a mapping"),

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
+from harness.devices import in_batches
 from harness.method import Method
-from harness.progress import progress
 from harness.task import Task
 from methods.lora.model import MultiLoRAConfig, MultiLoRAModel, require_targets
 from methods.lora.trainer import TrainSettings, train_adapters
@@ -30,7 +30,8 @@ class LoRATrainConfig:
     lr: float | None = None
     weight_decay: float = 0.0
     grad_accum_steps: int = 1  # split each step's batch into this many micro-batches
-    decode_batch_size: int = 64
+    decode_batch_size: int = 64  # halved and retried when a batch runs out of memory
+    gradient_checkpointing: bool = False  # recompute the base's activations in the backward
 
     def validate(self) -> None:
         if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
@@ -106,6 +107,11 @@ class LoRAMethod(Method):
 
     def train(self, backbone, task, seed, out_dir, work_dir, accelerator=None) -> None:
         torch.manual_seed(seed)  # adapter initialisation: the same in every process
+        if self.config.gradient_checkpointing:  # less memory, same numbers: not in the train key
+            if not getattr(backbone, "supports_gradient_checkpointing", False):
+                raise ValueError(f"method {self.name!r}: gradient_checkpointing is set but "
+                                 f"{type(backbone).__name__} does not support it; unset it")
+            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model = self.model_class(backbone, self.adapter_config())
         history = train_adapters(model, task.training_set(), self.train_settings(),
                                  lambda nll, step: self.objective(nll, step, model), seed,
@@ -120,12 +126,14 @@ class LoRAMethod(Method):
         return model
 
     def decode(self, model, task, examples, seed) -> list[list[str]]:
-        out: list[list[str]] = []
-        size = self.config.decode_batch_size
-        for i in progress(range(0, len(examples), size), desc=f"decode {self.name}", unit="batch"):
-            chunk = examples[i:i + size]
-            out.extend(self.decode_batch(model, task, chunk, task.prompt_batch(chunk), seed))
-        return out
+        device = next(model.parameters()).device
+
+        def decode_chunk(chunk):
+            prompt = {k: v.to(device) for k, v in task.prompt_batch(chunk).items()}
+            return self.decode_batch(model, task, chunk, prompt, seed)
+
+        # a batch that runs out of memory is retried at half the size
+        return in_batches(examples, self.config.decode_batch_size, decode_chunk, f"decode {self.name}")
 
     def decode_batch(self, model, task, examples, prompt, seed) -> list[list[str]]:
         raise NotImplementedError

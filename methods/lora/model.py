@@ -26,7 +26,9 @@ exported as a standard PEFT LoRA adapter folder (:meth:`MultiLoRAModel.export_pe
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import inspect
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -37,7 +39,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import GenerationMixin
+from transformers.modeling_outputs import BaseModelOutput
 from transformers.pytorch_utils import Conv1D
+
+from methods.lora.head_nll import head_nll
 
 
 @dataclass
@@ -55,6 +60,26 @@ class MultiLoRAConfig:
         return self.alpha / self.rank
 
 
+def frozen_encoder(model: nn.Module, adapted: list[str]) -> nn.Module | None:
+    """The encoder of an encoder–decoder model (text, vision or speech) when none of the
+    ``adapted`` layers is in it, else None."""
+    config = getattr(model, "config", None)
+    if not getattr(config, "is_encoder_decoder", False) or not hasattr(model, "get_encoder"):
+        return None
+    encoder = model.get_encoder()
+    prefix = next((n for n, m in model.named_modules() if m is encoder), None)
+    if prefix is None or any(n.startswith(prefix + ".") for n in adapted):
+        return None
+    return encoder
+
+
+def encoder_input_names(encoder: nn.Module) -> set[str]:
+    """The named inputs of ``encoder.forward`` (``pixel_values``, ``input_features``, ...)."""
+    params = inspect.signature(encoder.forward).parameters.values()
+    return {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+            and p.name != "return_dict" and not p.name.startswith("output_")}
+
+
 class HypothesisRouter:
     """Per-row hypothesis index, shared by every :class:`MultiLoRALinear` of one model."""
 
@@ -63,6 +88,7 @@ class HypothesisRouter:
         self.rank = rank
         self.scaling = scaling
         self.index: torch.Tensor | None = None
+        self.blocked = False
         self._mask_cache: tuple[tuple, torch.Tensor] | None = None
 
     def set_index(self, index: torch.Tensor) -> None:
@@ -70,6 +96,16 @@ class HypothesisRouter:
             raise ValueError(f"hypothesis index out of range [0, {self.num_hypotheses})")
         self.index = index
         self._mask_cache = None
+        # Hypothesis-major, K equal blocks: how forward_hypotheses and generate_hypotheses
+        # route (generate's repeat_interleave keeps it so). Each layer then applies block k's
+        # own r directions with one batched matmul instead of the masked K·r product.
+        k, n = self.num_hypotheses, index.numel()
+        self.blocked = n % k == 0 and torch.equal(
+            index.cpu(), torch.arange(k).repeat_interleave(n // k))
+
+    def blocks(self, x: torch.Tensor) -> bool:
+        """Whether the rows of ``x`` are K equal hypothesis blocks (see :meth:`set_index`)."""
+        return self.blocked and x.shape[0] % self.index.numel() == 0
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """Keeps each row's own r low-rank directions, times the LoRA scaling.
@@ -131,14 +167,44 @@ class MultiLoRALinear(nn.Module):
         self.router = router
         self.lora_A, self.lora_B = stacked_lora_factors(base, cfg.num_hypotheses, cfg.rank)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
+        self.merged: torch.Tensor | None = None  # (K, in, out) while decoding merged (merge())
+
+    def merge(self) -> bool:
+        """Hold each hypothesis's merged weight ``(W + s·B_k A_k)ᵀ`` (K copies of the layer)
+        so that a decoding step of K blocks is one batched matmul; False if the base weight
+        is not a plain float matrix (e.g. quantised)."""
+        weight = self.base.weight
+        if not weight.dtype.is_floating_point or linear_dims(self.base) is None:
+            return False
+        k, r = self.router.num_hypotheses, self.router.rank
+        dense = weight if isinstance(self.base, Conv1D) else weight.t()  # (in, out)
+        a = self.lora_A.detach().to(weight.dtype).view(k, r, -1)
+        b = self.lora_B.detach().to(weight.dtype).view(-1, k, r).permute(1, 2, 0)
+        self.merged = torch.baddbmm(dense.expand(k, *dense.shape), a.transpose(1, 2), b,
+                                    alpha=self.router.scaling)
+        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        router = self.router
+        blocked = router.blocks(x)
+        if blocked and self.merged is not None:  # decoding: one matmul per block
+            k = router.num_hypotheses
+            out = torch.bmm(x.reshape(k, -1, x.shape[-1]).to(self.merged.dtype), self.merged)
+            out = out.view(*x.shape[:-1], -1)
+            return out if self.base.bias is None else out + self.base.bias
         a, b = self.lora_A, self.lora_B
         if a.dtype != x.dtype:  # e.g. bf16 activations, fp32 adapters
             a, b = a.to(x.dtype), b.to(x.dtype)
-        h = F.linear(x if self.dropout is None else self.dropout(x), a)
-        # decoding runs this once per layer per token: the mask carries the scaling too
-        return self.base(x) + F.linear(h * self.router.mask(x), b)
+        out = self.base(x)
+        x = x if self.dropout is None else self.dropout(x)
+        if blocked:  # block k times its own (A_k, B_k): r directions, not K·r
+            k, r = router.num_hypotheses, router.rank
+            h = torch.bmm(x.reshape(k, -1, x.shape[-1]), a.view(k, r, -1).transpose(1, 2))
+            lora_b = b.view(-1, k, r).permute(1, 2, 0)  # (K, r, out)
+            return torch.baddbmm(out.reshape(k, -1, out.shape[-1]), h, lora_b,
+                                 alpha=router.scaling).view_as(out)
+        # any other routing: all K·r directions, the mask keeps each row's own (and the scaling)
+        return out + F.linear(F.linear(x, a) * router.mask(x), b)
 
 
 def find_targets(model: nn.Module, patterns: list[str] | str) -> list[str]:
@@ -181,6 +247,15 @@ class AdaptedModel(nn.Module):
             parent_name, _, leaf = name.rpartition(".")
             parent = base_model.get_submodule(parent_name) if parent_name else base_model
             setattr(parent, leaf, self.make_layer(getattr(parent, leaf)))
+        # No adapter in the encoder: every hypothesis would encode the same input, so the
+        # encoder runs on the B inputs once and its output is repeated for the K·B rows.
+        encoder = frozen_encoder(base_model, self.target_names)
+        self.encode_once = encoder is not None  # set False to encode all K·B rows (the old path)
+        self._encoder_inputs = encoder_input_names(encoder) if encoder is not None else set()
+        self.head_nll = True  # set False to compute the loss from the full logits
+        # decoding with K merged copies of the adapted weights when they fit (0: never)
+        self.merge_limit_bytes = 2**30
+        self._head_name: str | None = None  # the output head's module name, once checked
 
     config_class = MultiLoRAConfig
 
@@ -205,13 +280,30 @@ class AdaptedModel(nn.Module):
     # ----------------------------------------------------------------- batched hypotheses
 
     def _route_expanded(self, batch: dict) -> dict:
-        """Repeat every tensor K times hypothesis-major and route row block k to hypothesis k."""
+        """Repeat every tensor K times hypothesis-major and route row block k to hypothesis k
+        (the encoder's output instead of its inputs, when it runs once: :meth:`_encoded`)."""
         tensors = [t for t in batch.values() if isinstance(t, torch.Tensor)]
         rows = tensors[0].shape[0]
         k = self.num_hypotheses
         self.router.set_index(torch.arange(k).repeat_interleave(rows))
+        batch = self._encoded(batch)
+        if "encoder_outputs" in batch:
+            hidden = batch["encoder_outputs"].last_hidden_state
+            batch["encoder_outputs"] = BaseModelOutput(last_hidden_state=hidden.repeat(k, 1, 1))
         return {name: t.repeat(k, *([1] * (t.dim() - 1))) if isinstance(t, torch.Tensor) else t
                 for name, t in batch.items()}
+
+    def _encoded(self, batch: dict) -> dict:
+        """``batch`` with the encoder's inputs replaced by its output on the B inputs, when no
+        adapter sits in the encoder (``encode_once``); the attention mask stays for the
+        decoder's cross-attention."""
+        if not self.encode_once or "encoder_outputs" in batch:
+            return batch
+        inputs = {n: v for n, v in batch.items() if n in self._encoder_inputs}
+        with torch.no_grad():  # frozen and adapter-free: nothing to learn in it
+            encoded = self.base_model.get_encoder()(**inputs, return_dict=True)
+        kept = {n: v for n, v in batch.items() if n not in inputs or n == "attention_mask"}
+        return kept | {"encoder_outputs": encoded}
 
     def forward_hypotheses(self, **batch: torch.Tensor) -> torch.Tensor:
         """Logits of every hypothesis in one forward: shape ``(K, B, T, V)``."""
@@ -237,17 +329,63 @@ class AdaptedModel(nn.Module):
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         if self.is_encoder_decoder and "decoder_input_ids" not in inputs:
             inputs["decoder_input_ids"] = self._decoder_inputs(labels)
+        shift = not self.is_encoder_decoder  # a decoder-only model's labels are its inputs
+        if ((labels[:, 1:] if shift else labels) == -100).all(-1).any():
+            raise ValueError("a training sequence has no target token (all labels are -100)")
+        head = self.output_head(inputs)
+        if head is not None:  # the (K, B, T, V) logits never exist at once: head_nll
+            hidden = self._last_hidden(inputs, head)
+            return head_nll(hidden[:, :, :-1] if shift else hidden, head, labels[:, 1:] if shift else labels)
         logits = self.forward_hypotheses(**inputs)
-        if not self.is_encoder_decoder:
+        if shift:
             logits, labels = logits[:, :, :-1], labels[:, 1:]
         labels = labels.unsqueeze(0).expand(logits.shape[0], *labels.shape)
         token_nll = F.cross_entropy(
             logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100, reduction="none"
         ).view(labels.shape)
-        counts = (labels != -100).sum(-1)
-        if (counts == 0).any():
-            raise ValueError("a training sequence has no target token (all labels are -100)")
-        return token_nll.sum(-1) / counts
+        return token_nll.sum(-1) / (labels != -100).sum(-1)
+
+    def output_head(self, inputs: dict[str, torch.Tensor]) -> nn.Linear | None:
+        """The frozen linear output head if ``head_nll`` is on and the model's logits are
+        exactly ``head(last hidden state)`` — checked once, on one input, against the
+        model's own logits (a final logit bias, soft-capping or scaling fails it) — else None."""
+        if not self.head_nll:
+            return None
+        if self._head_name is None:
+            get_head = getattr(self.base_model, "get_output_embeddings", None)
+            head = get_head() if get_head is not None else None
+            usable = isinstance(head, nn.Linear) and not head.weight.requires_grad
+            if usable:
+                one = {n: v[:1] if isinstance(v, torch.Tensor) else v
+                       for n, v in inputs.items() if n != "labels"}
+                training = self.training
+                self.eval()  # no dropout: both forwards must see the same model
+                try:
+                    with torch.no_grad():
+                        logits = self.forward_hypotheses(**one)
+                        via_head = head(self._last_hidden(one, head))
+                    usable = via_head.shape == logits.shape and torch.allclose(
+                        via_head, logits, rtol=1e-4, atol=1e-4)
+                except RuntimeError:  # the model does more to the head's output (a bias of size V)
+                    usable = False
+                finally:
+                    self.train(training)
+            names = (n for n, m in self.base_model.named_modules() if m is head)
+            self._head_name = next(names) if usable else ""
+        return self.base_model.get_submodule(self._head_name) if self._head_name else None
+
+    def _last_hidden(self, inputs: dict[str, torch.Tensor], head: nn.Module) -> torch.Tensor:
+        """The hidden states the output head would see, ``(K, B, T, H)``: one forward with
+        the head swapped for an identity (so no logits are computed)."""
+        name = next(n for n, m in self.base_model.named_modules() if m is head)
+        parent_name, _, leaf = name.rpartition(".")
+        parent = self.base_model.get_submodule(parent_name) if parent_name else self.base_model
+        setattr(parent, leaf, nn.Identity())
+        try:
+            hidden = self.base_model(**self._route_expanded(inputs)).logits
+        finally:
+            setattr(parent, leaf, head)
+        return hidden.view(self.num_hypotheses, -1, *hidden.shape[1:])
 
     def _decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
         """Teacher-forcing decoder inputs: labels shifted right after the start token."""
@@ -271,8 +409,24 @@ class AdaptedModel(nn.Module):
         """
         # The generic generate, not a model's override: Whisper's repeats every input
         # num_return_sequences times and keeps one beam of each, so N beams came back as N copies.
-        out = GenerationMixin.generate(self.base_model, **self._route_expanded(inputs), **generate_kwargs)
+        with self.merged_for_decoding():
+            out = GenerationMixin.generate(self.base_model, **self._route_expanded(inputs), **generate_kwargs)
         return out.view(self.num_hypotheses, -1, out.shape[-1])
+
+    @contextlib.contextmanager
+    def merged_for_decoding(self):
+        """While decoding, each adapted layer holds its K merged weights (when they take no
+        more than ``merge_limit_bytes`` in all): a step is then one batched matmul per layer
+        instead of the base matmul plus two LoRA ones — on a CPU the LoRA ops' fixed cost
+        dominates small decoding steps. Released afterwards: training memory is unchanged."""
+        layers = [m for m in self.modules() if isinstance(m, MultiLoRALinear)]
+        size = self.num_hypotheses * sum(m.base.weight.numel() * m.base.weight.element_size() for m in layers)
+        merged = [m for m in layers if m.merge()] if 0 < size <= self.merge_limit_bytes else []
+        try:
+            yield
+        finally:
+            for m in merged:
+                m.merged = None
 
     # ----------------------------------------------------------------------- save / load
 

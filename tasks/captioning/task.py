@@ -29,6 +29,7 @@ from harness.semantic import sbert_metrics
 from harness.task import (
     Example,
     MetricInfo,
+    PretrainedConfig,
     PretrainedTask,
     TrainingSet,
     check_pretrained_config,
@@ -39,9 +40,8 @@ COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
 
 
 @dataclass
-class CaptioningConfig:
+class CaptioningConfig(PretrainedConfig):
     backbone: str = ""  # "": the committed base; else a local path of an encoder-decoder captioner
-    rebuild_base: bool = False  # re-create the offline base with its pre-training script
     format: str = ""  # the reader of `annotations` (the subclass's default when empty)
     annotations: str | None = None  # test captions (and training ones unless train_annotations)
     data_dir: str | None = None  # the folder of the images / audio files

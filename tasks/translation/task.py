@@ -35,6 +35,7 @@ from harness.registry import register_task
 from harness.task import (
     Example,
     MetricInfo,
+    PretrainedConfig,
     PretrainedTask,
     TrainingSet,
     check_pretrained_config,
@@ -47,9 +48,8 @@ ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
 
 
 @dataclass
-class TranslationConfig:
+class TranslationConfig(PretrainedConfig):
     backbone: str = ""  # "": the committed Multi30k base; else a local path or hub name
-    rebuild_base: bool = False  # re-create the offline base (tasks/translation/base.py)
     train_source: str | None = None
     train_target: str | None = None
     train_jsonl: str | None = None

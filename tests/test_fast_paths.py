@@ -1,0 +1,155 @@
+"""The three shortcuts of the batched K-hypothesis model give what the plain paths give:
+
+- block routing (a batched matmul of each hypothesis's own r directions) = the masked
+  K·r product;
+- the NLL through the frozen head one hypothesis at a time (no (K, B, T, V) logits) = the
+  cross-entropy of the full logits, values and adapter gradients;
+- decoding with each hypothesis's merged weight (one batched matmul per layer) = decoding
+  with the base plus its LoRA factors;
+- the encoder run once on B rows (no adapter in it) = the encoder run on all K·B rows:
+  logits, NLL and generated candidates (1e-5).
+"""
+
+import copy
+
+import pytest
+import torch
+import transformers as T
+
+from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+from tests.test_architectures import ARCHS, V, build, inputs, targets
+
+DECODER_TARGETS = {  # adapters on the decoder only: the encoder may run once
+    "t5": ["decoder.*.q", "decoder.*.k", "decoder.*.v", "decoder.*.o"],
+    "whisper": ["model.decoder.*_proj"],
+    "vision_gpt2": ["decoder.*"],
+}
+
+
+def with_labels(name, batch):
+    batch = dict(batch)
+    if name in ("gpt2", "llama"):
+        batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, -100)
+    else:
+        batch["labels"] = targets()
+    return batch
+
+
+def adapter_grads(model, loss):
+    params = [p for n, p in model.named_parameters() if "lora_" in n]
+    return torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
+
+
+def plain_nll(model, batch):
+    """The reference: full logits, then cross-entropy (the head path switched off)."""
+    model.head_nll = False
+    try:
+        return model.sequence_nll(batch)
+    finally:
+        model.head_nll = True
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_block_routing_equals_the_masked_product(name):
+    _, model = build(name)
+    batch = inputs(name)
+    if model.is_encoder_decoder:
+        batch["decoder_input_ids"] = targets()
+    fast = model.forward_hypotheses(**batch)
+    model.router.set_index = _unblocked(model.router.set_index, model.router)
+    slow = model.forward_hypotheses(**batch)
+    assert torch.allclose(fast, slow, atol=1e-5)
+
+
+def _unblocked(set_index, router):
+    def set_and_unblock(index):
+        set_index(index)
+        router.blocked = False
+    return set_and_unblock
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_merged_decoding_equals_base_plus_factors(name):
+    _, model = build(name)
+    batch = inputs(name)
+    kw = dict(max_new_tokens=6, do_sample=False, num_beams=2, num_return_sequences=2,
+              pad_token_id=0, eos_token_id=2)
+    layers = [m for m in model.modules() if hasattr(m, "merged")]
+    seen = []
+    hook = layers[0].register_forward_hook(lambda m, i, o: seen.append(m.merged is not None))
+    merged = model.generate_hypotheses(batch, **kw)
+    model.merge_limit_bytes = 0
+    plain = model.generate_hypotheses(batch, **kw)
+    hook.remove()
+    assert seen and all(seen[:len(seen) // 2]) and not any(seen[len(seen) // 2:])
+    assert all(m.merged is None for m in layers)  # released after decoding
+    assert torch.equal(merged, plain)
+
+
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_head_nll_equals_full_logits_with_gradients(name):
+    _, model = build(name)
+    model.train()  # dropout on: both paths must draw the same masks
+    batch = with_labels(name, inputs(name))
+
+    def nll(fused):
+        torch.manual_seed(5)
+        return model.sequence_nll(batch) if fused else plain_nll(model, batch)
+
+    assert torch.allclose(nll(True), nll(False), atol=1e-5)
+    assert model.output_head(batch) is not None, f"{name}: the head path should have applied"
+    weights = torch.tensor([[0.7, -0.2], [0.1, 0.4], [0.3, 0.9]])  # any upstream gradient
+    for got, want in zip(adapter_grads(model, (weights * nll(True)).sum()),
+                         adapter_grads(model, (weights * nll(False)).sum()), strict=True):
+        assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_head_nll_is_not_used_when_logits_are_more_than_the_head():
+    torch.manual_seed(0)
+    base = T.BartForConditionalGeneration(T.BartConfig(
+        vocab_size=V, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=32,
+        pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)).eval()
+    base.final_logits_bias.normal_()  # logits = head(h) + a bias: the head alone is not the logits
+    model = MultiLoRAModel(base, MultiLoRAConfig(2, 2, 4.0, 0.0, ["q_proj", "v_proj"])).eval()
+    ids = torch.randint(3, V, (2, 5), generator=torch.Generator().manual_seed(3))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": targets()}
+    nll = model.sequence_nll(batch)
+    assert model.output_head(batch) is None
+    assert torch.allclose(nll, plain_nll(model, batch))
+
+
+@pytest.mark.parametrize("name", list(DECODER_TARGETS))
+def test_encoder_once_equals_encoding_every_row(name):
+    factory, _ = ARCHS[name]
+    torch.manual_seed(0)
+    base = factory().eval()
+    model = MultiLoRAModel(copy.deepcopy(base), MultiLoRAConfig(3, 2, 4.0, 0.0, DECODER_TARGETS[name]))
+    assert model.encode_once
+    torch.manual_seed(1)
+    for n, p in model.named_parameters():
+        if "lora_B" in n:
+            p.data.normal_(0, 0.3)
+    model.eval()
+    batch = inputs(name)
+    labelled = with_labels(name, batch)
+    kw = dict(max_new_tokens=5, do_sample=False, num_beams=2, pad_token_id=0, eos_token_id=2)
+
+    def outputs():
+        return (model.forward_hypotheses(**batch, decoder_input_ids=targets()),
+                model.sequence_nll(labelled), model.generate_hypotheses(batch, **kw))
+
+    once = outputs()
+    model.encode_once = False
+    every_row = outputs()
+    assert torch.allclose(once[0], every_row[0], atol=1e-5)
+    assert torch.allclose(once[1], every_row[1], atol=1e-5)
+    assert torch.equal(once[2], every_row[2])
+    assert not torch.allclose(once[0][0], once[0][1], atol=1e-4)  # the hypotheses differ
+
+
+def test_an_adapter_in_the_encoder_turns_encoder_once_off():
+    _, model = build("vision_gpt2")  # all-linear: the ViT's layers are adapted too
+    assert not model.encode_once
+    _, decoder_only = build("llama")
+    assert not decoder_only.encode_once
