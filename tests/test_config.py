@@ -92,8 +92,8 @@ def test_load_spec_from_yaml(tmp_path):
 @pytest.mark.parametrize("text,msg", [
     ("tasks: [markov\nmethods: x", "not valid YAML at line"),
     ("task: [markov]",
-     "unknown key 'task'; valid keys: accelerate_config, best_of_n, cache_dir, device, methods, output, per_task, "
-     "processes, seeds, tasks"),
+     "unknown key 'task'; valid keys: accelerate_config, best_of_n, cache_dir, device, methods, output, "
+     "per_task, processes, seeds, tasks"),
     ("seeds: zero", "seeds: expected a list"),
     ("- markov", "expected a mapping"),
     ("methods: {lora_mcl: 3}", "methods.lora_mcl must map parameter names"),
