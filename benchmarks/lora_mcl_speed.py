@@ -16,7 +16,7 @@ tokens, for each K:
     no_lora     the bare base model generating the same K·B rows: the floor
 
 Each measurement runs in its own process (so peak memory is its own): min and median
-wall time over --repeats after a warm-up, and the peak resident memory (CPU) or peak
+wall time over --repeats after 3 warm-up calls, and the peak resident memory (CPU) or peak
 allocated memory (CUDA). Ratios are the other's median / ours (> 1: ours is faster).
 
     python benchmarks/lora_mcl_speed.py [--ks 2,4,8] [--batch 16] [--repeats 5]
@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 PROMPT_LEN = 16
+WARMUP = 3  # untimed calls first: the first ones of a fresh process run several times slower here
 
 
 def build_base(device: str):
@@ -158,7 +159,8 @@ def measure_one(args) -> dict:
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
     grad = torch.enable_grad() if args.variant.startswith("train") else torch.no_grad()
     with grad:
-        step()  # warm-up
+        for _ in range(WARMUP):
+            step()
         sync()
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
@@ -218,7 +220,7 @@ def main() -> None:
     print(f"model: Llama-style, {n_params / 1e6:.1f} M parameters; batch {args.batch} x "
           f"{args.seq} tokens (decode: {PROMPT_LEN}-token prompt + {args.seq - PROMPT_LEN} "
           f"new); LoRA rank {args.rank} on {', '.join(TARGETS)}; device {args.device}; "
-          f"torch {torch.__version__}; {args.repeats} repeats after 1 warm-up; allocator: "
+          f"torch {torch.__version__}; {args.repeats} repeats after {WARMUP} warm-up calls; allocator: "
           f"{'heap only (MALLOC_MMAP_MAX_=0)' if args.heap_only else 'glibc default'}\n")
     header = f"{'work':<7}{'K':>3}  {'variant':<11}{'min s':>9}{'median s':>10}{'peak MiB':>10}{'ratio':>8}"
     print(header)

@@ -7,11 +7,18 @@ as K·B rows (hypothesis-major) and each row is routed to its own hypothesis, so
 hypotheses share **one** forward pass of the frozen base.
 
 How the routing works: the K rank-r factors are stacked into one ``A`` of shape
-``(K·r, in)`` and one ``B`` of shape ``(out, K·r)``. A row that belongs to hypothesis k
-computes ``x Aᵀ`` for all K·r directions, zeroes all but its own r, and projects back with
-``B``. That is two dense matmuls (the cost of one rank-K·r LoRA) instead of a gather or a
-Python loop, and it is exactly hypothesis k's ``x A_kᵀ B_kᵀ`` because the zeroed
-directions contribute exact zeros.
+``(K·r, in)`` and one ``B`` of shape ``(out, K·r)``. The rows come hypothesis-major, in K
+equal blocks, so a layer views them as ``(K, rows/K, in)`` and applies block k's own
+``(A_k, B_k)`` with two batched matmuls: the work of K rank-r LoRAs, no Python loop. Any
+other routing falls back to the masked product: every row computes ``x Aᵀ`` for all K·r
+directions, zeroes all but its own r and projects back with ``B`` — exact too, since the
+zeroed directions contribute exact zeros.
+
+Two more shortcuts keep the batched forward cheaper than K separate ones: the training
+loss goes through the frozen output head one hypothesis at a time
+(:mod:`methods.lora.head_nll`: the ``(K, B, T, V)`` logits never exist at once), and when
+no adapter sits in the encoder of an encoder–decoder model (text, vision or speech), the
+encoder runs on the B inputs once and its output is repeated for the K·B decoder rows.
 
 Which row belongs to which hypothesis is held by one :class:`HypothesisRouter` shared by
 all layers. ``generate()`` expands rows with ``repeat_interleave`` (``num_beams``,
@@ -26,7 +33,6 @@ exported as a standard PEFT LoRA adapter folder (:meth:`MultiLoRAModel.export_pe
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import inspect
 import json
@@ -167,37 +173,15 @@ class MultiLoRALinear(nn.Module):
         self.router = router
         self.lora_A, self.lora_B = stacked_lora_factors(base, cfg.num_hypotheses, cfg.rank)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
-        self.merged: torch.Tensor | None = None  # (K, in, out) while decoding merged (merge())
-
-    def merge(self) -> bool:
-        """Hold each hypothesis's merged weight ``(W + s·B_k A_k)ᵀ`` (K copies of the layer)
-        so that a decoding step of K blocks is one batched matmul; False if the base weight
-        is not a plain float matrix (e.g. quantised)."""
-        weight = self.base.weight
-        if not weight.dtype.is_floating_point or linear_dims(self.base) is None:
-            return False
-        k, r = self.router.num_hypotheses, self.router.rank
-        dense = weight if isinstance(self.base, Conv1D) else weight.t()  # (in, out)
-        a = self.lora_A.detach().to(weight.dtype).view(k, r, -1)
-        b = self.lora_B.detach().to(weight.dtype).view(-1, k, r).permute(1, 2, 0)
-        self.merged = torch.baddbmm(dense.expand(k, *dense.shape), a.transpose(1, 2), b,
-                                    alpha=self.router.scaling)
-        return True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        router = self.router
-        blocked = router.blocks(x)
-        if blocked and self.merged is not None:  # decoding: one matmul per block
-            k = router.num_hypotheses
-            out = torch.bmm(x.reshape(k, -1, x.shape[-1]).to(self.merged.dtype), self.merged)
-            out = out.view(*x.shape[:-1], -1)
-            return out if self.base.bias is None else out + self.base.bias
         a, b = self.lora_A, self.lora_B
         if a.dtype != x.dtype:  # e.g. bf16 activations, fp32 adapters
             a, b = a.to(x.dtype), b.to(x.dtype)
         out = self.base(x)
         x = x if self.dropout is None else self.dropout(x)
-        if blocked:  # block k times its own (A_k, B_k): r directions, not K·r
+        router = self.router
+        if router.blocks(x):  # block k times its own (A_k, B_k): r directions, not K·r
             k, r = router.num_hypotheses, router.rank
             h = torch.bmm(x.reshape(k, -1, x.shape[-1]), a.view(k, r, -1).transpose(1, 2))
             lora_b = b.view(-1, k, r).permute(1, 2, 0)  # (K, r, out)
@@ -253,8 +237,6 @@ class AdaptedModel(nn.Module):
         self.encode_once = encoder is not None  # set False to encode all K·B rows (the old path)
         self._encoder_inputs = encoder_input_names(encoder) if encoder is not None else set()
         self.head_nll = True  # set False to compute the loss from the full logits
-        # decoding with K merged copies of the adapted weights when they fit (0: never)
-        self.merge_limit_bytes = 2**30
         self._head_name: str | None = None  # the output head's module name, once checked
 
     config_class = MultiLoRAConfig
@@ -409,24 +391,8 @@ class AdaptedModel(nn.Module):
         """
         # The generic generate, not a model's override: Whisper's repeats every input
         # num_return_sequences times and keeps one beam of each, so N beams came back as N copies.
-        with self.merged_for_decoding():
-            out = GenerationMixin.generate(self.base_model, **self._route_expanded(inputs), **generate_kwargs)
+        out = GenerationMixin.generate(self.base_model, **self._route_expanded(inputs), **generate_kwargs)
         return out.view(self.num_hypotheses, -1, out.shape[-1])
-
-    @contextlib.contextmanager
-    def merged_for_decoding(self):
-        """While decoding, each adapted layer holds its K merged weights (when they take no
-        more than ``merge_limit_bytes`` in all): a step is then one batched matmul per layer
-        instead of the base matmul plus two LoRA ones — on a CPU the LoRA ops' fixed cost
-        dominates small decoding steps. Released afterwards: training memory is unchanged."""
-        layers = [m for m in self.modules() if isinstance(m, MultiLoRALinear)]
-        size = self.num_hypotheses * sum(m.base.weight.numel() * m.base.weight.element_size() for m in layers)
-        merged = [m for m in layers if m.merge()] if 0 < size <= self.merge_limit_bytes else []
-        try:
-            yield
-        finally:
-            for m in merged:
-                m.merged = None
 
     # ----------------------------------------------------------------------- save / load
 
