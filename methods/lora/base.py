@@ -111,7 +111,10 @@ class LoRAMethod(Method):
             if not getattr(backbone, "supports_gradient_checkpointing", False):
                 raise ValueError(f"method {self.name!r}: gradient_checkpointing is set but "
                                  f"{type(backbone).__name__} does not support it; unset it")
-            backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(backbone, "activation_checkpointing_enable"):  # transformers >= 5.2's name
+                backbone.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model = self.model_class(backbone, self.adapter_config())
         history = train_adapters(model, task.training_set(), self.train_settings(),
                                  lambda nll, step: self.objective(nll, step, model), seed,

@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -65,7 +65,13 @@ class AudioCaptioningTask(CaptioningTask):
 
         return AutoFeatureExtractor.from_pretrained(self.source)
 
+    # Qwen2-Audio's (base model) captioning prompt
+    default_prompt = "<|audio_bos|><|AUDIO|><|audio_eos|>Generate the caption in English:"
+
+    def media(self, paths: list[Path]) -> dict[str, Any]:
+        return {"audio": [audio_base.read_audio(p) for p in paths], "sampling_rate": audio_base.RATE}
+
     def inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
-        audio = [audio_base.read_audio(p) for p in paths]
-        feats = self.processor(audio, sampling_rate=audio_base.RATE, return_tensors="pt")
+        media = self.media(paths)
+        feats = self.processor(media["audio"], sampling_rate=media["sampling_rate"], return_tensors="pt")
         return {"input_features": feats["input_features"]}

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -62,7 +62,10 @@ class ImageCaptioningTask(CaptioningTask):
 
         return AutoImageProcessor.from_pretrained(self.source, backend="pil")  # no torchvision here
 
-    def inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
+    # LLaVA-1.5/1.6 (Vicuna) conversation format
+    default_prompt = "USER: <image>\nDescribe the image in one sentence. ASSISTANT:"
+
+    def media(self, paths: list[Path]) -> dict[str, Any]:
         from PIL import Image
 
         images = []
@@ -71,4 +74,7 @@ class ImageCaptioningTask(CaptioningTask):
                 images.append(Image.open(p).convert("RGB"))
             except OSError as exc:
                 raise cl.DataFormatError(f"{p}: not a readable image ({exc})") from None
-        return {"pixel_values": self.processor(images=images, return_tensors="pt")["pixel_values"]}
+        return {"images": images}
+
+    def inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
+        return {"pixel_values": self.processor(**self.media(paths), return_tensors="pt")["pixel_values"]}

@@ -35,6 +35,7 @@ from harness.task import (
     check_pretrained_config,
     pad,
 )
+from tasks.captioning.prompted import PromptedCaptionPairs, continuation, processed_prompts
 
 COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
 
@@ -52,6 +53,9 @@ class CaptioningConfig(PretrainedConfig):
     num_train: int = 0  # 0: all
     num_test: int = 0  # 0: all
     max_new_tokens: int = 20
+    # the text prompt of a prompted multimodal LM backbone (LLaVA, Qwen2-Audio), with its
+    # media placeholder ("": the task's default); unused by encoder–decoder captioners
+    prompt: str = ""
     FORMATS: ClassVar[tuple[str, ...]] = ()
 
     def validate(self) -> None:
@@ -116,9 +120,16 @@ class CaptioningTask(PretrainedTask):
         """Tagged captions (``mode``, ``caption``) of the generated set, by example id."""
         raise NotImplementedError
 
-    def inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
-        """Model inputs of a batch of files (``pixel_values``, ``input_features``)."""
+    def media(self, paths: list[Path]) -> dict[str, Any]:
+        """The files read for a processor: ``{"images": [...]}`` or ``{"audio": [...],
+        "sampling_rate": ...}``."""
         raise NotImplementedError
+
+    def inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
+        """Encoder inputs of a batch of files (``pixel_values``, ``input_features``)."""
+        raise NotImplementedError
+
+    default_prompt: ClassVar[str] = ""  # of a prompted multimodal LM (see CaptioningConfig.prompt)
 
     # ---------------------------------------------------------------------------- data
     @property
@@ -157,27 +168,59 @@ class CaptioningTask(PretrainedTask):
         return h.hexdigest()
 
     def training_set(self) -> TrainingSet:
-        return _CaptionPairs(self, self._splits[0])
+        return self._pairs(self._splits[0])
 
     def test_examples(self) -> list[Example]:
         return self._splits[1]
 
     def reference_set(self, examples):
-        return _CaptionPairs(self, examples), [i for i, e in enumerate(examples) for _ in e.references]
+        return self._pairs(examples), [i for i, e in enumerate(examples) for _ in e.references]
+
+    def _pairs(self, examples: list[Example]) -> TrainingSet:
+        return PromptedCaptionPairs(self, examples) if self.causal else _CaptionPairs(self, examples)
 
     # ------------------------------------------------------------------------ backbone
+    @cached_property
+    def causal(self) -> bool:
+        """The backbone is a prompted multimodal causal LM (:mod:`tasks.captioning.prompted`),
+        not an encoder–decoder captioner."""
+        from transformers import AutoConfig
+
+        return not AutoConfig.from_pretrained(self.source).is_encoder_decoder
+
     def model_class(self, config) -> type:
-        from transformers import AutoModelForSpeechSeq2Seq, VisionEncoderDecoderModel
+        import transformers
 
         if config.model_type == "vision-encoder-decoder":
-            return VisionEncoderDecoderModel
-        return AutoModelForSpeechSeq2Seq
+            return transformers.VisionEncoderDecoderModel
+        if config.is_encoder_decoder:
+            return transformers.AutoModelForSpeechSeq2Seq
+        # a multimodal LM: the class its checkpoint names (LlavaForConditionalGeneration, ...)
+        name = (getattr(config, "architectures", None) or [""])[0]
+        if not hasattr(transformers, name):
+            raise ValueError(f"backbone {self.source!r}: its config names no transformers model class "
+                             f"({name or 'no architectures'}); save it with save_pretrained")
+        return getattr(transformers, name)
+
+    @cached_property
+    def multimodal_processor(self):
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(self.source)
+
+    def prompted_inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
+        """The prompted LM's inputs: the prompt with each file's media placeholder expanded."""
+        return processed_prompts(self.multimodal_processor, self.config.prompt or self.default_prompt,
+                                 self.media(paths))
 
     # ------------------------------------------------------------------------ decoding
     def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:
-        return self.inputs([e.source for e in examples])
+        paths = [e.source for e in examples]
+        return self.prompted_inputs(paths) if self.causal else self.inputs(paths)
 
     def decode_outputs(self, prompt, sequences: torch.Tensor) -> list[str]:
+        if self.causal:
+            return continuation(self.tokenizer, prompt, sequences)
         return [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
     # ------------------------------------------------------------------------- scoring
