@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import json
 import logging
 import sys
 from pathlib import Path
 
 from harness import registry
-from harness.config import ConfigError, coerce, load_spec, parse_assignment, unique
+from harness.config import ConfigError, RunSpec, coerce, load_spec, parse_assignment, unique
 from harness.errors import MCLBenchError
 
 
@@ -67,42 +68,49 @@ def _task_defaults(key: str) -> str:
     return "  (task default: " + ", ".join(f"{t} {v!r}" for t, v in per_task.items()) + ")"
 
 
-def cmd_run(args) -> int:
-    from harness import publish
+def _run_spec(args) -> RunSpec:
+    """The run described by ``--config`` and the flags given (``run`` and ``estimate``)."""
     from harness.plan import plugin_keys
-    from harness.runner import Runner
 
     spec = load_spec(args.config)
     if args.tasks is not None:
         spec.tasks = {n: spec.tasks.get(n, {}) for n in _csv(args.tasks, "--tasks")}
     if args.methods is not None:
         spec.methods = {n: spec.methods.get(n, {}) for n in _csv(args.methods, "--methods")}
-    if args.seeds is not None:
+    if getattr(args, 'seeds', None) is not None:
         names = _csv(args.seeds, "--seeds")
         try:
             seeds = [int(s) for s in names]
         except ValueError:
             raise ConfigError(f"--seeds {args.seeds!r}: expected integers, e.g. 0,1,2") from None
         spec.seeds = unique(coerce(seeds, list[int], "--seeds"), "--seeds")
-    if args.output:
+    if getattr(args, 'output', None):
         spec.output = args.output
-    if args.cache_dir:
+    if getattr(args, 'cache_dir', None):
         spec.cache_dir = args.cache_dir
-    if args.processes is not None:
+    if getattr(args, 'processes', None) is not None:
         if args.processes < 1:
             raise ConfigError("--processes must be >= 1")
         spec.processes = args.processes
-    if args.accelerate_config:
+    if getattr(args, 'accelerate_config', None):
         if not Path(args.accelerate_config).is_file():
             raise ConfigError(f"--accelerate-config {args.accelerate_config!r} does not exist")
         spec.accelerate_config = str(Path(args.accelerate_config).resolve())
-    if args.device is not None:
+    if getattr(args, 'device', None) is not None:
         spec.device = args.device
-    if args.best_of_n is not None:
+    if getattr(args, 'best_of_n', None) is not None:
         if args.best_of_n < 0:
             raise ConfigError("--best-of-n must be >= 0 (0: no best-of-N curves)")
         spec.best_of_n = args.best_of_n
     spec.apply([parse_assignment(s) for s in args.set], plugin_keys)
+    return spec
+
+
+def cmd_run(args) -> int:
+    from harness import publish
+    from harness.runner import Runner
+
+    spec = _run_spec(args)
     executor = None
     if args.executor == "ray":
         from harness.executors import RayOptions, ray_executor
@@ -163,6 +171,18 @@ def cmd_score(args) -> int:
         print(f"mclbench: note: {name} is n/a: {reason}", file=sys.stderr)
     ci = scoring.intervals(cands, refs, values, args.bootstrap) if args.bootstrap else None
     sys.stdout.write(scoring.render(values, args.format, signatures(refs), ci, missing))
+    return 0
+
+
+def cmd_estimate(args) -> int:
+    from harness.estimate import estimate, table
+
+    rows = estimate(_run_spec(args), args.seq_len)
+    print(table(rows))
+    print(f"\nsequences of {args.seq_len} tokens; estimates without allocator overhead "
+          "(see harness/estimate.py for the formulas)")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2) + "\n")
     return 0
 
 
@@ -299,6 +319,18 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--bootstrap", type=_positive, metavar="N",
                     help="add 95%% bootstrap intervals over inputs from N resamples (e.g. 1000)")
     sc.set_defaults(func=cmd_score)
+
+    es = sub.add_parser("estimate", help="memory a run's cells need (weights, adapters, optimizer, "
+                        "activations, KV cache), from the configs alone")
+    es.add_argument("--config", help="YAML run description")
+    es.add_argument("--tasks", help="comma-separated task names")
+    es.add_argument("--methods", help="comma-separated method names")
+    es.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
+                    help="override a parameter, as for run")
+    es.add_argument("--seq-len", type=_positive, default=512, metavar="T",
+                    help="tokens per training sequence and per decoded row (default 512)")
+    es.add_argument("--json", metavar="FILE", help="also write the figures (bytes) as JSON")
+    es.set_defaults(func=cmd_estimate)
 
     ca = sub.add_parser("cache", help="show or free the artifact cache")
     ca.add_argument("action", choices=["ls", "gc", "clear"],

@@ -273,6 +273,11 @@ class Runner:
         drop published rows: cells in ``output/scores.csv`` that this run does not include
         are kept only with ``overwrite`` (which replaces the whole table)."""
         check_writable_dir(self.output, "--output")
+        for task in {id(c.task): c.task for c in cells}.values():
+            try:
+                task.check_environment()
+            except ValueError as exc:
+                raise ConfigError(f"task {task.name!r}: {exc}") from None
         if not is_uri(self.spec.cache_dir):
             check_writable_dir(self.spec.cache_dir, "--cache-dir")
         published = self.output / "scores.csv"

@@ -203,6 +203,10 @@ class Task:
     def load_backbone(self, directory) -> nn.Module:
         raise NotImplementedError
 
+    def check_environment(self) -> None:
+        """Raise ValueError (one line) if this machine cannot run the task as configured
+        (called before a run starts)."""
+
     def backbone_skeleton(self, seed: int) -> nn.Module | None:
         """The backbone's modules without weights (on the meta device), so that settings
         such as LoRA target names are checked before any stage runs; None: not known
@@ -261,9 +265,6 @@ class PretrainedConfig:
     load_in_4bit: bool = False  # QLoRA-style NF4 base through bitsandbytes (mclbench[quant], CUDA)
     load_in_8bit: bool = False  # LLM.int8() base through bitsandbytes (mclbench[quant], CUDA)
 
-    def validate(self) -> None:
-        check_pretrained_config(self)
-
 
 def check_pretrained_config(config) -> None:
     """The settings every :class:`PretrainedTask` config shares: ``backbone`` (an existing
@@ -274,13 +275,13 @@ def check_pretrained_config(config) -> None:
     if config.num_train < 0 or config.num_test < 0 or config.max_new_tokens < 1:
         raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
     check_backbone_source(config.backbone)
-    check_quantization(config)
+    if config.load_in_4bit and config.load_in_8bit:
+        raise ValueError("set load_in_4bit or load_in_8bit, not both")
 
 
 def check_quantization(config) -> None:
-    """ValueError (one line) for a quantised base this machine cannot load."""
-    if config.load_in_4bit and config.load_in_8bit:
-        raise ValueError("set load_in_4bit or load_in_8bit, not both")
+    """ValueError (one line) for a quantised base this machine cannot load (checked before a
+    run starts, not when the config is read: ``mclbench estimate`` plans for a GPU on any machine)."""
     flag = "load_in_4bit" if config.load_in_4bit else "load_in_8bit" if config.load_in_8bit else None
     if flag is None:
         return
@@ -339,6 +340,9 @@ class PretrainedTask(Task):
         spec = {"rebuild": asdict(self.base.Recipe())} if c.rebuild_base else checkpoint_spec(self.source)
         loading = {k: getattr(c, k) for k, default in LOADING_DEFAULTS.items() if getattr(c, k) != default}
         return spec | ({"loading": loading} if loading else {})
+
+    def check_environment(self) -> None:
+        check_quantization(self.config)
 
     def build_backbone(self, seed: int) -> nn.Module:
         if self.config.rebuild_base and not Path(self.source, "model.safetensors").exists():

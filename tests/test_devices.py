@@ -59,8 +59,10 @@ def test_dtype_and_quantisation_enter_the_backbone_key():
 
 
 def test_quantisation_without_bitsandbytes_or_cuda_is_a_one_line_error():
+    from harness.registry import get_task
+
     with pytest.raises(ValueError, match="not both"):
-        check_quantization(PretrainedConfig(load_in_4bit=True, load_in_8bit=True))
+        get_task("translation").Config(load_in_4bit=True, load_in_8bit=True).validate()
     for flag in ("load_in_4bit", "load_in_8bit"):
         with pytest.raises(ValueError, match=f"{flag}.*(bitsandbytes|CUDA)") as err:
             check_quantization(PretrainedConfig(**{flag: True}))
