@@ -48,15 +48,23 @@ def plain_nll(model, batch):
 
 
 @pytest.mark.parametrize("name", list(ARCHS))
-def test_block_routing_equals_the_masked_product(name):
+def test_block_routing_equals_the_masked_product_with_gradients(name):
     _, model = build(name)
     batch = inputs(name)
     if model.is_encoder_decoder:
         batch["decoder_input_ids"] = targets()
-    fast = model.forward_hypotheses(**batch)
+    weights = torch.randn(3, 2, 1, 1, generator=torch.Generator().manual_seed(4))
+
+    def logits_and_grads():
+        logits = model.forward_hypotheses(**batch)
+        return logits, adapter_grads(model, (weights * logits.sum(-1).unsqueeze(-1)).sum())
+
+    fast, fast_grads = logits_and_grads()
     model.router.set_index = _unblocked(model.router.set_index, model.router)
-    slow = model.forward_hypotheses(**batch)
+    slow, slow_grads = logits_and_grads()
     assert torch.allclose(fast, slow, atol=1e-5)
+    for got, want in zip(fast_grads, slow_grads, strict=True):
+        assert torch.allclose(got, want, atol=1e-4)
 
 
 def _unblocked(set_index, router):
