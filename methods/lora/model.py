@@ -185,7 +185,9 @@ class MultiLoRALinear(nn.Module):
             k, r = router.num_hypotheses, router.rank
             h = torch.bmm(x.reshape(k, -1, x.shape[-1]), a.view(k, r, -1).transpose(1, 2))
             lora_b = b.view(-1, k, r).permute(1, 2, 0)  # (K, r, out)
-            if out.is_contiguous():  # added in place: the base's backward does not need its output
+            # added in place (the base's backward does not need its output), unless autocast
+            # or layouts differ
+            if out.is_contiguous() and out.dtype == h.dtype == lora_b.dtype:
                 out.view(k, -1, out.shape[-1]).baddbmm_(h, lora_b, alpha=router.scaling)
                 return out
             return torch.baddbmm(out.reshape(k, -1, out.shape[-1]), h, lora_b,
