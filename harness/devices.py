@@ -95,6 +95,7 @@ def in_batches(items: list, size: int, work, desc: str) -> list:
 def to_device(model, device: str):
     """``model`` on ``device``; a quantised model stays where bitsandbytes placed it, and a
     backbone that is no module (a plugin's stand-in, None) is returned as it is."""
-    if not hasattr(model, "to") or getattr(model, "is_quantized", False) or getattr(model, "hf_device_map", None):
+    placed = getattr(model, "is_quantized", False) or getattr(model, "hf_device_map", None)
+    if placed or not hasattr(model, "to"):
         return model
     return model.to(device)
