@@ -15,11 +15,13 @@ tokens, for each K:
     beam        HF beam search with K beams on one LoRA, K sequences returned
     no_lora     the bare base model generating the same K·B rows: the floor
 
-Each measurement runs in its own process (so peak memory is its own): min and median
-wall time over --repeats after 3 warm-up calls, and the peak resident memory (CPU) or peak
-allocated memory (CUDA). Ratios are the other's median / ours (> 1: ours is faster).
+Each measurement runs in its own process (so peak memory is its own), --repeats timed calls
+after 3 warm-up calls; --rounds such processes per variant, the variants alternating round
+by round, so that the drift of a shared machine hits them alike. Reported: min and median
+wall time over all rounds' calls, and the peak resident memory (CPU) or peak allocated
+memory (CUDA). Ratios are the other's median / ours (> 1: ours is faster).
 
-    python benchmarks/lora_mcl_speed.py [--ks 2,4,8] [--batch 16] [--repeats 5]
+    python benchmarks/lora_mcl_speed.py [--ks 2,4,8] [--batch 16] [--repeats 3] [--rounds 5]
                                         [--json ratios.json] [--device cpu] [--heap-only]
 
 --heap-only runs every variant with glibc's mmap allocations off (MALLOC_MMAP_MAX_=0):
@@ -174,7 +176,7 @@ def measure_one(args) -> dict:
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB -> MiB
-    return {"min": min(times), "median": statistics.median(times), "peak_mib": peak}
+    return {"times": times, "peak_mib": peak}
 
 
 def run_child(variant: str, k: int, args) -> dict:
@@ -200,7 +202,9 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--seq", type=int, default=64)
     p.add_argument("--rank", type=int, default=8)
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per child process")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="child processes per variant, the variants alternating (default 5)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--json", help="write the K = 4 ratios here")
@@ -220,7 +224,8 @@ def main() -> None:
     print(f"model: Llama-style, {n_params / 1e6:.1f} M parameters; batch {args.batch} x "
           f"{args.seq} tokens (decode: {PROMPT_LEN}-token prompt + {args.seq - PROMPT_LEN} "
           f"new); LoRA rank {args.rank} on {', '.join(TARGETS)}; device {args.device}; "
-          f"torch {torch.__version__}; {args.repeats} repeats after {WARMUP} warm-up calls; allocator: "
+          f"torch {torch.__version__}; {args.rounds} rounds x {args.repeats} repeats after {WARMUP} "
+          f"warm-up calls; allocator: "
           f"{'heap only (MALLOC_MMAP_MAX_=0)' if args.heap_only else 'glibc default'}\n")
     header = f"{'work':<7}{'K':>3}  {'variant':<11}{'min s':>9}{'median s':>10}{'peak MiB':>10}{'ratio':>8}"
     print(header)
@@ -228,7 +233,12 @@ def main() -> None:
     ratios = {}
     for k in [int(x) for x in args.ks.split(",")]:
         for work, variants in GROUPS.items():
-            res = {v: run_child(f"{work}_{v}", k, args) for v in variants}
+            # rounds of one child per variant, alternating: drift of the (shared) machine
+            # then hits every variant alike instead of whichever ran during it
+            rounds = [{v: run_child(f"{work}_{v}", k, args) for v in variants} for _ in range(args.rounds)]
+            res = {v: {"min": min(t := [x for r in rounds for x in r[v]["times"]]),
+                       "median": statistics.median(t),
+                       "peak_mib": max(r[v]["peak_mib"] for r in rounds)} for v in variants}
             ours = res["ours"]["median"]
             for v in variants:
                 r = res[v]
