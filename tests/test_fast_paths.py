@@ -15,7 +15,7 @@ import torch
 import transformers as T
 
 from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
-from tests.test_architectures import ARCHS, V, build, inputs, targets
+from tests.test_architectures import ARCHS, V, build, forward_inputs, inputs, targets
 
 DECODER_TARGETS = {  # adapters on the decoder only: the encoder may run once
     "t5": ["decoder.*.q", "decoder.*.k", "decoder.*.v", "decoder.*.o"],
@@ -50,9 +50,7 @@ def plain_nll(model, batch):
 @pytest.mark.parametrize("name", list(ARCHS))
 def test_block_routing_equals_the_masked_product_with_gradients(name):
     _, model = build(name)
-    batch = inputs(name)
-    if model.is_encoder_decoder:
-        batch["decoder_input_ids"] = targets()
+    batch = forward_inputs(name, model)
     weights = torch.randn(3, 2, 1, 1, generator=torch.Generator().manual_seed(4))
 
     def logits_and_grads():
