@@ -237,11 +237,18 @@ class _Parser(argparse.ArgumentParser):
                      f"(see {self.prog} --help)\n")
 
 
+def _add_spec_args(parser) -> None:
+    """The flags that describe a run (``run`` and ``estimate``; see :func:`_run_spec`)."""
+    parser.add_argument("--config", help="YAML run description (tasks, methods, seeds, output)")
+    parser.add_argument("--tasks", help="comma-separated task names")
+    parser.add_argument("--methods", help="comma-separated method names")
+    parser.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
+                        help="override a parameter: task.KEY, method.KEY or <plugin>.KEY")
+
+
 def _add_run(sub) -> None:
     run = sub.add_parser("run", help="train, decode and score tasks × methods × seeds")
-    run.add_argument("--config", help="YAML run description (tasks, methods, seeds, output)")
-    run.add_argument("--tasks", help="comma-separated task names")
-    run.add_argument("--methods", help="comma-separated method names")
+    _add_spec_args(run)
     run.add_argument("--seeds", help="comma-separated integer seeds (default 0)")
     run.add_argument("--output", help="directory for scores.csv and leaderboard.md (default out)")
     run.add_argument("--cache-dir", help="artifact cache (default .mclbench_cache)")
@@ -254,8 +261,6 @@ def _add_run(sub) -> None:
                      "sees it, else the CPU), cpu, cuda, cuda:N or mps")
     run.add_argument("--best-of-n", type=int, metavar="N",
                      help="also decode N candidates per input (first seed) for best-of-N curves")
-    run.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
-                     help="override a parameter: task.KEY, method.KEY or <plugin>.KEY")
     run.add_argument("--no-tracking", action="store_true", help="do not log to MLflow")
     run.add_argument("--no-plots", action="store_true", help="do not draw DIR/<task>/plots/")
     run.add_argument("--processes", type=int, metavar="N",
@@ -322,11 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     es = sub.add_parser("estimate", help="memory a run's cells need (weights, adapters, optimizer, "
                         "activations, KV cache), from the configs alone")
-    es.add_argument("--config", help="YAML run description")
-    es.add_argument("--tasks", help="comma-separated task names")
-    es.add_argument("--methods", help="comma-separated method names")
-    es.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
-                    help="override a parameter, as for run")
+    _add_spec_args(es)
     es.add_argument("--seq-len", type=_positive, default=512, metavar="T",
                     help="tokens per training sequence and per decoded row (default 512)")
     es.add_argument("--json", metavar="FILE", help="also write the figures (bytes) as JSON")

@@ -76,7 +76,7 @@ def in_batches(items: list, size: int, work, desc: str) -> list:
             batch = items[len(out):len(out) + size]
             try:
                 results = work(batch)
-            except Exception as exc:  # noqa: BLE001 - only out-of-memory is handled
+            except RuntimeError as exc:  # torch.OutOfMemoryError is one
                 if not is_out_of_memory(exc):
                     raise
                 free_cached_memory()

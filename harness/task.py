@@ -306,7 +306,9 @@ def quantization_config(config):
                               bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute)
 
 
-LOADING_DEFAULTS = {"dtype": "float32", "load_in_4bit": False, "load_in_8bit": False}
+# the PretrainedConfig fields that change how the backbone is loaded (its cache key records them)
+LOADING_DEFAULTS = {k: PretrainedConfig.__dataclass_fields__[k].default
+                    for k in ("dtype", "load_in_4bit", "load_in_8bit")}
 
 
 class PretrainedTask(Task):
@@ -369,6 +371,13 @@ class PretrainedTask(Task):
             return None  # built by the backbone stage
         config = AutoConfig.from_pretrained(self.source)
         return skeleton_from_checkpoint(self.source, self.model_class(config))
+
+    @functools.cached_property
+    def causal(self) -> bool:
+        """The backbone is a causal (decoder-only) LM, prompted; else an encoder–decoder."""
+        from transformers import AutoConfig
+
+        return not AutoConfig.from_pretrained(self.source).is_encoder_decoder
 
     @functools.cached_property
     def tokenizer(self):

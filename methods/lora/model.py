@@ -66,6 +66,15 @@ class MultiLoRAConfig:
         return self.alpha / self.rank
 
 
+def replace_module(root: nn.Module, name: str, module: nn.Module) -> nn.Module:
+    """Put ``module`` at the dotted ``name`` inside ``root``; returns the one it replaced."""
+    parent_name, _, leaf = name.rpartition(".")
+    parent = root.get_submodule(parent_name) if parent_name else root
+    old = getattr(parent, leaf)
+    setattr(parent, leaf, module)
+    return old
+
+
 def frozen_encoder(model: nn.Module, adapted: list[str]) -> nn.Module | None:
     """The encoder of an encoder–decoder model (text, vision or speech) when none of the
     ``adapted`` layers is in it, else None."""
@@ -233,9 +242,7 @@ class AdaptedModel(nn.Module):
             p.requires_grad_(False)
         self.target_names = require_targets(base_model, cfg.target_modules)
         for name in self.target_names:
-            parent_name, _, leaf = name.rpartition(".")
-            parent = base_model.get_submodule(parent_name) if parent_name else base_model
-            setattr(parent, leaf, self.make_layer(getattr(parent, leaf)))
+            replace_module(base_model, name, self.make_layer(base_model.get_submodule(name)))
         # No adapter in the encoder: every hypothesis would encode the same input, so the
         # encoder runs on the B inputs once and its output is repeated for the K·B rows.
         encoder = frozen_encoder(base_model, self.target_names)
@@ -317,16 +324,17 @@ class AdaptedModel(nn.Module):
         if self.is_encoder_decoder and "decoder_input_ids" not in inputs:
             inputs["decoder_input_ids"] = self._decoder_inputs(labels)
         shift = not self.is_encoder_decoder  # a decoder-only model's labels are its inputs
-        if ((labels[:, 1:] if shift else labels) == -100).all(-1).any():
+        targets = labels[:, 1:] if shift else labels
+        if (targets == -100).all(-1).any():
             raise ValueError("a training sequence has no target token (all labels are -100)")
         head = self.output_head(inputs)
         if head is not None:  # the (K, B, T, V) logits never exist at once: head_nll
             hidden = self._last_hidden(inputs, self._head_name)
-            return head_nll(hidden[:, :, :-1] if shift else hidden, head, labels[:, 1:] if shift else labels)
+            return head_nll(hidden[:, :, :-1] if shift else hidden, head, targets)
         logits = self.forward_hypotheses(**inputs)
         if shift:
-            logits, labels = logits[:, :, :-1], labels[:, 1:]
-        labels = labels.unsqueeze(0).expand(logits.shape[0], *labels.shape)
+            logits = logits[:, :, :-1]
+        labels = targets.unsqueeze(0).expand(logits.shape[0], *targets.shape)
         token_nll = F.cross_entropy(
             logits.flatten(0, -2).float(), labels.flatten(), ignore_index=-100, reduction="none"
         ).view(labels.shape)
@@ -364,14 +372,11 @@ class AdaptedModel(nn.Module):
     def _last_hidden(self, inputs: dict[str, torch.Tensor], head_name: str) -> torch.Tensor:
         """The hidden states the output head (module ``head_name``) would see, ``(K, B, T,
         H)``: one forward with the head swapped for an identity (so no logits are computed)."""
-        parent_name, _, leaf = head_name.rpartition(".")
-        parent = self.base_model.get_submodule(parent_name) if parent_name else self.base_model
-        head = getattr(parent, leaf)
-        setattr(parent, leaf, nn.Identity())
+        head = replace_module(self.base_model, head_name, nn.Identity())
         try:
             hidden = self.base_model(**self._route_expanded(inputs)).logits
         finally:
-            setattr(parent, leaf, head)
+            replace_module(self.base_model, head_name, head)
         return hidden.view(self.num_hypotheses, -1, *hidden.shape[1:])
 
     def _decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:

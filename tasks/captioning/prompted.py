@@ -45,12 +45,11 @@ class PromptedCaptionPairs(TrainingSet):
                 "labels": pad(labels, -100), **prompt}
 
 
-def processed_prompts(processor, prompt: str, media: dict) -> dict[str, torch.Tensor]:
-    """The processor's inputs for ``prompt`` with each of the media (left-padded, so that
+def processed_prompts(processor, prompts: list[str], media: dict) -> dict[str, torch.Tensor]:
+    """The processor's inputs for each prompt with its media (left-padded, so that
     generation continues every row right after its prompt)."""
     processor.tokenizer.padding_side = "left"
-    n = len(next(iter(v for v in media.values() if isinstance(v, list))))
-    return dict(processor(text=[prompt] * n, **media, return_tensors="pt", padding=True))
+    return dict(processor(text=prompts, **media, return_tensors="pt", padding=True))
 
 
 def continuation(tokenizer, prompt: dict[str, torch.Tensor], sequences: torch.Tensor) -> list[str]:

@@ -180,14 +180,6 @@ class CaptioningTask(PretrainedTask):
         return PromptedCaptionPairs(self, examples) if self.causal else _CaptionPairs(self, examples)
 
     # ------------------------------------------------------------------------ backbone
-    @cached_property
-    def causal(self) -> bool:
-        """The backbone is a prompted multimodal causal LM (:mod:`tasks.captioning.prompted`),
-        not an encoder–decoder captioner."""
-        from transformers import AutoConfig
-
-        return not AutoConfig.from_pretrained(self.source).is_encoder_decoder
-
     def model_class(self, config) -> type:
         import transformers
 
@@ -210,8 +202,8 @@ class CaptioningTask(PretrainedTask):
 
     def prompted_inputs(self, paths: list[Path]) -> dict[str, torch.Tensor]:
         """The prompted LM's inputs: the prompt with each file's media placeholder expanded."""
-        return processed_prompts(self.multimodal_processor, self.config.prompt or self.default_prompt,
-                                 self.media(paths))
+        prompt = self.config.prompt or self.default_prompt
+        return processed_prompts(self.multimodal_processor, [prompt] * len(paths), self.media(paths))
 
     # ------------------------------------------------------------------------ decoding
     def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:

@@ -196,12 +196,6 @@ class TranslationTask(PretrainedTask):
 
         return AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
 
-    @cached_property
-    def causal(self) -> bool:
-        from transformers import AutoConfig
-
-        return not AutoConfig.from_pretrained(self.source).is_encoder_decoder
-
     def _prompt(self, text: str) -> str:
         c = self.config
         return c.prompt.format(src=c.source_language, tgt=c.target_language, text=text)
