@@ -92,6 +92,22 @@ def test_bf16_base_trains_fp32_adapters():
     assert out.shape == (3, 4, 6)
 
 
+@pytest.mark.parametrize("name", ["whisper", "vision_gpt2", "t5"])
+def test_a_bf16_base_takes_fp32_features(name):
+    """The tasks hand over fp32 audio features and pixels; Whisper's first convolution does
+    not cast them itself, so the adapted model gives them the base's dtype."""
+    from tests.test_architectures import ARCHS, forward_inputs
+
+    factory, patterns = ARCHS[name]
+    torch.manual_seed(0)
+    model = MultiLoRAModel(factory().to(torch.bfloat16), MultiLoRAConfig(3, 2, 4.0, 0.0, patterns))
+    batch = forward_inputs(name, model)
+    assert torch.isfinite(model.forward_hypotheses(**batch).float()).all()
+    batch.pop("decoder_input_ids", None)
+    out = model.generate_hypotheses(batch, max_new_tokens=3, do_sample=False, pad_token_id=0)
+    assert out.shape[:2] == (3, 2)
+
+
 class _Pairs:
     def __init__(self, ids):
         self.ids = ids

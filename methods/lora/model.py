@@ -280,12 +280,19 @@ class AdaptedModel(nn.Module):
         rows = tensors[0].shape[0]
         k = self.num_hypotheses
         self.router.set_index(torch.arange(k).repeat_interleave(rows))
-        batch = self._encoded(batch)
+        batch = self._encoded(self._in_model_dtype(batch))
         if "encoder_outputs" in batch:
             hidden = batch["encoder_outputs"].last_hidden_state
             batch["encoder_outputs"] = BaseModelOutput(last_hidden_state=hidden.repeat(k, 1, 1))
         return {name: t.repeat(k, *([1] * (t.dim() - 1))) if isinstance(t, torch.Tensor) else t
                 for name, t in batch.items()}
+
+    def _in_model_dtype(self, batch: dict) -> dict:
+        """Floating inputs (audio features, pixels) in the base's dtype: not every encoder casts
+        them itself (Whisper's first convolution does not, ViT's embeddings do)."""
+        dtype = getattr(self.base_model, "dtype", None)
+        return {n: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and dtype
+                and dtype.is_floating_point else t for n, t in batch.items()}
 
     def _encoded(self, batch: dict) -> dict:
         """``batch`` with the encoder's inputs replaced by its output on the B inputs, when no
