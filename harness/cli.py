@@ -377,7 +377,9 @@ def error_line(exc: Exception) -> str:
         if exc.errno == errno.ENOSPC:
             text += "; free disk space and run again (finished stages are kept)"
     else:
-        text = f"{type(exc).__name__}: {exc} (an internal error: rerun with --debug for the traceback)"
+        lines = [line for line in str(exc).split("\n") if line.strip()]  # some start with a newline
+        text = (f"{type(exc).__name__}: {lines[0] if lines else ''} "
+                "(an internal error: rerun with --debug for the traceback)")
     return " ".join(text.split("\n")[0].split()) if not isinstance(exc, MCLBenchError) else text
 
 

@@ -127,3 +127,11 @@ def test_kill_9_mid_training_then_resume_gives_identical_scores(tmp_path):
         _, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
     assert (killed / "o" / "scores.csv").read_text() == (ref / "o" / "scores.csv").read_text()
+
+
+def test_an_error_message_that_starts_with_a_newline_still_says_what_is_wrong():
+    from harness.cli import error_line
+
+    line = error_line(ImportError("\nAutoImageProcessor requires the Torchvision library\nsee the docs"))
+    assert line.startswith("ImportError: AutoImageProcessor requires the Torchvision library")
+    assert "\n" not in line
