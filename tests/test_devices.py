@@ -108,6 +108,38 @@ def test_a_bf16_base_takes_fp32_features(name):
     assert out.shape[:2] == (3, 2)
 
 
+class _ViewOfOutput(torch.autograd.Function):
+    """Returns a view of its input, as bitsandbytes' LLM.int8() matmul does."""
+
+    @staticmethod
+    def forward(ctx, out):
+        return out.view(out.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class _QuantisedLikeLinear(torch.nn.Linear):
+    def forward(self, x):
+        return _ViewOfOutput.apply(super().forward(x))
+
+
+def test_a_layer_whose_output_is_a_custom_function_view_trains():
+    """Adding the update in place to such an output is an autograd error (seen with
+    load_in_8bit on a GPU); the adapted layer adds it out of place there."""
+    base = tiny_llama()
+    for name, module in list(base.named_modules()):
+        if isinstance(module, torch.nn.Linear) and name != "lm_head":
+            swapped = _QuantisedLikeLinear(module.in_features, module.out_features, module.bias is not None)
+            swapped.load_state_dict(module.state_dict())
+            base.set_submodule(name, swapped)
+    model = MultiLoRAModel(base, MultiLoRAConfig(3, 2, 4.0, 0.0, "all-linear"))
+    ids = torch.randint(3, 32, (4, 6), generator=torch.Generator().manual_seed(0))
+    wta_loss(model.sequence_nll({"input_ids": ids, "labels": ids})).backward()
+    assert all(p.grad is not None for n, p in model.named_parameters() if "lora_A" in n)
+
+
 class _Pairs:
     def __init__(self, ids):
         self.ids = ids

@@ -182,6 +182,10 @@ class MultiLoRALinear(nn.Module):
         self.router = router
         self.lora_A, self.lora_B = stacked_lora_factors(base, cfg.num_hypotheses, cfg.rank)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
+        # the update is added in place only to a plain layer's output: a quantised layer's
+        # (bitsandbytes' LLM.int8()) is a view made in a custom autograd Function, which
+        # autograd forbids modifying in place
+        self.add_in_place = type(base) in (nn.Linear, Conv1D)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.lora_A, self.lora_B
@@ -196,7 +200,7 @@ class MultiLoRALinear(nn.Module):
             lora_b = b.view(-1, k, r).permute(1, 2, 0)  # (K, r, out)
             # added in place (the base's backward does not need its output), unless autocast
             # or layouts differ
-            if out.is_contiguous() and out.dtype == h.dtype == lora_b.dtype:
+            if self.add_in_place and out.is_contiguous() and out.dtype == h.dtype == lora_b.dtype:
                 out.view(k, -1, out.shape[-1]).baddbmm_(h, lora_b, alpha=router.scaling)
                 return out
             return torch.baddbmm(out.reshape(k, -1, out.shape[-1]), h, lora_b,

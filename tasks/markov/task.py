@@ -220,11 +220,12 @@ class MarkovTask(Task):
     # ------------------------------------------------------------------------- scoring
     @torch.no_grad()
     def _log_probs(self, model, input_ids: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-        """``(K, N, L, V+1)`` next-token log-probabilities of every hypothesis."""
-        return torch.cat([
-            torch.log_softmax(model.forward_hypotheses(
-                input_ids=ids, attention_mask=torch.ones_like(ids)).float(), -1)
-            for ids in input_ids.split(chunk)], 1)
+        """``(K, N, L, V+1)`` next-token log-probabilities of every hypothesis (on the CPU,
+        whatever device the model is on)."""
+        device = next(model.parameters()).device
+        chunks = [ids.to(device) for ids in input_ids.split(chunk)]
+        return torch.cat([torch.log_softmax(model.forward_hypotheses(
+            input_ids=ids, attention_mask=torch.ones_like(ids)).float(), -1).cpu() for ids in chunks], 1)
 
     def _next_states(self, logp: torch.Tensor) -> torch.Tensor:
         """Distributions over the states only (BOS dropped, renormalised)."""
