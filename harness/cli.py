@@ -50,7 +50,7 @@ def cmd_list(args) -> int:
     for kind in ("task", "method"):
         print(f"{kind}s:")
         for name, cls in registry.available(kind).items():
-            print(f"  {name:<14} {registry.describe(cls)}")
+            print(f"  {name:<15} {registry.describe(cls)}")
             if args.params:
                 for f in dataclasses.fields(cls.Config):
                     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()

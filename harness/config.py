@@ -15,6 +15,11 @@ Scopes of ``--set``: ``task.<key>`` applies to every selected task that has the 
 ``method.<key>`` to every selected method that has it, ``<plugin name>.<key>`` to that one
 plugin only; a key that no selected plugin has is an error. ``--set`` wins over the file,
 ``per_task`` included.
+
+``variants:`` names a registered method with settings of its own, as a row of its own:
+``variants: {lora_mle_r4: {method: lora_mle, rank: 4}}``. A variant is selected like a
+method (``--methods lora_mle_r4``), takes ``--set lora_mle_r4.KEY=…`` and ``per_task``
+entries, and shares cached artifacts with any method or variant of the same settings.
 """
 
 from __future__ import annotations
@@ -167,6 +172,11 @@ class RunSpec:
     processes: int = 1
     accelerate_config: str | None = None  # `accelerate config` file (DDP/FSDP/DeepSpeed, precision)
     device: str = "auto"  # in-process stages: auto (CUDA when present), cpu, cuda, cuda:N, mps
+    variants: dict[str, str] = field(default_factory=dict)  # row name -> registered method
+
+    def method_of(self, name: str) -> str:
+        """The registered method a row of the run runs (a variant's, or the name itself)."""
+        return self.variants.get(name, name)
 
     @property
     def launches(self) -> bool:
@@ -184,19 +194,22 @@ class RunSpec:
     def apply(self, assignments: list[tuple[str, str, Any]], keys_of) -> None:
         """Apply ``--set`` assignments; ``keys_of(kind, name)`` lists a plugin's parameters.
         A key no selected plugin in scope has is an error that lists the valid ones."""
+        def keys(kind: str, name: str):
+            return keys_of(kind, self.method_of(name) if kind == "method" else name)
+
         for scope, key, value in assignments:
             if scope in ("task", "method"):
                 selected = self.tasks if scope == "task" else self.methods
-                targets = [n for n in selected if key in keys_of(scope, n)]
+                targets = [n for n in selected if key in keys(scope, n)]
                 if not targets:
-                    valid = sorted({k for n in selected for k in keys_of(scope, n)})
+                    valid = sorted({k for n in selected for k in keys(scope, n)})
                     raise ConfigError(
                         f"--set {scope}.{key}: no selected {scope} ({', '.join(selected) or 'none'}) "
                         f"has a parameter {key!r}{suggest(key, valid)}; valid: {', '.join(valid)}"
                     )
             elif scope in self.tasks or scope in self.methods:
                 kind = "task" if scope in self.tasks else "method"
-                valid = list(keys_of(kind, scope))
+                valid = list(keys(kind, scope))
                 if key not in valid:
                     raise ConfigError(f"--set {scope}.{key}: {kind} {scope!r} has no parameter {key!r}"
                                       f"{suggest(key, valid)}; valid: {', '.join(valid)}")
@@ -296,6 +309,8 @@ def load_spec(path: str | Path | None) -> RunSpec:
         spec.tasks = _named_overrides(data["tasks"], "tasks", where)
     if "methods" in data:
         spec.methods = _named_overrides(data["methods"], "methods", where)
+    if "variants" in data:
+        add_variants(spec, data["variants"], where)
     if "seeds" in data:
         spec.seeds = unique(coerce(data["seeds"], list[int], f"{where}: seeds"), f"{where}: seeds")
     if "per_task" in data:
@@ -319,3 +334,27 @@ def load_spec(path: str | Path | None) -> RunSpec:
         if key in data:
             setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))
     return spec
+
+
+def add_variants(spec: RunSpec, value: Any, where: str) -> None:
+    """``variants:`` -> rows of the run: each variant's settings join ``spec.methods`` under
+    its name, and ``spec.variants`` records the registered method it runs."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: variants must map a row name to {{method: <registered method>, "
+                          f"<parameter>: <value>, ...}}, got {value!r}")
+    from harness.registry import available
+
+    registered = available("method")
+    for name, settings in value.items():
+        name = str(name)
+        if not isinstance(settings, dict) or not isinstance(settings.get("method"), str):
+            raise ConfigError(f"{where}: variants.{name}: needs method: <one of {', '.join(registered)}>, "
+                              f"e.g. {{method: lora_mle, rank: 4}}")
+        if name in registered:
+            raise ConfigError(f"{where}: variants.{name}: {name!r} is a registered method; give the "
+                              "variant a name of its own")
+        if name in spec.methods:
+            raise ConfigError(f"{where}: variants.{name}: also given under methods:; name it once")
+        params = dict(settings)
+        spec.variants[name] = params.pop("method")
+        spec.methods[name] = params

@@ -31,6 +31,11 @@ class Method:
     def __init__(self, config):
         self.config = config
 
+    def not_applicable(self, task: Task) -> str | None:
+        """Why this method cannot run on ``task`` (e.g. image augmentation on a text task),
+        or None. The run skips such cells and says so; a run left with none is an error."""
+        return None
+
     def resolve(self, task: Task) -> None:
         """Fill settings the user left unset from the task's defaults (before keys are made)."""
 

@@ -8,12 +8,15 @@ backbone cannot take (checked on its weightless skeleton).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
 from harness.config import ConfigError, RunSpec, build, suggest
 from harness.method import Method
 from harness.registry import get_method, get_task
 from harness.task import Task
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,16 +47,22 @@ def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
     for name, overrides in spec.tasks.items():
         cls = get_task(name)
         tasks[name] = cls(build(cls.Config, overrides, f"task {name!r}"))
-    cells = []
+    cells, skipped = [], []
     for task in tasks.values():
         skeleton = None
         for mname in spec.methods:
-            cls = get_method(mname)
+            cls = get_method(spec.method_of(mname))
             fields = {f.name for f in dataclasses.fields(cls.Config)}
             overrides = spec.method_overrides(task.name, mname, fields)
             method = None
             for seed in spec.seeds:
                 method = cls(build(cls.Config, overrides, f"method {mname!r} on {task.name!r}"))
+                method.name = mname  # the row's name: a variant's own
+                reason = method.not_applicable(task)
+                if reason:
+                    skipped.append(f"{mname} on {task.name}: {reason}")
+                    method = None
+                    break
                 try:
                     method.resolve(task)
                 except ValueError as exc:
@@ -67,6 +76,10 @@ def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
                         method.check_backbone(skeleton)
                 except ValueError as exc:
                     raise ConfigError(f"{exc} (task {task.name!r})") from None
+    if skipped and not cells:
+        raise ConfigError(f"nothing to run: {'; '.join(skipped)}")
+    for line in skipped:
+        log.warning("skipped (not applicable) %s", line)
     return cells
 
 
@@ -78,9 +91,9 @@ def check_per_task(spec: RunSpec) -> None:
         for mname, overrides in per_method.items():
             if mname == "method":  # every method that has the key
                 valid = sorted({f.name for n in spec.methods
-                                for f in dataclasses.fields(get_method(n).Config)})
+                                for f in dataclasses.fields(get_method(spec.method_of(n)).Config)})
             else:
-                valid = [f.name for f in dataclasses.fields(get_method(mname).Config)]
+                valid = [f.name for f in dataclasses.fields(get_method(spec.method_of(mname)).Config)]
             unknown = sorted(set(overrides) - set(valid))
             if unknown:
                 raise ConfigError(f"per_task.{task_name}.{mname}: unknown parameter {unknown[0]!r}"
@@ -99,4 +112,7 @@ def best_of_n_variant(cell: Cell, n: int, first_seed: int) -> Cell | None:
     if not n or cell.task.best_of_n_metric is None or cell.seed != first_seed:
         return None
     variant = cell.method.with_candidates(n)
-    return None if variant is None else Cell(cell.task, variant, cell.seed, index=cell.index, best_of_n=True)
+    if variant is None:
+        return None
+    variant.name = cell.method.name
+    return Cell(cell.task, variant, cell.seed, index=cell.index, best_of_n=True)

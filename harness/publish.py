@@ -94,6 +94,7 @@ def _provenance(result: RunResult, command: str) -> dict:
         "tasks": {name: as_dict(t.config) for name, t in tasks.items()},
         "methods": {name: {c.method.name: as_dict(c.method.config) for c in cells if c.task.name == name}
                     for name in tasks},
+        **({"variants": result.spec.variants} if result.spec.variants else {}),  # row -> method it runs
         "seeds": result.spec.seeds,
         "best_of_n": result.spec.best_of_n,
         "metrics": metrics,

@@ -116,8 +116,9 @@ class Runner:
             {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed,
              "code": [task_code, code_fingerprint(*m.train_code())], **processes,
              **device_key(self.device)})
-        decode = stable_hash({"upstream": train or backbone, **device_key(self.device), "method": m.name,
-                              "method_version": m.version, "decode": m.decode_spec(),
+        # the registered method, not the row's name: a variant shares a same-settings method's decode
+        decode = stable_hash({"upstream": train or backbone, **device_key(self.device),
+                              "method": type(m).name, "method_version": m.version, "decode": m.decode_spec(),
                               "task": t.name, "task_version": t.version,
                               "task_config": as_dict(t.config), "seed": cell.seed,
                               "code": [task_code, method_code, stage_code], "libraries": libs})

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -78,6 +78,13 @@ def embed(sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
 
+@lru_cache(maxsize=8)
+def _embedded_references(sentences: tuple[str, ...]) -> np.ndarray:
+    """:func:`embed` of a task's references, kept: every cell of a task scores against the
+    same ones (the same batches, so the same numbers as embedding them again)."""
+    return embed(sentences)
+
+
 def sbert_metrics(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> MetricValues:
     """``top1/sbert_sim``, ``max/sbert_sim`` and ``sbert_diversity`` (module docstring)."""
     try:
@@ -86,7 +93,7 @@ def sbert_metrics(candidates: Sequence[Sequence[str]], references: Sequence[Sequ
         return MetricValues({}, {name: str(exc) for name in NAMES})
     n = len(candidates[0])
     cands = embed([c for row in candidates for c in row]).reshape(len(candidates), n, -1)
-    refs = embed([r for row in references for r in row])
+    refs = _embedded_references(tuple(r for row in references for r in row))
     sims, start = [], 0
     for i, row in enumerate(references):
         sims.append((cands[i] @ refs[start:start + len(row)].T).mean(1))  # (N,)

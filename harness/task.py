@@ -178,6 +178,9 @@ class Task:
     quality_diversity: ClassVar[tuple[str, str] | None] = None
     # Further figures drawn from the cells' details (see Figure).
     figures: ClassVar[tuple[Figure, ...]] = ()
+    # What the model reads: "text" (token ids), "image" (``pixel_values``) or "audio"
+    # (``input_features``); methods that transform inputs (test-time augmentation) read it.
+    input_modality: ClassVar[str] = "text"
 
     def __init__(self, config):
         self.config = config

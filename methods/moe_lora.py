@@ -60,9 +60,19 @@ class MoELoRALinear(nn.Module):
                                                     device=base.weight.device))
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
         self.aux = torch.zeros(())
+        # decoding-time routing (MoELoRAModel.route): one expert alone, or Gumbel noise per row
+        self.expert: int | None = None
+        self.noise: torch.Tensor | None = None  # (rows, E)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         probs = router_probs(F.linear(x, self.lora_router), self.top_k)  # (..., E)
+        if self.expert is not None:
+            probs = F.one_hot(torch.full(probs.shape[:-1], self.expert, device=x.device),
+                              probs.shape[-1]).to(probs.dtype)
+        elif self.noise is not None:  # Gumbel-max: a sample of the router, the noise fixed per row
+            noise = self.noise.view(self.noise.shape[0], *[1] * (probs.dim() - 2), -1).to(probs.device)
+            pick = (probs.float().log() + noise).argmax(-1)
+            probs = F.one_hot(pick, probs.shape[-1]).to(probs.dtype)
         self.aux = switch_aux_loss(probs.reshape(-1, probs.shape[-1]))
         h = F.linear(x if self.dropout is None else self.dropout(x), self.lora_A)  # (..., E·r)
         h = h * probs.repeat_interleave(self.rank, dim=-1) * self.scaling
@@ -77,17 +87,42 @@ class MoELoRAModel(AdaptedModel):
     def make_layer(self, base: nn.Module) -> nn.Module:
         return MoELoRALinear(base, self.cfg)
 
+    def moe_layers(self) -> list[MoELoRALinear]:
+        return [m for m in self.modules() if isinstance(m, MoELoRALinear)]
+
     def aux_loss(self) -> torch.Tensor:
         """The load-balancing loss of the last forward, averaged over layers."""
-        layers = [m for m in self.modules() if isinstance(m, MoELoRALinear)]
-        return torch.stack([m.aux for m in layers]).mean()
+        return torch.stack([m.aux for m in self.moe_layers()]).mean()
+
+    def route(self, expert: int | None = None, noise: torch.Tensor | None = None) -> None:
+        """How the experts mix in the forwards that follow: the learned router (no argument);
+        ``expert`` e alone in every layer; or, with ``noise`` (rows, layers, E) of Gumbel
+        draws, per row and token the expert argmax(log p + noise) — a sample of the router
+        whose noise is fixed for the whole sequence."""
+        for i, layer in enumerate(self.moe_layers()):
+            layer.expert = expert
+            layer.noise = None if noise is None else noise[:, i]
 
 
 @dataclass
-class MoELoRAMethodConfig(LoRATrainConfig):
+class MoETrainConfig(LoRATrainConfig):
+    """What trains MoE-LoRA: the decoders of its adapter (moe_lora, moe_experts,
+    moe_stochastic) share these settings and so one cached adapter."""
+
     num_experts: int = 2
     top_k: int = 0  # 0: dense; k: top-k experts per token, renormalised
     aux_weight: float = 0.0  # Switch load-balancing loss weight (0: off)
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_experts < 1 or not 0 <= self.top_k <= self.num_experts:
+            raise ValueError("need num_experts >= 1 and 0 <= top_k <= num_experts")
+        if self.aux_weight < 0:
+            raise ValueError("need aux_weight >= 0")
+
+
+@dataclass
+class MoELoRAMethodConfig(MoETrainConfig):
     decoder: Literal["beam", "nucleus"] = "beam"
     num_candidates: int = 2  # N
     top_p: float = 0.95
@@ -96,10 +131,8 @@ class MoELoRAMethodConfig(LoRATrainConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.num_experts < 1 or not 0 <= self.top_k <= self.num_experts:
-            raise ValueError("need num_experts >= 1 and 0 <= top_k <= num_experts")
-        if self.num_candidates < 1 or self.aux_weight < 0:
-            raise ValueError("need num_candidates >= 1 and aux_weight >= 0")
+        if self.num_candidates < 1:
+            raise ValueError("need num_candidates >= 1")
 
 
 @register_method("moe_lora")

@@ -45,6 +45,7 @@ class AudioCaptioningTask(CaptioningTask):
     """Captioning of audio clips: COCO metric flavours, candidate diversity and mode coverage."""
 
     Config = AudioCaptioningConfig
+    input_modality = "audio"
     version = "3"  # 3: the harder clips (2 s, 1–3 events, overlaps, backgrounds); 2: N distinct beams
     base = audio_base
     semantic = True  # the paper reports SBERT similarity for audio captioning

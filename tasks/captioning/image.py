@@ -43,6 +43,7 @@ class ImageCaptioningTask(CaptioningTask):
     """Captioning of images: COCO metric flavours, candidate diversity and mode coverage."""
 
     Config = ImageCaptioningConfig
+    input_modality = "image"
     version = "1"
     base = image_base
     rebuild_env = "MCLBENCH_IMAGE_BASE"

@@ -1,0 +1,54 @@
+"""Stochastic routing of MoE-LoRA: N greedy candidates per input, each with the router
+sampled along its own sequence (Gumbel-max with noise drawn once per sequence and layer,
+seeded per input as nucleus). Decodes the adapter ``moe_lora`` trains (one cached artifact)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from harness.registry import register_method
+from methods.moe_lora import MoELoRA, MoETrainConfig
+from methods.nucleus import input_seed
+
+
+@dataclass
+class MoEStochasticConfig(MoETrainConfig):
+    num_candidates: int = 2  # N sequences per input, each with its own routing noise
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_candidates < 1:
+            raise ValueError("need num_candidates >= 1")
+
+
+def gumbel(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator).clamp_(1e-10, 1 - 1e-10)
+    return -torch.log(-torch.log(u))
+
+
+@register_method("moe_stochastic")
+class MoEStochastic(MoELoRA):
+    """MoE-LoRA with the router sampled per sequence: N greedy candidates per input."""
+
+    Config = MoEStochasticConfig
+
+    def decode_spec(self) -> dict:
+        return {"decoder": "stochastic_routing", "n": self.config.num_candidates}
+
+    def decode_rows(self) -> int:
+        return self.config.num_candidates
+
+    def decode_batch(self, model, task, examples, prompt, seed):
+        n, layers = self.config.num_candidates, len(model.moe_layers())
+        noise = torch.cat([gumbel((n, layers, self.config.num_experts),
+                                  torch.Generator().manual_seed(input_seed(seed, ex.id))) for ex in examples])
+        rows = {k: v.repeat_interleave(n, 0) for k, v in prompt.items()}
+        try:
+            model.route(noise=noise)
+            seqs = model.generate_hypotheses(rows, num_beams=1, do_sample=False,
+                                             **task.generation_kwargs())[0]
+        finally:
+            model.route()
+        return self.split_per_input(task, prompt, seqs, n)

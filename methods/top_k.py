@@ -1,0 +1,40 @@
+"""Top-k sampling of N candidates on the LoRA-MLE adapter, seeded per input (as nucleus)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.registry import register_method
+from methods.lora.base import LoRAMethod, LoRATrainConfig
+from methods.nucleus import sample_per_input
+
+
+@dataclass
+class TopKConfig(LoRATrainConfig):
+    num_candidates: int = 4  # N samples per input
+    top_k: int = 50  # sample among the k most likely tokens (transformers' default k)
+    temperature: float = 1.0
+
+    def validate(self) -> None:
+        super().validate()
+        if self.num_candidates < 1 or self.top_k < 1 or self.temperature <= 0:
+            raise ValueError("need num_candidates >= 1, top_k >= 1 and temperature > 0")
+
+
+@register_method("top_k")
+class TopKSampling(LoRAMethod):
+    """Top-k sampling on the LoRA-MLE adapter: N samples per input, seeded per input."""
+
+    Config = TopKConfig
+
+    def decode_spec(self) -> dict:
+        c = self.config
+        return {"decoder": "top_k", "n": c.num_candidates, "top_k": c.top_k, "temperature": c.temperature}
+
+    def decode_rows(self) -> int:
+        return self.config.num_candidates
+
+    def decode_batch(self, model, task, examples, prompt, seed):
+        c = self.config
+        return sample_per_input(model, task, examples, prompt, seed, c.num_candidates, top_p=1.0,
+                                top_k=c.top_k, temperature=c.temperature)
