@@ -75,6 +75,9 @@ def _run_spec(args) -> RunSpec:
     spec = load_spec(args.config)
     if args.tasks is not None:
         spec.tasks = {n: spec.tasks.get(n, {}) for n in _csv(args.tasks, "--tasks")}
+    for file in args.task_file:
+        spec.task_files.append(str(Path(file).resolve()))
+        spec.tasks.setdefault(registry.load_task_file(file), {})
     if args.methods is not None:
         spec.methods = {n: spec.methods.get(n, {}) for n in _csv(args.methods, "--methods")}
     if getattr(args, 'seeds', None) is not None:
@@ -241,6 +244,9 @@ def _add_spec_args(parser) -> None:
     """The flags that describe a run (``run`` and ``estimate``; see :func:`_run_spec`)."""
     parser.add_argument("--config", help="YAML run description (tasks, methods, seeds, output)")
     parser.add_argument("--tasks", help="comma-separated task names")
+    parser.add_argument("--task-file", action="append", default=[], metavar="FILE",
+                        help="a task declared in a YAML file (tasks/task_files.py); its task is run "
+                             "too (repeatable)")
     parser.add_argument("--methods", help="comma-separated method names")
     parser.add_argument("--set", action="append", default=[], metavar="SCOPE.KEY=VALUE",
                         help="override a parameter: task.KEY, method.KEY or <plugin>.KEY")

@@ -173,6 +173,7 @@ class RunSpec:
     accelerate_config: str | None = None  # `accelerate config` file (DDP/FSDP/DeepSpeed, precision)
     device: str = "auto"  # in-process stages: auto (CUDA when present), cpu, cuda, cuda:N, mps
     variants: dict[str, str] = field(default_factory=dict)  # row name -> registered method
+    task_files: list[str] = field(default_factory=list)  # YAML task files to register first
 
     def method_of(self, name: str) -> str:
         """The registered method a row of the run runs (a variant's, or the name itself)."""
@@ -309,6 +310,9 @@ def load_spec(path: str | Path | None) -> RunSpec:
         spec.tasks = _named_overrides(data["tasks"], "tasks", where)
     if "methods" in data:
         spec.methods = _named_overrides(data["methods"], "methods", where)
+    if "task_files" in data:  # relative to the run file
+        files = coerce(data["task_files"], list[str], f"{where}: task_files")
+        spec.task_files = [str((path.parent / f).resolve()) for f in files]
     if "variants" in data:
         add_variants(spec, data["variants"], where)
     if "seeds" in data:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from harness.config import ConfigError, RunSpec, build, suggest
 from harness.method import Method
-from harness.registry import get_method, get_task
+from harness.registry import get_method, get_task, load_task_file
 from harness.task import Task
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
         raise ConfigError("no method selected; pass --methods (see `mclbench list`)")
     if not spec.seeds:
         raise ConfigError("no seed selected; pass at least one, e.g. --seeds 0")
+    for file in spec.task_files:  # registered here too: in every process that resolves the grid
+        load_task_file(file)
     check_per_task(spec)
     tasks = {}
     for name, overrides in spec.tasks.items():

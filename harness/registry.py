@@ -79,6 +79,11 @@ def _discover(k: _Kind) -> None:
                 f"group {k.group!r}: {exc}",
                 stacklevel=2,
             )
+    if k.kind == "task":  # task files last: they build on the task plugins
+        for reader, folders in _TASK_FILE_READERS:
+            for folder in folders():
+                for file in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+                    reader(file)
 
 
 def _lookup(kind: str, name: str) -> type:
@@ -93,6 +98,25 @@ def _lookup(kind: str, name: str) -> type:
             f"unknown {kind} {name!r}; {hint}available {kind}s: {', '.join(names)}"
         )
     return k.entries[name]
+
+
+_TASK_FILE_READERS: list = []  # (reader, folders) pairs
+
+
+def register_task_file_reader(reader, folders) -> None:
+    """``reader(path) -> task class`` registers the task a file declares; ``folders()``
+    lists the folders whose ``*.yaml`` it reads once every task plugin is loaded (the
+    tasks package installs one for YAML task files)."""
+    if all(r is not reader for r, _ in _TASK_FILE_READERS):
+        _TASK_FILE_READERS.append((reader, folders))
+
+
+def load_task_file(path: str) -> str:
+    """Register the task a task file declares (``mclbench run --task-file``); its name."""
+    _discover(_KINDS["task"])
+    if not _TASK_FILE_READERS:
+        raise UnknownPluginError(f"--task-file {path}: no task-file reader is installed")
+    return _TASK_FILE_READERS[-1][0](path).name
 
 
 def get_task(name: str) -> type:

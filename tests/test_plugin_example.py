@@ -38,7 +38,7 @@ def test_not_there_before_install(tmp_path):
 def test_listed_and_run_after_pip_install(installed, tmp_path):
     out = mclbench(["list", "--params"], installed, tmp_path)
     assert out.returncode == 0, out.stderr
-    assert "typical        Locally typical sampling" in out.stdout and "typical_p = 0.9" in out.stdout
+    assert "typical         Locally typical sampling" in out.stdout and "typical_p = 0.9" in out.stdout
     args = ["run", "--tasks", "markov", "--methods", "lora_mle,typical", "--seeds", "0",
             "--output", "out", "--cache-dir", "cache", "--no-tracking", "--no-plots",
             "--set", "typical.num_candidates=3"]

@@ -4,6 +4,8 @@
   (plain or ``.gz``); several reference files make a sacrebleu-style multi-reference set.
 - ``read_jsonl(path)``: one ``{"id", "source", "references": [...]}`` object a line.
 - ``read_hf_dataset(files, ...)``: HF ``datasets`` from local json/jsonl/csv/parquet files.
+- ``read_examples(path, split, ...)``: any of the two above by extension, or a folder of
+  such files read as an HF dataset with splits.
 - ``read_tab_pairs(path)``: ``source<TAB>target`` a line (Tatoeba / manythings.org
   ``deu.txt``; extra columns such as the attribution are ignored); one input per distinct
   source, its distinct targets the references, in file order.
@@ -120,6 +122,26 @@ def read_hf_dataset(data_files: str | list[str], split: str = "train", source_fi
     ds = load_dataset(builders[suffixes.pop()], data_files={split: files}, split=split)
     return [_example(row, f"{files[0]}, row {i}", source_field, references_field, id_field, i)
             for i, row in enumerate(ds)]
+
+
+def read_examples(path: str | Path, split: str = "train", source_field: str = "source",
+                  references_field: str = "references", id_field: str = "id") -> list[Example]:
+    """A ``.jsonl`` file (:func:`read_jsonl`), a ``.json``/``.csv``/``.parquet`` file
+    (:func:`read_hf_dataset`), or a folder of such files read as the HF dataset it holds
+    (``split``: which of its splits)."""
+    path = Path(path)
+    fields = dict(source_field=source_field, references_field=references_field, id_field=id_field)
+    if path.is_dir():
+        from datasets import load_dataset
+
+        try:
+            ds = load_dataset(str(path), split=split)
+        except ValueError as exc:  # an unknown split names the ones there are
+            raise DataFormatError(f"{path}: {' '.join(str(exc).split())}") from None
+        return [_example(row, f"{path}, row {i}", index=i, **fields) for i, row in enumerate(ds)]
+    if path.suffix == ".jsonl":
+        return read_jsonl(path, **fields)
+    return read_hf_dataset(str(path), split, **fields)
 
 
 def group_pairs(pairs: list[tuple[str, str]], id_prefix: str) -> list[Example]:

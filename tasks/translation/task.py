@@ -42,7 +42,7 @@ from harness.task import (
     pad,
 )
 from tasks.translation import base as tb
-from tasks.translation.loaders import read_jsonl, read_parallel
+from tasks.translation.loaders import read_examples, read_parallel
 
 ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
 
@@ -56,6 +56,14 @@ class TranslationConfig(PretrainedConfig):
     test_source: str | None = None
     test_references: list[str] | None = None
     test_jsonl: str | None = None
+    # any tabular data: a .jsonl/.json/.csv/.parquet file or a folder of them (HF datasets)
+    train_file: str | None = None
+    test_file: str | None = None
+    train_split: str = "train"  # the split of a folder to read
+    test_split: str = "test"
+    source_field: str = "source"  # column names of train_file / test_file / *_jsonl
+    references_field: str = "references"  # a list of strings, or one string
+    id_field: str = "id"
     num_train: int = 0  # adapter training pairs to use (0: all)
     num_test: int = 0  # test inputs to score (0: all)
     max_source_tokens: int = 64
@@ -71,8 +79,11 @@ class TranslationConfig(PretrainedConfig):
             raise ValueError("test_source needs test_references (one or more reference files)")
         if self.train_jsonl and self.train_source:
             raise ValueError("give train_jsonl or train_source/train_target, not both")
-        if self.test_jsonl and self.test_source:
-            raise ValueError("give test_jsonl or test_source/test_references, not both")
+        for split in ("train", "test"):
+            given = [k for k in (f"{split}_jsonl", f"{split}_source", f"{split}_file") if getattr(self, k)]
+            if len(given) > 1:
+                raise ValueError(f"give one of {split}_jsonl, {split}_source and {split}_file, "
+                                 f"not {' and '.join(given)}")
         check_pretrained_config(self)
 
 
@@ -122,8 +133,8 @@ class TranslationTask(PretrainedTask):
     @cached_property
     def _train_pairs(self) -> list[Example]:
         c = self.config
-        if c.train_jsonl:
-            pairs = read_jsonl(c.train_jsonl)
+        if c.train_jsonl or c.train_file:
+            pairs = self._read(c.train_jsonl or c.train_file, c.train_split)
         elif c.train_source:
             pairs = read_parallel(c.train_source, [c.train_target])
         else:
@@ -144,13 +155,17 @@ class TranslationTask(PretrainedTask):
     @cached_property
     def _test(self) -> list[Example]:
         c = self.config
-        if c.test_jsonl:
-            examples = read_jsonl(c.test_jsonl)
+        if c.test_jsonl or c.test_file:
+            examples = self._read(c.test_jsonl or c.test_file, c.test_split)
         elif c.test_source:
             examples = read_parallel(c.test_source, c.test_references)
         else:
             examples = self.default_test()
         return examples[: c.num_test] if c.num_test else examples
+
+    def _read(self, path: str, split: str) -> list[Example]:
+        c = self.config
+        return read_examples(path, split, c.source_field, c.references_field, c.id_field)
 
     @property
     def _multi_reference(self) -> bool:

@@ -1,0 +1,203 @@
+"""Tasks declared in a YAML file, no Python: a text→text, image→text or audio→text task on
+your own data, registered under its ``name``.
+
+    name: paraphrase_de                  # required: the task's name in runs and tables
+    description: German paraphrases …    # first line shown by `mclbench list`
+    input: text                          # text (default) | image | audio
+    backbone: translation                # one of our tasks (its committed base), or a path / hub id
+    data:                                # paths relative to this file
+      train: data/train.jsonl            # text: a .jsonl/.json/.csv/.parquet file or a folder of them
+      test: data/test.jsonl              # image/audio: the captions file (format below)
+      train_split: train                 # folders: the split to read (default train / test)
+      test_split: test
+      media: photos/                     # image/audio: the folder of the files the captions name
+      train_media: photos/
+      format: flickr                     # image: coco|flickr|textcaps|imagefolder;
+                                         # audio: clotho|audiocaps|audiofolder
+    fields: {id: id, source: source, references: references}   # text: the column names
+    prompt: "Paraphrase: {text}"         # causal-LM or multimodal-LM backbones only
+    generation: {max_new_tokens: 32}
+    num_test: 0                          # 0: all
+    metrics: [bleu, chrf]                # a subset of the input kind's (default: all of them)
+
+Every ``*.yaml`` in this folder's ``files/`` and in the folders of ``MCLBENCH_TASK_PATH``
+(``os.pathsep``-separated) is registered when the task catalogue is read; ``mclbench run
+--task-file FILE`` registers one more. A task file makes a subclass of the task it builds
+on (text: ``translation``, or the text task its ``backbone`` names; image:
+``photo_captioning``; audio: ``audio_captioning``) whose config defaults are the file's
+values, so ``--set task.KEY=…`` still works. Errors name the file, the key and what was
+expected, in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.config import ConfigError, UniqueKeyLoader
+from harness.registry import get_task, register_task, register_task_file_reader
+
+HERE = Path(__file__).resolve().parent
+# input kind -> (the task it builds on by default, our tasks whose committed base it may name)
+BASES = {"text": ("translation", ("translation", "tatoeba_en_de")),
+         "image": ("photo_captioning", ("image_captioning", "photo_captioning")),
+         "audio": ("audio_captioning", ("audio_captioning",))}
+TOP_KEYS = {"name", "description", "input", "backbone", "data", "fields", "prompt", "generation",
+            "num_test", "num_train", "metrics"}
+DATA_KEYS = {"text": {"train", "test", "train_split", "test_split"},
+             "image": {"train", "test", "media", "train_media", "format"},
+             "audio": {"train", "test", "media", "train_media", "format"}}
+FIELD_KEYS = {"id", "source", "references"}
+GENERATION_KEYS = {"max_new_tokens"}
+
+
+def _fail(path: Path, key: str, what: str) -> None:
+    raise ConfigError(f"{path}: {key}: {what}")
+
+
+def _mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        _fail(path, key, f"expected a mapping with keys among {', '.join(sorted(allowed))}, got {value!r}")
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        _fail(path, f"{key}.{unknown[0]}", f"unknown key; valid keys: {', '.join(sorted(allowed))}")
+    return value
+
+
+def _existing(path: Path, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        _fail(path, key, f"expected a path, got {value!r}")
+    found = (path.parent / value).resolve()
+    if not found.exists():
+        _fail(path, key, f"{found} does not exist")
+    return str(found)
+
+
+def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list[str] | None]:
+    """``(name, base task, config defaults, metrics)`` of a task file's contents."""
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        _fail(path, unknown[0], f"unknown key; valid keys: {', '.join(sorted(TOP_KEYS))}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.isidentifier():
+        _fail(path, "name", f"required: a name made of letters, digits and _, got {name!r}")
+    kind = raw.get("input", "text")
+    if kind not in BASES:
+        _fail(path, "input", f"expected one of {', '.join(BASES)}, got {kind!r}")
+    base, ours = BASES[kind]
+    values: dict[str, Any] = {}
+    backbone = raw.get("backbone")
+    if backbone is not None:
+        if not isinstance(backbone, str) or not backbone:
+            _fail(path, "backbone", f"expected one of {', '.join(ours)}, a checkpoint folder or a hub id")
+        if backbone in ours:
+            base = backbone
+        else:
+            local = path.parent / backbone
+            values["backbone"] = str(local.resolve()) if local.exists() else backbone
+    data = _mapping(path, "data", raw.get("data"), DATA_KEYS[kind])
+    if "test" not in data:
+        _fail(path, "data.test", "required: the test data")
+    if kind == "text":
+        fields = _mapping(path, "fields", raw.get("fields"), FIELD_KEYS)
+        for key in ("train", "test"):
+            if key in data:
+                values[f"{key}_file"] = _existing(path, f"data.{key}", data[key])
+            if f"{key}_split" in data:
+                values[f"{key}_split"] = str(data[f"{key}_split"])
+        values.update({f"{k}_field": str(v) for k, v in fields.items()})
+    else:
+        values["annotations"] = _existing(path, "data.test", data["test"])
+        if "media" not in data:
+            _fail(path, "data.media", "required: the folder of the files the captions name")
+        values["data_dir"] = _existing(path, "data.media", data["media"])
+        if "train" in data:
+            values["train_annotations"] = _existing(path, "data.train", data["train"])
+            media = data.get("train_media", data["media"])
+            values["train_data_dir"] = _existing(path, "data.train_media", media)
+        if "format" in data:
+            values["format"] = str(data["format"])
+    for key in ("prompt", "num_test", "num_train"):
+        if key in raw:
+            values[key] = raw[key]
+    values.update(_mapping(path, "generation", raw.get("generation"), GENERATION_KEYS))
+    metrics = raw.get("metrics")
+    if metrics is not None and not (isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
+        _fail(path, "metrics", f"expected a list of metric names, got {metrics!r}")
+    return name, base, values, metrics
+
+
+def metric_family(name: str) -> str:
+    """``top1/bleu`` -> ``bleu``: the metric a flavoured name is of."""
+    return name.rsplit("/", 1)[-1]
+
+
+_LOADED: dict[Path, type] = {}  # a file read once: registered once
+
+
+def task_class(path: str | Path) -> type:
+    """Read a task file and register the task it declares; returns the class."""
+    path = Path(path).resolve()
+    if path in _LOADED:
+        return _LOADED[path]
+    if not path.is_file():
+        raise ConfigError(f"task file {str(path)!r} does not exist")
+    try:
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with keys among {', '.join(sorted(TOP_KEYS))}")
+    name, base_name, values, metrics = task_defaults(path, raw)
+    base = get_task(base_name)
+    hints = typing.get_type_hints(base.Config)
+    known = {f.name for f in dataclasses.fields(base.Config)}
+    for key in values:
+        if key not in known:  # a key the chosen base cannot take (e.g. prompt on an old base)
+            _fail(path, key, f"not a setting of the {base_name!r} task it builds on")
+    config = dataclasses.make_dataclass(
+        f"{name}_config", [(k, hints[k], dataclasses.field(default=v)) for k, v in values.items()],
+        bases=(base.Config,))
+    families = sorted({metric_family(m) for m in base(base.Config()).metrics}) if metrics else []
+    for m in metrics or []:
+        if m not in families:
+            _fail(path, "metrics", f"unknown metric {m!r}; {base_name} tasks have: {', '.join(families)}")
+    description = str(raw.get("description") or f"Declared in {path.name}, built on {base_name}.")
+    cls = type(name, (base,), {
+        "Config": config, "__doc__": description, "__module__": __name__,
+        "version": f"{base.version}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}",
+        "selected_metrics": tuple(metrics or ()), "task_file": str(path)})
+    if metrics:
+        def kept(names):  # the flavours of the chosen metrics, and every unflavoured one
+            return [k for k in names if "/" not in k or metric_family(k) in metrics]
+
+        def score(self, examples, candidates, probes):
+            values, details = super(cls, self).score(examples, candidates, probes)
+            return {k: values[k] for k in kept(values)}, details
+
+        def declared_metrics(self):
+            every = super(cls, self).metrics
+            return {k: every[k] for k in kept(every)}
+
+        cls.metrics = property(declared_metrics)
+        cls.score = score
+    _LOADED[path] = register_task(name)(cls)
+    return cls
+
+
+def task_file_folders() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("MCLBENCH_TASK_PATH", "").split(os.pathsep) if p]
+    return [HERE / "files", *extra]
+
+
+register_task_file_reader(task_class, task_file_folders)

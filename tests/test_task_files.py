@@ -1,0 +1,63 @@
+"""Tasks declared in YAML files (tasks/task_files.py): the example through the CLI, the
+task path, and bad task files as one-line errors that name the file and the key."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "yaml-task" / "tatoeba_you.yaml"
+
+
+def test_the_example_task_file_runs_through_the_cli(run_dirs):
+    out, cache = run_dirs
+    assert main(["run", "--task-file", str(EXAMPLE), "--methods", "lora_mcl,lora_mle",
+                 "--set", "method.steps=4", "--set", "task.num_test=6", "--output", str(out),
+                 "--cache-dir", str(cache), "--no-tracking", "--no-plots"]) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores["task"]) == {"tatoeba_you"} and set(scores["method"]) == {"lora_mcl", "lora_mle"}
+    metrics = set(scores["metric"])
+    assert {"top1/bleu", "oracle/bleu", "loo_bleu", "refs_covered", "mbleu_4"} <= metrics
+    assert not any(m.endswith("chrf") for m in metrics)  # not among the file's metrics
+    mcl = scores[(scores.method == "lora_mcl") & (scores.metric == "unique")]["value"].item()
+    assert 0 < mcl <= 1
+
+
+def test_a_folder_on_the_task_path_registers_its_tasks_by_name():
+    env = {**os.environ, "MCLBENCH_TASK_PATH": str(EXAMPLE.parent)}
+    listed = subprocess.run([sys.executable, "-m", "harness.cli", "list"], capture_output=True,
+                            text=True, env=env, cwd=ROOT, check=True).stdout
+    assert "tatoeba_you" in listed and "English→German Tatoeba" in listed
+
+
+GOOD = """name: my_task
+data: {train: train.jsonl, test: test.jsonl}
+"""
+
+
+@pytest.mark.parametrize("text, key, message", [
+    ("data: {test: test.jsonl}\n", "name", "required"),
+    ("name: t\ndata: {train: train.jsonl}\n", "data.test", "required"),
+    ("name: t\ndata: {test: nowhere.jsonl}\n", "data.test", "nowhere.jsonl does not exist"),
+    (GOOD + "metrics: [bleu, blue]\n", "metrics", "unknown metric 'blue'"),
+    (GOOD + "input: video\n", "input", "expected one of text, image, audio"),
+    (GOOD + "fields: {source: en, target: de}\n", "fields.target", "unknown key"),
+    (GOOD + "promt: x\n", "promt", "unknown key"),
+    ("name: t\ninput: image\ndata: {test: test.jsonl}\n", "data.media", "required"),
+])
+def test_bad_task_files_are_one_line_errors_naming_file_and_key(tmp_path, capsys, text, key, message):
+    for name in ("train.jsonl", "test.jsonl"):
+        (tmp_path / name).write_text('{"id": "0", "source": "a", "references": ["b"]}\n')
+    task = tmp_path / "task.yaml"
+    task.write_text(text)
+    code = main(["run", "--task-file", str(task), "--methods", "lora_mle", "--output", str(tmp_path / "o"),
+                 "--cache-dir", str(tmp_path / "c"), "--no-tracking"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0, err
+    assert f"{task}: {key}: " in err and message in err, err
