@@ -283,13 +283,11 @@ def _named_overrides(value: Any, key: str, where: str) -> dict[str, dict[str, An
     raise ConfigError(f"{where}: {key} must be a list of names or a mapping, got {value!r}")
 
 
-def load_spec(path: str | Path | None) -> RunSpec:
-    """Read a run description from YAML (or return the defaults when ``path`` is None)."""
-    if path is None:
-        return RunSpec()
-    path = Path(path)
+def read_yaml_mapping(path: Path, what: str, keys: list[str]) -> dict:
+    """The mapping a YAML file holds (empty file: ``{}``), or ConfigError in one line: no
+    such file, not YAML (where), a duplicated key, or not a mapping (``keys``: the valid ones)."""
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        raise ConfigError(f"{what} {str(path)!r} does not exist")
     try:
         data = yaml.load(read_text(path), Loader=UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
@@ -297,7 +295,16 @@ def load_spec(path: str | Path | None) -> RunSpec:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with keys {sorted(_SPEC_KEYS)}")
+        raise ConfigError(f"{path}: expected a mapping with keys {keys}")
+    return data
+
+
+def load_spec(path: str | Path | None) -> RunSpec:
+    """Read a run description from YAML (or return the defaults when ``path`` is None)."""
+    if path is None:
+        return RunSpec()
+    path = Path(path)
+    data = read_yaml_mapping(path, "config file", sorted(_SPEC_KEYS))
     unknown = sorted(set(data) - _SPEC_KEYS)
     if unknown:
         raise ConfigError(

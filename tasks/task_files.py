@@ -38,9 +38,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness.config import ConfigError, UniqueKeyLoader
+from harness.config import ConfigError, read_yaml_mapping
 from harness.registry import get_task, register_task, register_task_file_reader
 
 HERE = Path(__file__).resolve().parent
@@ -148,16 +146,7 @@ def task_class(path: str | Path) -> type:
     path = Path(path).resolve()
     if path in _LOADED:
         return _LOADED[path]
-    if not path.is_file():
-        raise ConfigError(f"task file {str(path)!r} does not exist")
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping with keys among {', '.join(sorted(TOP_KEYS))}")
+    raw = read_yaml_mapping(path, "task file", sorted(TOP_KEYS))
     name, base_name, values, metrics = task_defaults(path, raw)
     base = get_task(base_name)
     hints = typing.get_type_hints(base.Config)

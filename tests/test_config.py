@@ -93,7 +93,7 @@ def test_load_spec_from_yaml(tmp_path):
     ("tasks: [markov\nmethods: x", "not valid YAML at line"),
     ("task: [markov]",
      "unknown key 'task'; valid keys: accelerate_config, best_of_n, cache_dir, device, methods, output, "
-     "per_task, processes, seeds, tasks"),
+     "per_task, processes, seeds, task_files, tasks, variants"),
     ("seeds: zero", "seeds: expected a list"),
     ("- markov", "expected a mapping"),
     ("methods: {lora_mcl: 3}", "methods.lora_mcl must map parameter names"),

@@ -61,3 +61,24 @@ def test_bad_task_files_are_one_line_errors_naming_file_and_key(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.count("\n") == 0, err
     assert f"{task}: {key}: " in err and message in err, err
+
+
+@pytest.mark.parametrize("kind, data", [
+    ("image", {"test": "tasks/data/photos/flickr8k/captions.txt",
+               "media": "tasks/data/photos/flickr8k/images", "format": "flickr"}),
+    ("audio", {"test": "tasks/data/audio_clips/captions.csv", "media": "tasks/data/audio_clips/audio",
+               "format": "clotho"}),
+])
+def test_image_and_audio_task_files_run_on_the_committed_bases(run_dirs, kind, data):
+    out, cache = run_dirs
+    task = out.parent / f"{kind}.yaml"
+    paths = {k: str(ROOT / v) if k != "format" else v for k, v in data.items()}
+    task.write_text(f"name: my_{kind}\ninput: {kind}\ndata: {paths}\nnum_test: 3\nnum_train: 24\n"
+                    "metrics: [cider_d]\n".replace("'", '"'))
+    assert main(["run", "--task-file", str(task), "--methods", "lora_mle", "--set", "method.steps=2",
+                 "--set", "task.skip_missing=true", "--output", str(out), "--cache-dir", str(cache),
+                 "--no-tracking", "--no-plots"]) == 0
+    scores = pd.read_csv(out / "scores.csv")
+    assert set(scores["task"]) == {f"my_{kind}"}
+    flavoured = {m for m in scores["metric"] if "/" in m}
+    assert flavoured and all(m.endswith("cider_d") or m.endswith("nll") for m in flavoured), flavoured
