@@ -88,6 +88,7 @@ class Runner:
         self.output = Path(spec.output)
         self.tracking = tracking
         self._keys: dict[int, dict[str, str | None]] = {}
+        self._data: dict[int, str] = {}  # id(task) -> its data fingerprint (the cells share tasks)
         self._variants: dict[int, Cell | None] = {}
 
     # ---------------------------------------------------------------------- keys
@@ -113,7 +114,7 @@ class Runner:
             file_sha256(Path(self.spec.accelerate_config)) if self.spec.accelerate_config else None)
         } if self.spec.launches else {}
         train = None if spec is None else stable_hash(
-            {"backbone": backbone, "data": t.data_fingerprint(), "train": spec, "seed": cell.seed,
+            {"backbone": backbone, "data": self.data_fingerprint(t), "train": spec, "seed": cell.seed,
              "code": [task_code, code_fingerprint(*m.train_code())], **processes,
              **device_key(self.device)})
         # the registered method, not the row's name: a variant shares a same-settings method's decode
@@ -127,6 +128,13 @@ class Runner:
         self._keys[id(cell)] = {"backbone": backbone, "train": train, "decode": decode,
                                 "score": score}
         return self._keys[id(cell)]
+
+    def data_fingerprint(self, task) -> str:
+        """``task.data_fingerprint()``, hashed once per task of the run (it reads all the
+        training data), not once per cell."""
+        if id(task) not in self._data:
+            self._data[id(task)] = task.data_fingerprint()
+        return self._data[id(task)]
 
     def curve_key(self, vcell: Cell) -> str:
         return stable_hash({"decode": self.keys(vcell)["decode"], "task_version": vcell.task.version,
