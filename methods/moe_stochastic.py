@@ -44,11 +44,8 @@ class MoEStochastic(MoELoRA):
         n, layers = self.config.num_candidates, len(model.moe_layers())
         noise = torch.cat([gumbel((n, layers, self.config.num_experts),
                                   torch.Generator().manual_seed(input_seed(seed, ex.id))) for ex in examples])
-        rows = {k: v.repeat_interleave(n, 0) for k, v in prompt.items()}
         try:
             model.route(noise=noise)
-            seqs = model.generate_hypotheses(rows, num_beams=1, do_sample=False,
-                                             **task.generation_kwargs())[0]
+            return self.generate_rows(model, task, self.repeat_rows(prompt, n), prompt, n)
         finally:
             model.route()
-        return self.split_per_input(task, prompt, seqs, n)

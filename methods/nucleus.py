@@ -67,29 +67,35 @@ def sample_per_input(model, task, examples, prompt, seed: int, n: int, top_p: fl
     """N samples per input in one batched ``generate``, row j of input i drawn with its own
     generator seeded by (run seed, input id, j): independent of the batch it is in."""
     seeds = [input_seed(seed, ex.id, j) for ex in examples for j in range(n)]
-    rows = {k: v.repeat_interleave(n, 0) for k, v in prompt.items()}
     sampler = RowSeededSampling(seeds, top_p, top_k, temperature)
-    seqs = model.generate_hypotheses(rows, num_beams=1, do_sample=False,
-                                     logits_processor=LogitsProcessorList([sampler]),
-                                     **task.generation_kwargs())[0]
-    return LoRAMethod.split_per_input(task, prompt, seqs, n)
+    return LoRAMethod.generate_rows(model, task, LoRAMethod.repeat_rows(prompt, n), prompt, n,
+                                    logits_processor=LogitsProcessorList([sampler]))
 
 
-@register_method("nucleus")
-class NucleusSampling(LoRAMethod):
-    """Nucleus sampling on the LoRA-MLE adapter: N samples per input, seeded per input."""
+class SamplingMethod(LoRAMethod):
+    """N samples per input on the LoRA-MLE adapter (:func:`sample_per_input`); a subclass
+    names its filters in :meth:`sampling` (those it has of top_p, top_k, temperature)."""
 
-    Config = NucleusConfig
+    def sampling(self) -> dict:
+        raise NotImplementedError
 
     def decode_spec(self) -> dict:
-        c = self.config
-        return {"decoder": "nucleus", "n": c.num_candidates, "top_p": c.top_p, "top_k": c.top_k,
-                "temperature": c.temperature}
+        return {"decoder": type(self).name, "n": self.config.num_candidates, **self.sampling()}
 
     def decode_rows(self) -> int:
         return self.config.num_candidates
 
     def decode_batch(self, model, task, examples, prompt, seed):
+        filters = {"top_p": 1.0, "top_k": 0, "temperature": 1.0, **self.sampling()}
+        return sample_per_input(model, task, examples, prompt, seed, self.config.num_candidates, **filters)
+
+
+@register_method("nucleus")
+class NucleusSampling(SamplingMethod):
+    """Nucleus sampling on the LoRA-MLE adapter: N samples per input, seeded per input."""
+
+    Config = NucleusConfig
+
+    def sampling(self) -> dict:
         c = self.config
-        return sample_per_input(model, task, examples, prompt, seed, c.num_candidates, c.top_p,
-                                c.top_k, c.temperature)
+        return {"top_p": c.top_p, "top_k": c.top_k, "temperature": c.temperature}

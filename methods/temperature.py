@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.registry import register_method
-from methods.lora.base import LoRAMethod, LoRATrainConfig
-from methods.nucleus import sample_per_input
+from methods.lora.base import LoRATrainConfig
+from methods.nucleus import SamplingMethod
 
 
 @dataclass
@@ -22,19 +22,10 @@ class TemperatureConfig(LoRATrainConfig):
 
 
 @register_method("temperature")
-class TemperatureSampling(LoRAMethod):
+class TemperatureSampling(SamplingMethod):
     """Ancestral sampling at temperature τ on the LoRA-MLE adapter: N samples per input."""
 
     Config = TemperatureConfig
 
-    def decode_spec(self) -> dict:
-        c = self.config
-        return {"decoder": "temperature", "n": c.num_candidates, "temperature": c.temperature}
-
-    def decode_rows(self) -> int:
-        return self.config.num_candidates
-
-    def decode_batch(self, model, task, examples, prompt, seed):
-        c = self.config
-        return sample_per_input(model, task, examples, prompt, seed, c.num_candidates, top_p=1.0,
-                                top_k=0, temperature=c.temperature)
+    def sampling(self) -> dict:
+        return {"temperature": self.config.temperature}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.registry import register_method
-from methods.lora.base import LoRAMethod, LoRATrainConfig
-from methods.nucleus import sample_per_input
+from methods.lora.base import LoRATrainConfig
+from methods.nucleus import SamplingMethod
 
 
 @dataclass
@@ -22,19 +22,11 @@ class TopKConfig(LoRATrainConfig):
 
 
 @register_method("top_k")
-class TopKSampling(LoRAMethod):
+class TopKSampling(SamplingMethod):
     """Top-k sampling on the LoRA-MLE adapter: N samples per input, seeded per input."""
 
     Config = TopKConfig
 
-    def decode_spec(self) -> dict:
+    def sampling(self) -> dict:
         c = self.config
-        return {"decoder": "top_k", "n": c.num_candidates, "top_k": c.top_k, "temperature": c.temperature}
-
-    def decode_rows(self) -> int:
-        return self.config.num_candidates
-
-    def decode_batch(self, model, task, examples, prompt, seed):
-        c = self.config
-        return sample_per_input(model, task, examples, prompt, seed, c.num_candidates, top_p=1.0,
-                                top_k=c.top_k, temperature=c.temperature)
+        return {"top_k": c.top_k, "temperature": c.temperature}

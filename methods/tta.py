@@ -106,16 +106,14 @@ class TTADecoding(LoRAMethod):
         """``prompt`` with each input repeated N times, copies 1 .. N-1 augmented."""
         n, key = self.config.num_candidates, MEDIA[modality]
         augment = spec_augment if modality == "audio" else image_augment
-        rows = {k: v.repeat_interleave(n, 0) for k, v in prompt.items()}
-        media = rows[key].clone()
+        rows = self.repeat_rows(prompt, n)
+        media = rows[key]  # a new tensor: augmented in place
         for i, ex in enumerate(examples):
             g = torch.Generator().manual_seed(input_seed(seed, ex.id))
             for j in range(1, n):
                 media[i * n + j] = augment(media[i * n + j].cpu(), g, self.config).to(media.device)
-        rows[key] = media
         return rows
 
     def decode_batch(self, model, task, examples, prompt, seed):
         rows = self.augmented(prompt, examples, seed, task.input_modality)
-        seqs = model.generate_hypotheses(rows, num_beams=1, do_sample=False, **task.generation_kwargs())[0]
-        return self.split_per_input(task, prompt, seqs, self.config.num_candidates)
+        return self.generate_rows(model, task, rows, prompt, self.config.num_candidates)

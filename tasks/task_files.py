@@ -164,8 +164,7 @@ def task_class(path: str | Path) -> type:
     description = str(raw.get("description") or f"Declared in {path.name}, built on {base_name}.")
     cls = type(name, (base,), {
         "Config": config, "__doc__": description, "__module__": __name__,
-        "version": f"{base.version}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}",
-        "selected_metrics": tuple(metrics or ()), "task_file": str(path)})
+        "version": f"{base.version}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"})
     if metrics:
         def kept(names):  # the flavours of the chosen metrics, and every unflavoured one
             return [k for k in names if "/" not in k or metric_family(k) in metrics]

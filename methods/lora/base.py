@@ -163,7 +163,20 @@ class LoRAMethod(Method):
         return LoRAMethod.split_per_input(task, prompt, seqs, n)
 
     @staticmethod
+    def generate_rows(model, task, rows, prompt, n: int, **kwargs) -> list[list[str]]:
+        """Greedy decoding of ``rows`` (``prompt`` with each input repeated n times, perhaps
+        altered per row: augmented media, a sampler per row), grouped per input."""
+        seqs = model.generate_hypotheses(rows, num_beams=1, do_sample=False,
+                                         **task.generation_kwargs(), **kwargs)[0]
+        return LoRAMethod.split_per_input(task, prompt, seqs, n)
+
+    @staticmethod
+    def repeat_rows(prompt: dict, n: int) -> dict:
+        """``prompt`` with each input repeated n times, consecutively."""
+        return {k: v.repeat_interleave(n, 0) for k, v in prompt.items()}
+
+    @staticmethod
     def split_per_input(task, prompt, seqs, n: int) -> list[list[str]]:
         """Texts of ``seqs`` (n consecutive rows per input of ``prompt``), grouped per input."""
-        texts = task.decode_outputs({k: v.repeat_interleave(n, 0) for k, v in prompt.items()}, seqs)
+        texts = task.decode_outputs(LoRAMethod.repeat_rows(prompt, n), seqs)
         return [texts[i * n:(i + 1) * n] for i in range(len(texts) // n)]

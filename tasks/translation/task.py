@@ -77,8 +77,6 @@ class TranslationConfig(PretrainedConfig):
             raise ValueError("set both train_source and train_target (line-aligned files), or neither")
         if self.test_source is not None and not self.test_references:
             raise ValueError("test_source needs test_references (one or more reference files)")
-        if self.train_jsonl and self.train_source:
-            raise ValueError("give train_jsonl or train_source/train_target, not both")
         for split in ("train", "test"):
             given = [k for k in (f"{split}_jsonl", f"{split}_source", f"{split}_file") if getattr(self, k)]
             if len(given) > 1:
