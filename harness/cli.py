@@ -148,6 +148,14 @@ def cmd_table(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from harness import compare
+
+    result = compare.compare(args.dir, args.task, args.metric, args.a, args.b, args.resamples, args.seed)
+    sys.stdout.write(json.dumps(result, indent=2) + "\n" if args.json else compare.render(result))
+    return 0
+
+
 def cmd_plot(args) -> int:
     from harness.plots import plot_run
 
@@ -307,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--metrics", help="comma-separated columns to show, in this order (default: all)")
     tb.set_defaults(func=cmd_table)
 
+    cp = sub.add_parser("compare", help="paired bootstrap test of two methods of a run directory")
+    cp.add_argument("dir", help="the --output directory of a finished `mclbench run`")
+    cp.add_argument("a", help="a method (row) of the leaderboard")
+    cp.add_argument("b", help="another one")
+    cp.add_argument("--task", required=True)
+    cp.add_argument("--metric", required=True, help="a column that decomposes over inputs, e.g. max/bleu")
+    cp.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples (default 1000)")
+    cp.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    cp.add_argument("--json", action="store_true", help="print the result as JSON")
+    cp.set_defaults(func=cmd_compare)
+
     pl = sub.add_parser("plot", help="draw a run directory's figures (PNG and SVG)")
     pl.add_argument("dir", help="the --output directory of a finished `mclbench run`")
     pl.set_defaults(func=cmd_plot)
@@ -346,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--cache-dir", default=".mclbench_cache", help="default .mclbench_cache")
     ca.add_argument("--partial", action="store_true",
                     help="gc: also remove the resumable work (checkpoints) of unfinished stages")
-    ca.add_argument("--stage", help="clear: only this stage (backbone, train, decode, score, curve)")
+    ca.add_argument("--stage", help="clear: only this stage (backbone, train, decode, score, curve, "
+                                    "significance)")
     ca.add_argument("--yes", action="store_true", help="clear: confirm")
     ca.set_defaults(func=cmd_cache)
     return p

@@ -1,4 +1,5 @@
-"""Publish a finished run: ``scores.csv``, ``run.json`` (provenance), the leaderboards in
+"""Publish a finished run: ``scores.csv``, ``significance.csv`` (each row against its column's
+best, :mod:`harness.metrics.significance`), ``run.json`` (provenance), the leaderboards in
 Markdown / CSV / LaTeX, the figures, and each cell's small artifacts under ``cells/``.
 
 A separate step from running (the CLI calls it with the runner's :class:`RunResult`): a
@@ -34,15 +35,18 @@ def write(result: RunResult, command: str, plots: bool = True) -> Path:
     output.mkdir(parents=True, exist_ok=True)
     for record in result.records:
         export_cell(output, record)
+    prune_cells(output, {_cell_dir(output, r.cell) for r in result.records})
     df = result.scores
     provenance = _provenance(result, command)
     csv = df.to_csv(index=False)
-    if _unchanged(output, csv, provenance):
+    tests = result.significance.to_csv(index=False)
+    if _unchanged(output, csv, tests, provenance):
         return output  # same code, same run, same numbers: leave the published files as they are
     write_json_atomic(output / "run.json", provenance)
-    tmp = output / ".scores.csv.tmp"
-    tmp.write_text(csv)
-    os.replace(tmp, output / "scores.csv")
+    for name, text in (("scores.csv", csv), (tables.SIGNIFICANCE, tests)):
+        tmp = output / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, output / name)
     (output / "leaderboard.md").write_text(tables.render(output, "md"))
     for task in df["task"].unique():  # one folder per task, its table in every format
         (output / task).mkdir(exist_ok=True)
@@ -55,11 +59,26 @@ def write(result: RunResult, command: str, plots: bool = True) -> Path:
     return output
 
 
+def _cell_dir(output: Path, cell: Cell) -> Path:
+    return output / "cells" / cell.task.name / cell.method.name / f"seed{cell.seed}"
+
+
+def prune_cells(output: Path, keep: set[Path]) -> None:
+    """Remove the cell folders of an earlier run that this run does not hold (another seed
+    or method; the runner refuses to drop published cells without ``--overwrite``), so that
+    ``cells/`` and ``scores.csv`` describe the same run."""
+    for folder in sorted((output / "cells").glob("*/*/seed*")):
+        if folder not in keep:
+            shutil.rmtree(folder)
+    for parent in sorted((output / "cells").glob("*/*"), reverse=True) + sorted((output / "cells").glob("*")):
+        if parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+
+
 def export_cell(output: Path, record: CellRecord) -> None:
     """Copy the small per-cell artifacts next to the tables (for plots and browsing); a file
     that is already there with the same bytes is left alone."""
-    cell = record.cell
-    dest = output / "cells" / cell.task.name / cell.method.name / f"seed{cell.seed}"
+    dest = _cell_dir(output, record.cell)
     dest.mkdir(parents=True, exist_ok=True)
     sources = [record.decode_dir / "candidates.jsonl", record.score_dir / "details.json"]
     if (record.decode_dir / "train_log.json").exists():
@@ -109,9 +128,10 @@ def _methods_of(cells: list[Cell], task: str) -> list[Method]:
     return [c.method for c in cells if c.task.name == task]
 
 
-def _unchanged(output: Path, csv: str, provenance: dict) -> bool:
+def _unchanged(output: Path, csv: str, tests: str, provenance: dict) -> bool:
     try:
         old_csv = (output / "scores.csv").read_text()
+        old_tests = (output / tables.SIGNIFICANCE).read_text()
         old = json.loads((output / "run.json").read_text())
         for path in ["leaderboard.md", *(f"{t}/leaderboard.{ext}" for t in provenance["tasks"]
                                          for ext in ("md", "csv", "tex"))]:
@@ -119,7 +139,8 @@ def _unchanged(output: Path, csv: str, provenance: dict) -> bool:
     except (OSError, ValueError):
         return False
     same = ("command", "commit", "tasks", "methods", "seeds", "best_of_n")
-    return old_csv == csv and all(old.get(k) == json.loads(json.dumps(provenance[k])) for k in same)
+    return (old_csv == csv and old_tests == tests
+            and all(old.get(k) == json.loads(json.dumps(provenance[k])) for k in same))
 
 
 def declared_figures(task: Task, methods: list[Method]) -> list[dict]:

@@ -38,11 +38,14 @@ from harness.devices import device_key, resolve_device, to_device
 from harness.distributed import launch
 from harness.files import check_writable_dir
 from harness.fingerprint import code_fingerprint, library_versions
+from harness.metrics import significance
+from harness.metrics.catalogue import LIKELIHOOD
 from harness.plan import Cell, best_of_n_variant, resolve
 from harness.stages import read_candidates
 
 SCORE_COLUMNS = ["task", "method", "seed", "metric", "value"]
 SCORES_VERSION = 3  # 2: methods' cost metrics; 3: ci95/<metric> bootstrap half-widths
+SIGNIFICANCE_COLUMNS = ["task", "metric", "method", "best", "delta", "p_value"]
 
 
 @dataclass
@@ -67,6 +70,8 @@ class RunResult:
     computed: int  # cells with a stage computed by this run
     cached: int  # cells whose every artifact was in the cache
     wall_s: float
+    # per task and decomposable column, each row against the column's best (harness.stages.significance_to)
+    significance: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SIGNIFICANCE_COLUMNS))
 
     @property
     def scores(self) -> pd.DataFrame:
@@ -215,6 +220,32 @@ class Runner:
                **{k: (str(v) if v is not None else None) for k, v in paths.items()}}
         launch(job, self.spec.processes, self.spec.accelerate_config)
 
+    def significance_tests(self, records: list[CellRecord]) -> pd.DataFrame:
+        """Per task, each row against the best of every column that decomposes over inputs;
+        a stage keyed on the task's decode keys, so a second run reads it from the cache."""
+        frames = []
+        for task in {id(r.cell.task): r.cell.task for r in records}.values():
+            cells: dict[str, dict[int, Path]] = {}
+            decodes: dict[str, dict[int, str]] = {}
+            for r in records:
+                if r.cell.task is task:
+                    cells.setdefault(r.cell.method.name, {})[r.cell.seed] = r.decode_dir
+                    decodes.setdefault(r.cell.method.name, {})[r.cell.seed] = self.keys(r.cell)["decode"]
+            columns = {name: info.higher_is_better for name, info in {**task.metrics, **LIKELIHOOD}.items()
+                       if info.higher_is_better is not None}
+            key = stable_hash({"task": task.name, "task_version": task.version, "columns": columns,
+                               "decodes": decodes, "resamples": significance.RESAMPLES,
+                               "code": code_fingerprint(stages)})
+
+            def test(d: Path, t=task, c=columns, rows=cells) -> None:
+                stages.significance_to(d, c, rows, t.test_examples())
+
+            sdir = self.cache.get_or_compute("significance", key, test, describe={"task": task.name})[0]
+            tests = json.loads((sdir / "significance.json").read_text())["tests"]
+            frames.append(pd.DataFrame(tests, columns=SIGNIFICANCE_COLUMNS[1:]).assign(task=task.name))
+        return (pd.concat(frames)[SIGNIFICANCE_COLUMNS] if frames
+                else pd.DataFrame(columns=SIGNIFICANCE_COLUMNS))
+
     # ----------------------------------------------------------------------- cells
     def best_of_n_cell(self, cell: Cell) -> Cell | None:
         if id(cell) not in self._variants:
@@ -274,8 +305,11 @@ class Runner:
                 tracking.log_cell(cell, self.keys(cell)["score"], r.scores, r.decode_dir, r.score_dir)
             if on_progress is not None:
                 on_progress(f"[{i}/{len(cells)}] {cell.label}: {time.time() - t0:.1f}s")
+        if on_progress is not None:
+            on_progress("significance: paired bootstrap of every row against each column's best")
+        tests = self.significance_tests(records)
         return RunResult(self.spec, records, computed=len(cells) - cached, cached=cached,
-                         wall_s=time.time() - start)
+                         wall_s=time.time() - start, significance=tests)
 
     def _preflight(self, cells: list[Cell]) -> None:
         """Refuse, before any work, a run whose folders cannot be written or which would

@@ -17,6 +17,7 @@ from safetensors.numpy import load_file, save_file
 
 from harness.cache import write_json_atomic
 from harness.method import Method
+from harness.metrics import significance
 from harness.metrics.likelihood import nll_flavours
 from harness.scoring import intervals
 from harness.task import Example, Task
@@ -90,6 +91,35 @@ def bootstrap_half_widths(task: Task, examples: list[Example], candidates: list[
     refs = [e.references for e in examples]
     return {f"ci95/{k}": (high - low) / 2
             for k, (low, high) in intervals(candidates, refs, wanted, BOOTSTRAP_RESAMPLES, seed).items()}
+
+
+def significance_to(directory: Path, columns: dict[str, bool], cells: dict[str, dict[int, Path]],
+                    examples: list[Example]) -> None:
+    """``significance.json``: for each column (``{metric: higher_is_better}``) that decomposes
+    over inputs, every method (row) against the column's best, by the paired bootstrap over
+    inputs pooled over seeds (:mod:`harness.metrics.significance`). ``cells[row][seed]``: the
+    decode folder of that row's cell; rows lacking one of the seeds the others have are left out."""
+    seeds = sorted(set.intersection(*(set(by_seed) for by_seed in cells.values())))
+    refs = [e.references for e in examples]
+    parts: dict[str, dict[str, list]] = {}  # metric -> row -> per-seed decompositions
+    for row, by_seed in cells.items():
+        for seed in seeds:
+            probes = read_measured(by_seed[seed])["probes"]
+            found = significance.input_rows(
+                read_candidates(by_seed[seed] / "candidates.jsonl", examples), refs, list(columns),
+                probes.get("reference_nll"), probes.get("reference_owner"))
+            for metric, part in found.items():
+                parts.setdefault(metric, {}).setdefault(row, []).append(part)
+    tests = []
+    for metric, by_row in parts.items():
+        complete = {row: p for row, p in by_row.items() if len(p) == len(seeds)}
+        if len(complete) < 2:
+            continue
+        aggregate = next(iter(complete.values()))[0][1]  # the same function for every row
+        stacked = {row: np.stack([rows for rows, _ in p], axis=1) for row, p in complete.items()}
+        for row, result in significance.against_best(stacked, aggregate, columns[metric]).items():
+            tests.append({"metric": metric, "method": row, **result})
+    write_json_atomic(directory / "significance.json", {"seeds": seeds, "tests": tests})
 
 
 def write_candidates(directory: Path, examples: list[Example], candidates: list[list[str]]) -> None:

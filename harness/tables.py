@@ -4,7 +4,12 @@ One table per task: a row per method, a column per metric with its direction (�
 is better, ↓ lower is better), mean ± std over seeds, the best value per column in bold.
 Where the scores hold ``ci95/<metric>`` (half the width of a 95 % bootstrap interval over
 test inputs, see :func:`harness.stages.bootstrap_half_widths`) the cell also shows its
-mean over seeds in brackets: the input-sampling uncertainty that three seeds cannot show.
+mean over seeds in brackets: the input-sampling uncertainty that a few seeds cannot show.
+Where the run holds ``significance.csv`` (:mod:`harness.metrics.significance`), a cell that
+is not significantly worse than its column's best (paired bootstrap over test inputs, pooled
+over seeds, p ≥ 0.05, no correction for multiple comparisons) carries a dagger (†), and the
+CSV leaderboard a ``p_value`` column (empty for the best and for columns that do not
+decompose over inputs).
 """
 
 from __future__ import annotations
@@ -16,8 +21,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.metrics.significance import ALPHA
+
 FORMATS = ("md", "csv", "latex", "html")
 CI_PREFIX = "ci95/"
+SIGNIFICANCE = "significance.csv"
+DAGGER = "†"
+LEGEND = (f"bold: the best of its column; {DAGGER}: not significantly worse than it (paired bootstrap "
+          "over test inputs, 1000 resamples, the same resample in every seed, statistic = the mean over "
+          f"seeds; one-sided p ≥ {ALPHA}, no correction for multiple comparisons; p-values in "
+          "leaderboard.csv)")
 
 
 def load(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
@@ -34,6 +47,21 @@ def load(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
     meta_path = run_dir / "run.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     return df, meta
+
+
+def load_significance(run_dir: str | Path) -> pd.DataFrame:
+    """``significance.csv`` of a run (task, metric, method, best, delta, p_value): empty when
+    the run has none (written before significance tests, or by hand)."""
+    path = Path(run_dir) / SIGNIFICANCE
+    if not path.is_file():
+        return pd.DataFrame(columns=["task", "metric", "method", "best", "delta", "p_value"])
+    return pd.read_csv(path)
+
+
+def p_values(tests: pd.DataFrame, task: str) -> dict[tuple[str, str], float]:
+    """(method, metric) -> p-value against the column's best (not for the best itself)."""
+    sub = tests[(tests["task"] == task) & tests["p_value"].notna()]
+    return {(m, k): float(p) for m, k, p in zip(sub["method"], sub["metric"], sub["p_value"], strict=True)}
 
 
 def summarise(df: pd.DataFrame, metric_info: dict) -> pd.DataFrame:
@@ -53,8 +81,9 @@ def _half_widths(df: pd.DataFrame) -> dict[tuple[str, str], float]:
 
 
 def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str], metrics: list[str],
-           half_widths: dict) -> tuple[dict, dict]:
-    """Formatted values and which ones are the best of their column."""
+           half_widths: dict, p: dict) -> tuple[dict, dict]:
+    """Formatted values (a dagger where ``p``, against the column's best, is ≥ ALPHA) and
+    which ones are the best of their column."""
     text, best = {}, {}
     for metric in metrics:
         sub = summary[summary["metric"] == metric].set_index("method")
@@ -70,6 +99,8 @@ def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str], metrics
             text[method, metric] = format_value(mean, std if n > 1 else 0.0)
             if (method, metric) in half_widths:
                 text[method, metric] += f" [±{half_widths[method, metric]:.4f}]"
+            if p.get((method, metric), 0.0) >= ALPHA:
+                text[method, metric] += f" {DAGGER}"
             best[method, metric] = target is not None and np.isclose(mean, target)
     return text, best
 
@@ -105,7 +136,8 @@ def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
                 have = ", ".join(df["metric"].unique())
                 raise ValueError(f"{run_dir}: no metric {unknown[0]!r}; it has {have}")
             df = df[df["metric"].isin(metrics)]
-        return summary_csv(df)
+        return summary_csv(df, load_significance(run_dir))
+    tests = load_significance(run_dir)
     blocks = []
     for name in df["task"].unique():
         info = {m["name"]: m for m in meta.get("metrics", {}).get(name, [])}
@@ -120,10 +152,12 @@ def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
         methods = list(dict.fromkeys(tdf["method"]))
         columns = list(dict.fromkeys(summary["metric"]))
         seeds = sorted(tdf["seed"].unique().tolist())
-        text, best = _cells(summary, info, methods, columns, _half_widths(tdf))
+        text, best = _cells(summary, info, methods, columns, _half_widths(tdf), p_values(tests, name))
         render_block = {"md": _markdown, "latex": _latex, "html": _html}[fmt]
         blocks.append(render_block(name, methods, columns, text, best, info, seeds))
     lines = footer_lines(meta, list(df["task"].unique())) if footer else []
+    if footer and not tests[tests["task"].isin(df["task"].unique())].empty:
+        lines.insert(0, LEGEND)
     if fmt == "md":
         footer = "\n".join(f"<sub>{line}</sub>" for line in lines)
     elif fmt == "html":
@@ -133,10 +167,13 @@ def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
     return "\n\n".join(blocks) + ("\n\n" + footer if footer else "") + "\n"
 
 
-def summary_csv(df: pd.DataFrame) -> str:
+def summary_csv(df: pd.DataFrame, tests: pd.DataFrame) -> str:
+    """Mean, std and seeds per (task, method, metric), and the p-value of the paired test
+    against the column's best (``best``) where one was made."""
     g = df.groupby(["task", "method", "metric"], sort=False)["value"]
     out = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "seeds"})
-    return out.to_csv(index=False)
+    tested = tests[["task", "method", "metric", "best", "p_value"]]
+    return out.merge(tested, on=["task", "method", "metric"], how="left").to_csv(index=False)
 
 
 def _markdown(task, methods, metrics, text, best, info, seeds) -> str:
@@ -164,7 +201,8 @@ def _html(task, methods, metrics, text, best, info, seeds) -> str:
 
 
 def _latex_escape(s: str) -> str:
-    return s.replace("_", r"\_").replace("±", r"$\pm$").replace("–", "--")
+    return (s.replace("_", r"\_").replace("±", r"$\pm$").replace("–", "--")
+            .replace(DAGGER, r"$^\dagger$"))
 
 
 def _latex(task, methods, metrics, text, best, info, seeds) -> str:
@@ -180,7 +218,8 @@ def _latex(task, methods, metrics, text, best, info, seeds) -> str:
     lines += [r"\bottomrule", r"\end{tabular}",
               rf"\caption{{{_latex_escape(task)}: mean $\pm$ std over seeds "
               rf"{', '.join(map(str, seeds))}; in brackets, the 95\% bootstrap half-width over "
-              r"test inputs where computed.}", r"\end{table}"]
+              r"test inputs where computed; $^\dagger$: not significantly worse than the best of "
+              r"its column (bold), paired bootstrap over test inputs, $p \geq 0.05$.}", r"\end{table}"]
     return "\n".join(lines)
 
 

@@ -166,3 +166,39 @@ def test_lora_mcl_variant_lists_each_hypothesis_best_beam_first(published):
     narrow = read_candidates(runner.decoded(Cell(cell.task, narrow_method, 0)) / "candidates.jsonl",
                              examples)
     assert [w[:2] for w in wide] == narrow
+
+
+def test_leaderboards_mark_cells_not_significantly_worse_than_the_best(published, capsys):
+    out, _ = published
+    tests = pd.read_csv(out / "significance.csv")
+    tr = tests[tests["task"] == "translation"]
+    assert {"max/bleu", "oracle/chrf", "div_1", "oracle_nll"} <= set(tr["metric"])
+    assert "markov_tv" not in set(tests["metric"])  # a distribution distance: no per-input rows
+    for _, col in tr.groupby("metric"):  # one best per column, every other row tested against it
+        best = col.loc[col["p_value"].isna(), "method"]
+        assert len(best) == 1 and (col["best"] == best.iloc[0]).all()
+        assert col["p_value"].dropna().between(0, 1).all()
+    # lora_mle, beam and nucleus decode one adapter: the same oracle NLL, so never significantly apart
+    shared = tr[tr["metric"] == "oracle_nll"].set_index("method")["p_value"][["lora_mle", "beam", "nucleus"]]
+    if shared.isna().any():  # one of them is the best: the other two tie with it
+        assert (shared.dropna() == 1.0).all()
+    else:  # the same rows against the same best: the same p-value
+        assert shared.nunique() == 1
+    md = (out / "translation" / "leaderboard.md").read_text()
+    not_worse = tr[tr["p_value"] >= 0.05]
+    assert len(not_worse) > 0 and md.count("†") >= len(not_worse)
+    assert "†: not significantly worse" in md
+    summary = pd.read_csv(out / "translation" / "leaderboard.csv")
+    row = summary[(summary["method"] == "nucleus") & (summary["metric"] == "max/bleu")].iloc[0]
+    assert row["p_value"] == tr[(tr["method"] == "nucleus") & (tr["metric"] == "max/bleu")]["p_value"].iloc[0]
+    assert r"$^\dagger$" in (out / "translation" / "leaderboard.tex").read_text()
+    # the CLI's two-row test: the same resamples as the table's test against the best
+    best = tr[tr["metric"] == "max/bleu"]["best"].iloc[0]
+    other = next(m for m in ("lora_mcl", "lora_mle", "beam", "nucleus") if m != best)
+    assert main(["compare", str(out), best, other, "--task", "translation", "--metric", "max/bleu",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    want = tr[(tr["method"] == other) & (tr["metric"] == "max/bleu")].iloc[0]
+    assert result["seeds"] == [0, 1] and result["delta"] == pytest.approx(want["delta"])
+    if want["delta"] > 0:
+        assert result["p_value"] == pytest.approx(want["p_value"])

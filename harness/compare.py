@@ -1,0 +1,126 @@
+"""``mclbench compare DIR --task T --metric M A B``: the paired bootstrap test of two rows of a
+published run, from the candidates it keeps (``DIR/cells/<task>/<method>/seed<k>/``).
+
+The same test as the leaderboard's dagger (:mod:`harness.metrics.significance`): the seeds
+both rows have, the same resample of input positions in every seed, the statistic the mean
+over seeds. A run folder keeps the candidates but not the model's probes, so the NLL columns
+are compared only in ``significance.csv`` (against the column's best).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import MCLBenchError
+from harness.metrics import significance
+from harness.metrics.bootstrap import paired_bootstrap
+from harness.metrics.catalogue import LIKELIHOOD
+
+
+class CompareError(MCLBenchError, ValueError):
+    pass
+
+
+def _read_cell(path: Path) -> tuple[list[str], list[list[str]], list[list[str]]]:
+    ids, candidates, references = [], [], []
+    with open(path) as f:
+        for line in f:
+            row = json.loads(line)
+            ids.append(row["id"])
+            candidates.append(row["candidates"])
+            references.append(row["references"])
+    return ids, candidates, references
+
+
+def _seeds(folder: Path) -> dict[int, Path]:
+    return {int(p.parent.name[len("seed"):]): p for p in folder.glob("seed*/candidates.jsonl")}
+
+
+def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
+            n_resamples: int = significance.RESAMPLES, seed: int = 0) -> dict:
+    """``{"task", "metric", "a", "b", "seeds", "inputs", "value_a", "value_b", "delta"
+    (a − b), "p_value" (one-sided, of the observed sign), "resamples", "higher_is_better"}``."""
+    run_dir = Path(run_dir)
+    cells = run_dir / "cells" / task
+    if not cells.is_dir():
+        have = sorted(p.name for p in (run_dir / "cells").glob("*")) if (run_dir / "cells").is_dir() else []
+        raise CompareError(f"{cells}: no such folder; tasks in {run_dir}: {', '.join(have) or 'none'} "
+                           "(pass the --output folder of a finished `mclbench run`)")
+    rows_seeds = {}
+    for method in (a, b):
+        found = _seeds(cells / method)
+        if not found:
+            have = ", ".join(sorted(p.name for p in cells.iterdir() if p.is_dir()))
+            raise CompareError(f"{task}: no cells of method {method!r} in {run_dir}; it has {have}")
+        rows_seeds[method] = found
+    meta = _meta(run_dir)
+    seeds = sorted(set(rows_seeds[a]) & set(rows_seeds[b]) & set(meta.get("seeds", rows_seeds[a])))
+    if not seeds:
+        raise CompareError(f"{task}: {a} and {b} share no seed "
+                           f"({sorted(rows_seeds[a])} vs {sorted(rows_seeds[b])})")
+    if metric in LIKELIHOOD:
+        raise CompareError(f"{metric} is measured with the model, whose probes a run folder does not keep; "
+                           f"its test against the column's best is in {run_dir / 'significance.csv'}")
+    higher = _direction(meta, task, metric)
+    stacked, aggregate, inputs = {}, None, None
+    for method in (a, b):
+        per_seed = []
+        for s in seeds:
+            ids, candidates, references = _read_cell(rows_seeds[method][s])
+            if inputs is not None and ids != inputs:
+                raise CompareError(f"{task}: {method} seed {s} scored other inputs than {a} seed {seeds[0]}")
+            inputs = ids
+            parts = significance.input_rows(candidates, references, [metric])
+            if metric not in parts:
+                raise CompareError(f"{metric} does not decompose over inputs (or cannot run here), so "
+                                   "it has no paired test; decomposable: the sacreBLEU and COCO flavours, "
+                                   "div_1, div_2, unique, refs_covered, mbleu_4")
+            rows, aggregate = parts[metric]
+            per_seed.append(rows)
+        stacked[method] = np.stack(per_seed, axis=1)
+    statistic = significance.over_seeds(aggregate)
+    test = paired_bootstrap(stacked[a], stacked[b], statistic, n_resamples, seed)
+    return {"task": task, "metric": metric, "a": a, "b": b, "seeds": seeds, "inputs": len(inputs),
+            "value_a": statistic(stacked[a]), "value_b": statistic(stacked[b]), "delta": test["delta"],
+            "p_value": test["p_value"], "resamples": n_resamples, "higher_is_better": higher}
+
+
+def _meta(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _direction(meta: dict, task: str, metric: str) -> bool | None:
+    info = {m["name"]: m for m in meta.get("metrics", {}).get(task, [])}
+    if not info:
+        return None
+    if metric not in info:
+        raise CompareError(f"task {task!r} has no metric {metric!r}; it has {', '.join(info)}")
+    return info[metric]["higher_is_better"]
+
+
+def render(result: dict) -> str:
+    """The test as a few lines of text."""
+    a, b, delta, p = result["a"], result["b"], result["delta"], result["p_value"]
+    higher = result["higher_is_better"]
+    width = max(len(a), len(b))
+    lines = [f"{result['task']}, {result['metric']}{'' if higher is None else (' ↑' if higher else ' ↓')}: "
+             f"mean over seeds {', '.join(map(str, result['seeds']))}, {result['inputs']} inputs",
+             f"  {a:<{width}}  {result['value_a']:.4f}", f"  {b:<{width}}  {result['value_b']:.4f}",
+             f"  {a} − {b} = {delta:+.4f}; paired bootstrap ({result['resamples']} resamples of the inputs, "
+             f"the same in every seed): one-sided p = {p:.4f}"]
+    significant = p < significance.ALPHA
+    level = f"p < {significance.ALPHA}" if significant else f"p ≥ {significance.ALPHA}"
+    if delta == 0:
+        verdict = "no difference"
+    elif higher is None:  # a column without a direction (a bound): only whether they differ
+        verdict = f"the difference is {'' if significant else 'not '}significant ({level})"
+    else:
+        better = a if (delta > 0) == higher else b
+        verdict = f"{better} is {'' if significant else 'not '}significantly better ({level})"
+    return "\n".join([*lines, f"  {verdict}"]) + "\n"

@@ -1,0 +1,97 @@
+"""Is a method worse than the best of a leaderboard column, beyond what the choice of test
+inputs explains? The paired bootstrap test (Koehn, 2004) over test inputs, pooled over seeds.
+
+A metric takes part when it decomposes over inputs (:mod:`harness.metrics.bootstrap`):
+the sacreBLEU and COCO flavours, the per-input diversity metrics (Div-n, unique, mBLEU-4,
+refs covered) and the oracle / top-1 NLL. Every method's per-input rows are stacked over
+seeds, ``(inputs, seeds, ...)``: a resample draws input *positions* with replacement, the
+same positions for both methods and in every seed (the seeds score the same test inputs),
+and the statistic is the mean over seeds of the metric recomputed on the resample — the
+number the leaderboard shows. The p-value is one-sided: the share of resamples in which the
+best method is not better than the other (``(flips + 1) / (resamples + 1)``). No correction
+for the number of comparisons is made: each p-value is one test against the best.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from harness.metrics import coco
+from harness.metrics.bootstrap import Decomposition, decompositions, paired_bootstrap
+from harness.metrics.catalogue import FLAVOURS
+
+RESAMPLES = 1000
+# the diversity metrics that are means of per-input values (bootstrap.decompositions)
+PER_INPUT_DIVERSITY = {"div_1", "div_2", "unique", "refs_covered", "mbleu_4"}
+ALPHA = 0.05  # p >= ALPHA: not significantly worse than the best (the leaderboard's dagger)
+
+
+def input_rows(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+               metrics: Sequence[str], nll: np.ndarray | None = None,
+               owner: np.ndarray | None = None) -> dict[str, Decomposition]:
+    """Per-input rows and their aggregate for every metric of ``metrics`` that decomposes
+    over inputs. ``nll`` ``(K, rows)`` and ``owner`` ``(rows,)``: the reference-NLL probes
+    (:mod:`harness.metrics.likelihood`), for ``oracle_nll`` and ``top1_nll``."""
+    wanted = set(metrics)
+    text = [m for m in ("bleu", "chrf") if any(f"{f}/{m}" in wanted for f in FLAVOURS)]
+    parts = decompositions(candidates, references, text) if text or wanted & PER_INPUT_DIVERSITY else {}
+    coco_wanted = [m for m in coco.COCO if any(k.endswith(f"/{m}") for k in wanted)]
+    if coco_wanted:
+        parts.update(coco.coco_parts(candidates, references, coco_wanted)[0])
+    if nll is not None and owner is not None:
+        parts.update(nll_rows(nll, owner))
+    return {k: v for k, v in parts.items() if k in wanted}
+
+
+def nll_rows(nll: np.ndarray, owner: np.ndarray) -> dict[str, Decomposition]:
+    """``oracle_nll`` / ``top1_nll`` per input: the mean over the input's references."""
+    nll, owner = np.asarray(nll, dtype=np.float64), np.asarray(owner)
+    inputs = np.unique(owner)
+    per_row = {"oracle_nll": nll.min(0), "top1_nll": nll[0]}
+    return {name: (np.array([rows[owner == i].mean() for i in inputs]), _mean)
+            for name, rows in per_row.items()}
+
+
+def _mean(rows: np.ndarray) -> float:
+    return float(np.mean(rows))
+
+
+def over_seeds(aggregate: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
+    """The mean over seeds of ``aggregate``, for rows stacked ``(inputs, seeds, ...)``."""
+    return lambda rows: float(np.mean([aggregate(rows[:, s]) for s in range(rows.shape[1])]))
+
+
+def best_method(means: dict[str, float], higher_is_better: bool) -> str:
+    """The best of a column: the best mean, the first (in row order) of those equal to it
+    (``np.isclose``, as the leaderboard's bold)."""
+    values = np.array(list(means.values()), dtype=float)
+    target = np.nanmax(values) if higher_is_better else np.nanmin(values)
+    return next(m for m, v in means.items() if np.isclose(v, target))
+
+
+def against_best(rows: dict[str, np.ndarray], aggregate: Callable[[np.ndarray], float],
+                 higher_is_better: bool, n_resamples: int = RESAMPLES,
+                 seed: int = 0) -> dict[str, dict[str, float | str | None]]:
+    """Every method against the column's best. ``rows[method]``: its per-input rows stacked
+    over seeds, ``(inputs, seeds, ...)``, the same inputs and seeds for every method.
+
+    Returns per method ``{"best": name, "delta": best − method in the better direction
+    (≥ 0 but for float rounding), "p_value": ...}``; the best's own entry has ``delta`` 0 and
+    ``p_value`` None. One seed for every pair: every method meets the same resamples.
+    """
+    shapes = {r.shape[:2] for r in rows.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"paired test needs the same inputs and seeds for every method: {sorted(shapes)}")
+    statistic = over_seeds(aggregate)
+    sign = 1.0 if higher_is_better else -1.0
+    best = best_method({m: statistic(r) for m, r in rows.items()}, higher_is_better)
+    out: dict[str, dict[str, float | str | None]] = {best: {"best": best, "delta": 0.0, "p_value": None}}
+    for method, r in rows.items():
+        if method != best:
+            test = paired_bootstrap(rows[best], r, statistic, n_resamples, seed)
+            delta = sign * test["delta"]
+            # no lead (a tie within np.isclose the best was picked from): nothing to test
+            out[method] = {"best": best, "delta": delta, "p_value": test["p_value"] if delta > 0 else 1.0}
+    return out
