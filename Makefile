@@ -50,4 +50,4 @@ test-all: setup browser
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check harness methods tasks tests benchmarks examples
+	$(BIN)/ruff check harness methods tasks tests benchmarks examples mclbench

@@ -175,13 +175,15 @@ def cmd_score(args) -> int:
     from harness import scoring
     from harness.metrics.text import signatures
 
-    ids, cands, refs = scoring.load(args.predictions, args.references)
+    data = scoring.load(args.predictions, args.references)
     wanted = _csv(args.metrics, "--metrics") if args.metrics else None
-    values, missing = scoring.score(ids, cands, refs, wanted)
+    values, missing = scoring.score(data.ids, data.candidates, data.references, wanted,
+                                    data.reference_modes, data.candidate_modes)
     for name, reason in missing.items():
         print(f"mclbench: note: {name} is n/a: {reason}", file=sys.stderr)
-    ci = scoring.intervals(cands, refs, values, args.bootstrap) if args.bootstrap else None
-    sys.stdout.write(scoring.render(values, args.format, signatures(refs), ci, missing))
+    ci = (scoring.intervals(data.candidates, data.references, values, args.bootstrap)
+          if args.bootstrap else None)
+    sys.stdout.write(scoring.render(values, args.format, signatures(data.references), ci, missing))
     return 0
 
 

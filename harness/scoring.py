@@ -2,17 +2,22 @@
 
 Predictions: one JSON object per line, ``{"id": ..., "candidates": [str, ...]}``, optionally
 with ``"references"``; or references in a second file, ``{"id": ..., "references": [...]}``,
-joined by id. Metric names are stable: ``top1/``, ``mean/``, ``oracle/`` + ``bleu``,
-``chrf`` (sacreBLEU) or a COCO caption metric (:mod:`harness.metrics.coco`: ``bleu_1`` …
-``bleu_4``, ``meteor``, ``rouge_l``, ``cider_d``, ``spice``, ``spider``), and the diversity
-metrics of :mod:`harness.metrics.diversity`. A metric that cannot run on this machine
-(SPICE offline, Java missing) is reported as "n/a" with its reason, never as a number.
+joined by id. A references row may carry ``"reference_modes"`` (a mode label or null per
+reference) and a predictions row ``"candidate_modes"`` (one per candidate): then
+``modes_covered`` and ``mode_recall`` (:mod:`harness.metrics.modes`) are scored too.
+
+Metric names are stable: ``top1/``, ``mean/``, ``oracle/`` + ``bleu``, ``chrf`` (sacreBLEU)
+or a COCO caption metric (:mod:`harness.metrics.coco`: ``bleu_1`` … ``bleu_4``, ``meteor``,
+``rouge_l``, ``cider_d``, ``spice``, ``spider``), and the diversity metrics of
+:mod:`harness.metrics.diversity`. A metric that cannot run on this machine (SPICE offline,
+Java missing) is reported as "n/a" with its reason, never as a number.
 """
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import MCLBenchError
@@ -24,11 +29,13 @@ from harness.metrics.catalogue import (
     DIVERSITY,
     FLAVOURS,
     METRICS,
+    MODE_COVERAGE,
     PTB_DIVERSITY,
     SEMANTIC_FLAVOURS,
     MetricValues,
     metric_info,
 )
+from harness.metrics.modes import mode_coverage
 from harness.semantic import sbert_metrics
 
 SACREBLEU = ("bleu", "chrf")
@@ -73,8 +80,20 @@ def read_jsonl(path: str | Path) -> list[dict]:
     return rows
 
 
-def load(predictions: str | Path, references: str | Path | None = None):
-    """``(ids, candidates, references)`` in the order of the references (or predictions)."""
+@dataclass
+class ScoreInputs:
+    """What :func:`load` read, in the order of the references (or predictions) file."""
+
+    ids: list
+    candidates: list[list[str]]
+    references: list[list[str] | None]
+    reference_modes: list[list[str | None]] | None = None  # where every row has them
+    candidate_modes: list[list[str | None]] | None = None
+
+
+def load(predictions: str | Path, references: str | Path | None = None) -> ScoreInputs:
+    """The ids, candidates, references (and mode labels, where given) of a predictions file
+    (and a references file)."""
     preds = read_jsonl(predictions)
     by_id = {}
     for row in preds:
@@ -98,24 +117,42 @@ def load(predictions: str | Path, references: str | Path | None = None):
         if extra:
             raise ScoreInputError(f"{predictions}: id {sorted(extra)[0]!r} has no references in {references}")
     ids = [r["id"] for r in refs_rows]
-    cands = [by_id[i]["candidates"] for i in ids]
-    refs = [r.get("references") for r in refs_rows]
-    return ids, cands, refs
+    pred_rows = [by_id[i] for i in ids]
+    return ScoreInputs(ids, [r["candidates"] for r in pred_rows], [r.get("references") for r in refs_rows],
+                       _column(refs_rows, "reference_modes", references or predictions),
+                       _column(pred_rows, "candidate_modes", predictions))
 
 
-def score(ids, candidates, references,
-          metrics: list[str] | None = None) -> tuple[dict[str, float | None], dict[str, str]]:
+def _column(rows: list[dict], name: str, path) -> list | None:
+    """``row[name]`` of every row, None when no row has it; some rows only: an error."""
+    have = [name in r for r in rows]
+    if not any(have):
+        return None
+    if not all(have):
+        raise ScoreInputError(f'{path}: id {rows[have.index(False)]["id"]!r} has no "{name}" '
+                              "(give it for every row or for none)")
+    return [r[name] for r in rows]
+
+
+def score(ids, candidates, references, metrics: list[str] | None = None,
+          reference_modes=None, candidate_modes=None) -> tuple[dict[str, float | None], dict[str, str]]:
     """Metric values (None where a metric cannot run here) and ``{metric: reason}`` for those.
 
     ``metrics``: names from the catalogue — a quality metric (``bleu``: all its flavours) or
-    one flavour of it (``max/bleu``), or a diversity metric — default: all."""
+    one flavour of it (``max/bleu``), or a diversity metric — default: all (the mode metrics
+    where ``reference_modes`` are given: a label or None per reference; ``candidate_modes``,
+    one per candidate, else a candidate's mode is its best-matched reference's)."""
     flavoured = [m for m in metrics or [] if "/" in m]
     unknown = [m for m in metrics or [] if m.split("/", 1)[-1] not in METRICS
                or ("/" in m and not _has_flavour(m))]
     if unknown:
         raise ScoreInputError(f"unknown metric {unknown[0]!r}; available: {', '.join(METRICS)} "
                               f"(a quality metric also as {'/, '.join(FLAVOURS)}/<name>)")
-    wanted = list(dict.fromkeys(m.split("/", 1)[-1] for m in metrics)) if metrics else METRICS
+    wanted = list(dict.fromkeys(m.split("/", 1)[-1] for m in metrics)) if metrics else [
+        m for m in METRICS if m not in MODE_COVERAGE or reference_modes is not None]
+    if reference_modes is None and any(m in MODE_COVERAGE for m in wanted):
+        raise ScoreInputError("modes_covered and mode_recall need a mode label per reference "
+                              '("reference_modes" in every references row)')
     try:
         tx.check_inputs(candidates, [r if r is not None else [] for r in references], ids)
     except tx.MetricInputError as exc:
@@ -145,6 +182,13 @@ def score(ids, candidates, references,
             key = f"{flavour}/{name}"
             out[key] = values.get(key)
     out.update({k: div.get(k) for k in wanted if k in DIVERSITY and (k in div or k in missing)})
+    if any(m in MODE_COVERAGE for m in wanted):
+        try:
+            modes = mode_coverage(candidates, references, reference_modes, candidate_modes)
+        except ValueError as exc:
+            raise ScoreInputError(f"reference_modes / candidate_modes: {exc}") from None
+        missing.update(modes.unavailable)
+        out.update({k: modes.get(k) for k in MODE_COVERAGE if k in wanted})
     if flavoured:  # only the flavours asked for, where a flavour was named
         keep = set(flavoured) | {m for m in metrics if "/" not in m}
         out = {k: v for k, v in out.items() if k in keep or k.split("/", 1)[-1] in keep}

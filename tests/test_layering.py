@@ -3,6 +3,7 @@ module level and inside functions).
 
 - ``harness`` (the engine) imports nothing from ``methods`` or ``tasks``;
 - ``methods`` and ``tasks`` do not import each other;
+- ``mclbench`` (the public Python facade: evaluate modules) is imported by nothing inside;
 - ``harness.metrics`` imports no model code (torch, transformers, peft, the plugins) and not
   the runner or its stages;
 - the engine's modules import each other without a cycle;
@@ -15,13 +16,15 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("harness", "methods", "tasks")
+PACKAGES = ("harness", "methods", "tasks", "mclbench")
 
 FORBIDDEN = [  # (importer prefix, imported prefix, why)
     ("harness", "methods", "the engine names no plugin"),
     ("harness", "tasks", "the engine names no plugin"),
     ("methods", "tasks", "methods and tasks meet only through harness interfaces"),
     ("tasks", "methods", "methods and tasks meet only through harness interfaces"),
+    *[(inner, "mclbench", "the facade sits on top: nothing inside imports it")
+      for inner in ("harness", "methods", "tasks")],
     *[("harness.metrics", model, "metrics are pure functions of text: no model code")
       for model in ("torch", "transformers", "peft", "harness.runner", "harness.stages",
                     "harness.plan", "harness.method", "harness.probes")],

@@ -85,7 +85,14 @@ SEMANTIC = {
                                   "the model's"),
 }
 SEMANTIC_FLAVOURS = ("top1", "max")
-METRICS = [*QUALITY, *DIVERSITY, "sbert_sim", "sbert_diversity"]
+# modes of the output: given per reference (harness.metrics.modes; `mclbench score` when the
+# JSONL rows carry "reference_modes")
+MODE_COVERAGE = {
+    "modes_covered": MetricInfo(True, "distinct modes of the references that some candidate has (its mode: "
+                                "given, or its best-matched reference's by sentence BLEU)", _13A),
+    "mode_recall": MetricInfo(True, "modes_covered / the distinct modes of the input's references", _13A),
+}
+METRICS = [*QUALITY, *DIVERSITY, *MODE_COVERAGE, "sbert_sim", "sbert_diversity"]
 
 
 def metric_info(name: str) -> MetricInfo:
@@ -99,4 +106,4 @@ def metric_info(name: str) -> MetricInfo:
         if flavour == "max":
             description = f"{description}: per input the best sentence score, mean over inputs"
         return MetricInfo(True, f"{description}, {flavour} flavour", tokens)
-    return DIVERSITY[base]
+    return MODE_COVERAGE[base] if base in MODE_COVERAGE else DIVERSITY[base]

@@ -93,10 +93,17 @@ def _pair_scores(candidates, references, table: NgramTable, sentence_bleu) -> li
             for cands, refs in zip(candidates, references, strict=True)]
 
 
+def best_matches(candidates: Sequence[str], references: Sequence[str], table: NgramTable) -> list[int]:
+    """Per candidate, the index of the reference with its highest sentence BLEU (ties: the first)."""
+    return [int(np.argmax([ng.sentence_bleu(table.pair_stats(c, r)) for r in references]))
+            for c in candidates]
+
+
 def refs_covered(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
                  table: NgramTable | None = None) -> float:
-    scores = _pair_scores(candidates, references, table or NgramTable(), ng.sentence_bleu)
-    return float(np.mean([len({int(np.argmax(s)) for s in per_cand}) for per_cand in scores]))
+    table = table or NgramTable()
+    return float(np.mean([len(set(best_matches(cands, refs, table)))
+                          for cands, refs in zip(candidates, references, strict=True)]))
 
 
 def refs_covered_fairseq(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],

@@ -24,14 +24,13 @@ checkpoint: ``task.backbone=<ALMA-style causal LM or seq2seq folder>`` and train
 
 from __future__ import annotations
 
-import numpy as np
-
 from harness.metrics import diversity as dv
 from harness.metrics.catalogue import MetricInfo, metric_info
+from harness.metrics.modes import mode_coverage
 from harness.registry import register_task
 from harness.task import Example, Figure
 from tasks.translation import tatoeba_base as tab
-from tasks.translation.address import MODES, address_form, reference_modes
+from tasks.translation.address import MODES, address_form
 from tasks.translation.loaders import read_fairseq_multiref
 from tasks.translation.task import TranslationTask
 
@@ -85,23 +84,17 @@ class TatoebaTask(TranslationTask):
 
 def address_coverage(sources: list[str], references: list[list[str]],
                      candidates: list[list[str]]) -> dict[str, float]:
-    """``modes_covered``, ``mode_recall`` and ``share_<mode>`` over the inputs whose
-    references use at least one form of address."""
-    covered, recall, forms = [], [], []
-    for src, refs, cands in zip(sources, references, candidates, strict=True):
-        wanted = reference_modes(refs, src)
-        if not wanted:
-            continue
-        used = [address_form(c, src) for c in cands]
-        forms += used
-        hit = wanted & set(used)
-        covered.append(len(hit))
-        recall.append(len(hit) / len(wanted))
-    if not covered:
+    """``modes_covered`` and ``mode_recall`` (:func:`harness.metrics.modes.mode_coverage`, the
+    address-form classifier labelling references and candidates) and ``share_<mode>``, over
+    the inputs whose references use at least one form of address."""
+    ref_forms = [[f if f in MODES else None for f in (address_form(r, src) for r in refs)]
+                 for src, refs in zip(sources, references, strict=True)]
+    used = [[address_form(c, src) for c in cands] for src, cands in zip(sources, candidates, strict=True)]
+    values = mode_coverage(candidates, references, ref_forms, used)
+    if values.unavailable:
         return {}
-    out = {"modes_covered": float(np.mean(covered)), "mode_recall": float(np.mean(recall))}
-    out.update({f"share_{m}": forms.count(m) / len(forms) for m in MODES})
-    return out
+    forms = [f for labels, fs in zip(ref_forms, used, strict=True) if any(labels) for f in fs]
+    return {**values, **{f"share_{m}": forms.count(m) / len(forms) for m in MODES}}
 
 
 @register_task("wmt14_en_de_multiref")
