@@ -96,7 +96,8 @@ def quality_diversity(plt, tdf: pd.DataFrame, info: dict, quality: str, diversit
     ax.set_xlabel(_label(diversity, info))
     ax.set_ylabel(_label(quality, info))
     ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # a single method has no front to label
+        ax.legend(fontsize=7, frameon=False)
     return fig
 
 
@@ -108,7 +109,8 @@ def best_of_n(plt, curves: dict[str, dict], colors: dict, title: str):
     ax.set_xlabel("n: candidates per input")
     ax.set_ylabel(f"{metric} of the first n")
     ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # a single method has no front to label
+        ax.legend(fontsize=7, frameon=False)
     return fig
 
 
@@ -184,7 +186,8 @@ def bars(plt, tdf: pd.DataFrame, spec: dict, title: str):
     ax.set_xticks(range(len(methods)), methods, rotation=20, fontsize=8)
     ax.set_ylabel(spec.get("ylabel", ""))
     ax.set_title(title)
-    ax.legend(fontsize=7, frameon=False)
+    if ax.get_legend_handles_labels()[0]:  # a single method has no front to label
+        ax.legend(fontsize=7, frameon=False)
     return fig
 
 

@@ -8,13 +8,18 @@ your own data, registered under its ``name``.
     data:                                # paths relative to this file
       train: data/train.jsonl            # text: a .jsonl/.json/.csv/.parquet file or a folder of them
       test: data/test.jsonl              # image/audio: the captions file (format below)
-      train_split: train                 # folders: the split to read (default train / test)
+      train_split: train                 # folders, hf_dataset: the split to read (default train / test)
       test_split: test
       media: photos/                     # image/audio: the folder of the files the captions name
       train_media: photos/
       format: flickr                     # image: coco|flickr|textcaps|imagefolder;
                                          # audio: clotho|audiocaps|audiofolder
-    fields: {id: id, source: source, references: references}   # text: the column names
+      # or, instead of train/test (and media): an HF dataset, a hub id or a local dataset folder
+      hf_dataset: wmt/wmt14              # read with datasets.load_dataset(hf_dataset, hf_config)
+      hf_config: de-en
+    fields: {id: id, source: source, references: references}   # the column names (dotted: nested);
+                                         # image/audio: media (the Image/Audio column), references
+                                         # (a caption column, or a list of them), id
     prompt: "Paraphrase: {text}"         # causal-LM or multimodal-LM backbones only
     generation: {max_new_tokens: 32}
     num_test: 0                          # 0: all
@@ -48,10 +53,12 @@ BASES = {"text": ("translation", ("translation", "tatoeba_en_de")),
          "audio": ("audio_captioning", ("audio_captioning",))}
 TOP_KEYS = {"name", "description", "input", "backbone", "data", "fields", "prompt", "generation",
             "num_test", "num_train", "metrics"}
-DATA_KEYS = {"text": {"train", "test", "train_split", "test_split"},
-             "image": {"train", "test", "media", "train_media", "format"},
-             "audio": {"train", "test", "media", "train_media", "format"}}
-FIELD_KEYS = {"id", "source", "references"}
+HUB_KEYS = {"hf_dataset", "hf_config", "train_split", "test_split"}
+DATA_KEYS = {"text": {"train", "test"} | HUB_KEYS,
+             "image": {"train", "test", "media", "train_media", "format"} | HUB_KEYS,
+             "audio": {"train", "test", "media", "train_media", "format"} | HUB_KEYS}
+FIELD_KEYS = {"text": {"id", "source", "references"}, "image": {"id", "media", "references"},
+              "audio": {"id", "media", "references"}}
 GENERATION_KEYS = {"max_new_tokens"}
 
 
@@ -102,10 +109,17 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
             local = path.parent / backbone
             values["backbone"] = str(local.resolve()) if local.exists() else backbone
     data = _mapping(path, "data", raw.get("data"), DATA_KEYS[kind])
-    if "test" not in data:
-        _fail(path, "data.test", "required: the test data")
+    fields = _mapping(path, "fields", raw.get("fields"), FIELD_KEYS[kind])
+    hub = data.get("hf_dataset")
+    if hub is not None:
+        if "test" in data or "train" in data:
+            _fail(path, "data.hf_dataset", "give hf_dataset or train/test files, not both")
+        local = path.parent / str(hub)
+        values["hf_dataset"] = str(local.resolve()) if local.exists() else str(hub)  # a folder or an id
+        values.update({k: str(data[k]) for k in ("hf_config", "train_split", "test_split") if k in data})
+    elif "test" not in data:
+        _fail(path, "data.test", "required: the test data (or data.hf_dataset)")
     if kind == "text":
-        fields = _mapping(path, "fields", raw.get("fields"), FIELD_KEYS)
         for key in ("train", "test"):
             if key in data:
                 values[f"{key}_file"] = _existing(path, f"data.{key}", data[key])
@@ -113,16 +127,21 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
                 values[f"{key}_split"] = str(data[f"{key}_split"])
         values.update({f"{k}_field": str(v) for k, v in fields.items()})
     else:
-        values["annotations"] = _existing(path, "data.test", data["test"])
-        if "media" not in data:
-            _fail(path, "data.media", "required: the folder of the files the captions name")
-        values["data_dir"] = _existing(path, "data.media", data["media"])
+        if hub is None:
+            values["annotations"] = _existing(path, "data.test", data["test"])
+            if "media" not in data:
+                _fail(path, "data.media", "required: the folder of the files the captions name")
+            values["data_dir"] = _existing(path, "data.media", data["media"])
         if "train" in data:
             values["train_annotations"] = _existing(path, "data.train", data["train"])
             media = data.get("train_media", data["media"])
             values["train_data_dir"] = _existing(path, "data.train_media", media)
         if "format" in data:
             values["format"] = str(data["format"])
+        captions = fields.get("references")
+        if captions is not None:
+            values["caption_field"] = ",".join(captions) if isinstance(captions, list) else str(captions)
+        values.update({f"{k}_field": str(fields[k]) for k in ("media", "id") if k in fields})
     for key in ("prompt", "num_test", "num_train"):
         if key in raw:
             values[key] = raw[key]

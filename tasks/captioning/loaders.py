@@ -9,19 +9,23 @@ TextCaps JSON (``data: [{image_id, caption_str | reference_strs}]``). Audio: Clo
 (``file_name, caption_1..caption_5``; UTF-8, or CP949 for the tables with Korean columns)
 and AudioCaps CSV (``audiocap_id, youtube_id, start_time, caption``; one caption a row).
 Either: the HF ``imagefolder`` / ``audiofolder`` layout (files + ``metadata.jsonl`` or
-``metadata.csv``). Bad files fail with the file (and line or id): a missing image or audio
-file (unless ``skip_missing``), missing columns, no caption.
+``metadata.csv``), or an HF dataset by hub id (``read_hub_captions``). Bad files fail with
+the file (and line or id): a missing image or audio file (unless ``skip_missing``), missing
+columns, no caption.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 
 from harness.files import DataFormatError, read_text
+from harness.hub import column, load_split
 from harness.task import Example
 
 
@@ -229,3 +233,56 @@ def read_folder_metadata(metadata: str | Path, folder: str | Path,
         raise DataFormatError(f"{metadata}: the HF folder layout keeps its metadata in the data folder "
                               f"({folder})")
     return read_hf_folder(folder, skip_missing=skip_missing)
+
+
+def read_hub_captions(dataset: str, split: str, config: str | None, media_field: str,
+                      caption_fields: list[str], id_field: str | None, kind: str) -> list[Example]:
+    """A split of an HF dataset (a hub id, or a local dataset folder standing in for it) with an
+    ``Image`` or ``Audio`` column (``kind``) and one caption column (a string or a list of
+    strings) or several (Clotho's ``caption_1`` … ``caption_5``). The media are read undecoded:
+    a file the dataset points to on disk is used where it is; embedded bytes (parquet, the hub's
+    usual storage) are written once into ``datasets``' cache, named by their SHA-256."""
+    from datasets import Audio, Image
+
+    rows = load_split(dataset, split, config)
+    if media_field not in rows.column_names:
+        raise DataFormatError(f"HF dataset {dataset!r}: no {kind} column {media_field!r}; "
+                              f"it has {', '.join(rows.column_names)} (set media_field)")
+    rows = rows.cast_column(media_field, (Image if kind == "image" else Audio)(decode=False))
+    out = []
+    for i, row in enumerate(rows):
+        where = f"{dataset}[{split}], row {i}"
+        path = _media_file(row[media_field], where)
+        captions = []
+        for name in caption_fields:
+            value = column(row, name, where)
+            captions += [value] if isinstance(value, str) else list(value or [])
+        captions = [c.strip() for c in captions if isinstance(c, str) and c.strip()]
+        if not captions:
+            raise DataFormatError(f"{where}: no caption in {', '.join(caption_fields)}")
+        out.append(Example(str(column(row, id_field, where)) if id_field else f"{split}-{i}", path, captions))
+    return out
+
+
+def _media_file(media: dict | None, where: str) -> Path:
+    """The file of an undecoded ``Image`` / ``Audio`` value: its path when it exists, else its
+    bytes written into the cache under their hash (the same bytes, the same file)."""
+    from datasets import config
+
+    if not media or (media.get("bytes") is None and not media.get("path")):
+        raise DataFormatError(f"{where}: empty media value")
+    if media.get("bytes") is None:
+        path = Path(media["path"])
+        if not path.is_file():
+            raise DataFormatError(f"{where}: file {path} not found")
+        return path
+    data = media["bytes"]
+    suffix = Path(media.get("path") or "").suffix
+    name = hashlib.sha256(data).hexdigest()[:32] + suffix
+    target = Path(config.HF_DATASETS_CACHE) / "mclbench_media" / name
+    if not target.is_file():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return target

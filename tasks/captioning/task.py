@@ -35,6 +35,7 @@ from harness.task import (
     check_pretrained_config,
     pad,
 )
+from tasks.captioning.loaders import read_hub_captions
 from tasks.captioning.prompted import PromptedCaptionPairs, continuation, processed_prompts
 
 COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
@@ -50,6 +51,14 @@ class CaptioningConfig(PretrainedConfig):
     train_data_dir: str | None = None
     train_fraction: float = 0.8  # without train_annotations: this share of `annotations` trains
     skip_missing: bool = False  # leave out captions whose file is not in data_dir (part of a split)
+    # an HF dataset instead of annotations + data_dir: a hub id or a local dataset folder
+    hf_dataset: str | None = None
+    hf_config: str | None = None  # its configuration (subset)
+    train_split: str = "train"  # "": the first train_fraction of test_split trains ("train[:500]": a slice)
+    test_split: str = "test"
+    media_field: str = ""  # the Image / Audio column ("": "image" or "audio", as the task reads)
+    caption_field: str = "caption"  # a column of captions (string or list), or several: "caption_1,caption_2"
+    id_field: str = ""  # a column of ids ("": <split>-<row>)
     num_train: int = 0  # 0: all
     num_test: int = 0  # 0: all
     max_new_tokens: int = 20
@@ -63,6 +72,10 @@ class CaptioningConfig(PretrainedConfig):
             raise ValueError(f"format must be one of {', '.join(self.FORMATS)}, got {self.format!r}")
         if (self.annotations is None) != (self.data_dir is None):
             raise ValueError("set both annotations and data_dir, or neither (the generated set)")
+        if self.hf_dataset and (self.annotations or self.train_annotations):
+            raise ValueError("give hf_dataset or annotations + data_dir, not both")
+        if self.hf_config and not self.hf_dataset:
+            raise ValueError("hf_config needs hf_dataset")
         if self.train_annotations and not self.annotations:
             raise ValueError("train_annotations needs annotations (the test set) too")
         if not 0 < self.train_fraction < 1:
@@ -114,7 +127,7 @@ class CaptioningTask(PretrainedTask):
     @property
     def known_modes(self) -> bool:
         """The test captions are tagged with the subsets they describe (the generated sets)."""
-        return self.config.annotations is None
+        return self.config.annotations is None and self.config.hf_dataset is None
 
     def generated_modes(self) -> dict[str, list[dict]]:
         """Tagged captions (``mode``, ``caption``) of the generated set, by example id."""
@@ -147,7 +160,14 @@ class CaptioningTask(PretrainedTask):
     @cached_property
     def _splits(self) -> tuple[list[Example], list[Example]]:
         c = self.config
-        if c.annotations is None:
+        if c.hf_dataset:
+            tests = self._read_hub(c.test_split)
+            if c.train_split:
+                train = self._read_hub(c.train_split)
+            else:
+                cut = int(len(tests) * c.train_fraction)
+                train, tests = tests[:cut], tests[cut:]
+        elif c.annotations is None:
             train, tests = self.default_splits()
         else:
             read = self.readers[c.format or next(iter(self.readers))]
@@ -159,6 +179,12 @@ class CaptioningTask(PretrainedTask):
                 train, tests = tests[:cut], tests[cut:]
         train = train[: c.num_train] if c.num_train else train
         return train, (tests[: c.num_test] if c.num_test else tests)
+
+    def _read_hub(self, split: str) -> list[Example]:
+        c = self.config
+        fields = [f.strip() for f in c.caption_field.split(",") if f.strip()]
+        return read_hub_captions(c.hf_dataset, split, c.hf_config, c.media_field or self.input_modality,
+                                 fields, c.id_field or None, self.input_modality)
 
     def data_fingerprint(self) -> str:
         h = hashlib.sha256()

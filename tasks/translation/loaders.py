@@ -4,6 +4,8 @@
   (plain or ``.gz``); several reference files make a sacrebleu-style multi-reference set.
 - ``read_jsonl(path)``: one ``{"id", "source", "references": [...]}`` object a line.
 - ``read_hf_dataset(files, ...)``: HF ``datasets`` from local json/jsonl/csv/parquet files.
+- ``read_hub(dataset, split, ...)``: a split of an HF dataset by hub id (or a local dataset
+  folder standing in for it); dotted column names read nested fields (``translation.en``).
 - ``read_examples(path, split, ...)``: any of the two above by extension, or a folder of
   such files read as an HF dataset with splits.
 - ``read_tab_pairs(path)``: ``source<TAB>target`` a line (Tatoeba / manythings.org
@@ -26,6 +28,7 @@ import re
 from pathlib import Path
 
 from harness.files import DataFormatError
+from harness.hub import column, load_split
 from harness.task import Example
 
 
@@ -73,16 +76,15 @@ def read_parallel(source: str | Path, references: list[str | Path],
 
 
 def _example(obj, where: str, source_field: str, references_field: str, id_field: str, index: int) -> Example:
+    """An example from a row; a dotted field name reads a nested one (``translation.de``)."""
     if not isinstance(obj, dict):
         raise DataFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    if source_field not in obj:
-        raise DataFormatError(f"{where}: missing field {source_field!r}")
-    refs = obj.get(references_field)
+    source = column(obj, source_field, where)
+    refs = column(obj, references_field, where)
     if isinstance(refs, str):
         refs = [refs]
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) and r.strip() for r in refs):
         raise DataFormatError(f"{where}: {references_field!r} must be a non-empty list of non-empty strings")
-    source = obj[source_field]
     if isinstance(source, str) and not source.strip():
         raise DataFormatError(f"{where}: empty {source_field!r}")
     return Example(str(obj.get(id_field, index)), source, list(refs))
@@ -142,6 +144,14 @@ def read_examples(path: str | Path, split: str = "train", source_field: str = "s
     if path.suffix == ".jsonl":
         return read_jsonl(path, **fields)
     return read_hf_dataset(str(path), split, **fields)
+
+
+def read_hub(dataset: str, split: str, config: str | None = None, source_field: str = "source",
+             references_field: str = "references", id_field: str = "id") -> list[Example]:
+    """A split of an HF dataset (a hub id or a local dataset folder, :func:`harness.hub.load_split`)."""
+    rows = load_split(dataset, split, config)
+    return [_example(row, f"{dataset}[{split}], row {i}", source_field, references_field, id_field, i)
+            for i, row in enumerate(rows)]
 
 
 def group_pairs(pairs: list[tuple[str, str]], id_prefix: str) -> list[Example]:

@@ -42,7 +42,7 @@ from harness.task import (
     pad,
 )
 from tasks.translation import base as tb
-from tasks.translation.loaders import read_examples, read_parallel
+from tasks.translation.loaders import read_examples, read_hub, read_parallel
 
 ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
 
@@ -59,9 +59,15 @@ class TranslationConfig(PretrainedConfig):
     # any tabular data: a .jsonl/.json/.csv/.parquet file or a folder of them (HF datasets)
     train_file: str | None = None
     test_file: str | None = None
-    train_split: str = "train"  # the split of a folder to read
+    # an HF dataset: a hub id (wmt/wmt14) or a local dataset folder, read with datasets.load_dataset
+    hf_dataset: str | None = None
+    hf_config: str | None = None  # its configuration, e.g. "de-en" for wmt/wmt14
+    # the split of a folder or hf_dataset to read ("train[:20000]": a slice; with hf_dataset,
+    # train_split "" keeps the task's default training pairs)
+    train_split: str = "train"
     test_split: str = "test"
-    source_field: str = "source"  # column names of train_file / test_file / *_jsonl
+    source_field: str = "source"  # column names of train_file / test_file / *_jsonl / hf_dataset
+    # (a dotted name reads a nested field: translation.en)
     references_field: str = "references"  # a list of strings, or one string
     id_field: str = "id"
     num_train: int = 0  # adapter training pairs to use (0: all)
@@ -82,6 +88,10 @@ class TranslationConfig(PretrainedConfig):
             if len(given) > 1:
                 raise ValueError(f"give one of {split}_jsonl, {split}_source and {split}_file, "
                                  f"not {' and '.join(given)}")
+        if self.hf_dataset and (self.test_jsonl or self.test_source or self.test_file):
+            raise ValueError("give hf_dataset (its test_split) or a test file, not both")
+        if self.hf_config and not self.hf_dataset:
+            raise ValueError("hf_config needs hf_dataset")
         check_pretrained_config(self)
 
 
@@ -135,6 +145,8 @@ class TranslationTask(PretrainedTask):
             pairs = self._read(c.train_jsonl or c.train_file, c.train_split)
         elif c.train_source:
             pairs = read_parallel(c.train_source, [c.train_target])
+        elif c.hf_dataset and c.train_split:  # train_split "": the default training pairs
+            pairs = self._read_hub(c.train_split)
         else:
             pairs = self.default_train()
         return pairs[: c.num_train] if c.num_train else pairs
@@ -157,6 +169,8 @@ class TranslationTask(PretrainedTask):
             examples = self._read(c.test_jsonl or c.test_file, c.test_split)
         elif c.test_source:
             examples = read_parallel(c.test_source, c.test_references)
+        elif c.hf_dataset:
+            examples = self._read_hub(c.test_split)
         else:
             examples = self.default_test()
         return examples[: c.num_test] if c.num_test else examples
@@ -164,6 +178,10 @@ class TranslationTask(PretrainedTask):
     def _read(self, path: str, split: str) -> list[Example]:
         c = self.config
         return read_examples(path, split, c.source_field, c.references_field, c.id_field)
+
+    def _read_hub(self, split: str) -> list[Example]:
+        c = self.config
+        return read_hub(c.hf_dataset, split, c.hf_config, c.source_field, c.references_field, c.id_field)
 
     @property
     def _multi_reference(self) -> bool:
