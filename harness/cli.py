@@ -178,12 +178,13 @@ def cmd_score(args) -> int:
     data = scoring.load(args.predictions, args.references)
     wanted = _csv(args.metrics, "--metrics") if args.metrics else None
     values, missing = scoring.score(data.ids, data.candidates, data.references, wanted,
-                                    data.reference_modes, data.candidate_modes)
+                                    data.reference_modes, data.candidate_modes, args.tokenize)
     for name, reason in missing.items():
         print(f"mclbench: note: {name} is n/a: {reason}", file=sys.stderr)
-    ci = (scoring.intervals(data.candidates, data.references, values, args.bootstrap)
+    ci = (scoring.intervals(data.candidates, data.references, values, args.bootstrap, tokenize=args.tokenize)
           if args.bootstrap else None)
-    sys.stdout.write(scoring.render(values, args.format, signatures(data.references), ci, missing))
+    sys.stdout.write(scoring.render(values, args.format, signatures(data.references, args.tokenize), ci,
+                                    missing))
     return 0
 
 
@@ -346,7 +347,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "(sacreBLEU); bleu_1..bleu_4, meteor, rouge_l, cider_d, spice, spider (COCO); "
                     "mbleu_4, pairwise_bleu, loo_bleu, refs_covered, div_1, div_2, vocab, unique "
                     "(13a tokens); mbleu_4_ptb, div_1_ptb, div_2_ptb, vocab_ptb (the paper's "
-                    "captioning diversity, PTB tokens) (default: all)")
+                    "captioning diversity, PTB tokens); modes_covered, mode_recall (rows with "
+                    '"reference_modes") (default: all)')
+    sc.add_argument("--tokenize", default="13a", help="sacreBLEU tokenisation of BLEU and the 13a "
+                    "diversity metrics: 13a, intl, zh, char, none (default 13a)")
     sc.add_argument("--format", default="md", choices=["md", "csv", "json"])
     sc.add_argument("--bootstrap", type=_positive, metavar="N",
                     help="add 95%% bootstrap intervals over inputs from N resamples (e.g. 1000)")

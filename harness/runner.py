@@ -238,7 +238,7 @@ class Runner:
                                "code": code_fingerprint(stages)})
 
             def test(d: Path, t=task, c=columns, rows=cells) -> None:
-                stages.significance_to(d, c, rows, t.test_examples())
+                stages.significance_to(d, c, rows, t.test_examples(), t.tokenize)
 
             sdir = self.cache.get_or_compute("significance", key, test, describe={"task": task.name})[0]
             tests = json.loads((sdir / "significance.json").read_text())["tests"]

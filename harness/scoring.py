@@ -36,6 +36,7 @@ from harness.metrics.catalogue import (
     metric_info,
 )
 from harness.metrics.modes import mode_coverage
+from harness.metrics.ngrams import TOKENIZERS
 from harness.semantic import sbert_metrics
 
 SACREBLEU = ("bleu", "chrf")
@@ -134,14 +135,18 @@ def _column(rows: list[dict], name: str, path) -> list | None:
     return [r[name] for r in rows]
 
 
-def score(ids, candidates, references, metrics: list[str] | None = None,
-          reference_modes=None, candidate_modes=None) -> tuple[dict[str, float | None], dict[str, str]]:
+def score(ids, candidates, references, metrics: list[str] | None = None, reference_modes=None,
+          candidate_modes=None, tokenize: str = "13a") -> tuple[dict[str, float | None], dict[str, str]]:
     """Metric values (None where a metric cannot run here) and ``{metric: reason}`` for those.
 
     ``metrics``: names from the catalogue — a quality metric (``bleu``: all its flavours) or
     one flavour of it (``max/bleu``), or a diversity metric — default: all (the mode metrics
     where ``reference_modes`` are given: a label or None per reference; ``candidate_modes``,
-    one per candidate, else a candidate's mode is its best-matched reference's)."""
+    one per candidate, else a candidate's mode is its best-matched reference's). ``tokenize``:
+    sacreBLEU's tokenisation of BLEU and the 13a-based diversity metrics (default 13a; the
+    COCO metrics always read PTB tokens)."""
+    if tokenize not in TOKENIZERS:
+        raise ScoreInputError(f"unknown tokenisation {tokenize!r}; choose one of {', '.join(TOKENIZERS)}")
     flavoured = [m for m in metrics or [] if "/" in m]
     unknown = [m for m in metrics or [] if m.split("/", 1)[-1] not in METRICS
                or ("/" in m and not _has_flavour(m))]
@@ -165,8 +170,9 @@ def score(ids, candidates, references, metrics: list[str] | None = None,
     # three CPU-bound consumers on two cores slow the JVM more than they save.
     with ThreadPoolExecutor(1) as pool:
         coco_job = pool.submit(coco.coco_flavours, candidates, references, coco_wanted, ptb_diversity)
-        out.update(tx.quality_flavours(candidates, references, [m for m in wanted if m in SACREBLEU]))
-        div = dv.diversity(candidates, references) if any(m in DIVERSITY for m in wanted) else {}
+        out.update(tx.quality_flavours(candidates, references, [m for m in wanted if m in SACREBLEU],
+                                       tokenize))
+        div = dv.diversity(candidates, references, tokenize) if any(m in DIVERSITY for m in wanted) else {}
         wants_sbert = bool({"sbert_sim", "sbert_diversity"} & set(wanted))
         semantic = sbert_metrics(candidates, references) if wants_sbert else MetricValues()
         values = coco_job.result()
@@ -184,7 +190,7 @@ def score(ids, candidates, references, metrics: list[str] | None = None,
     out.update({k: div.get(k) for k in wanted if k in DIVERSITY and (k in div or k in missing)})
     if any(m in MODE_COVERAGE for m in wanted):
         try:
-            modes = mode_coverage(candidates, references, reference_modes, candidate_modes)
+            modes = mode_coverage(candidates, references, reference_modes, candidate_modes, tokenize)
         except ValueError as exc:
             raise ScoreInputError(f"reference_modes / candidate_modes: {exc}") from None
         missing.update(modes.unavailable)
@@ -203,9 +209,10 @@ def _has_flavour(name: str) -> bool:
 
 
 def intervals(candidates, references, values: dict[str, float], n_resamples: int,
-              seed: int = 0) -> dict[str, tuple[float, float]]:
+              seed: int = 0, tokenize: str = "13a") -> dict[str, tuple[float, float]]:
     """95 % bootstrap intervals over inputs for every metric in ``values`` that decomposes."""
-    parts = decompositions(candidates, references, [m for m in SACREBLEU if f"top1/{m}" in values])
+    parts = decompositions(candidates, references, [m for m in SACREBLEU if f"top1/{m}" in values],
+                           tokenize)
     coco_wanted = [m for m in coco.COCO if values.get(f"top1/{m}") is not None]
     parts.update(coco.coco_parts(candidates, references, coco_wanted)[0] if coco_wanted else {})
     return {k: bootstrap_ci(*parts[k], n_resamples=n_resamples, seed=seed)

@@ -90,11 +90,12 @@ def bootstrap_half_widths(task: Task, examples: list[Example], candidates: list[
         return {}
     refs = [e.references for e in examples]
     return {f"ci95/{k}": (high - low) / 2
-            for k, (low, high) in intervals(candidates, refs, wanted, BOOTSTRAP_RESAMPLES, seed).items()}
+            for k, (low, high) in intervals(candidates, refs, wanted, BOOTSTRAP_RESAMPLES, seed,
+                                            task.tokenize).items()}
 
 
 def significance_to(directory: Path, columns: dict[str, bool], cells: dict[str, dict[int, Path]],
-                    examples: list[Example]) -> None:
+                    examples: list[Example], tokenize: str = "13a") -> None:
     """``significance.json``: for each column (``{metric: higher_is_better}``) that decomposes
     over inputs, every method (row) against the column's best, by the paired bootstrap over
     inputs pooled over seeds (:mod:`harness.metrics.significance`). ``cells[row][seed]``: the
@@ -107,7 +108,7 @@ def significance_to(directory: Path, columns: dict[str, bool], cells: dict[str, 
             probes = read_measured(by_seed[seed])["probes"]
             found = significance.input_rows(
                 read_candidates(by_seed[seed] / "candidates.jsonl", examples), refs, list(columns),
-                probes.get("reference_nll"), probes.get("reference_owner"))
+                probes.get("reference_nll"), probes.get("reference_owner"), tokenize)
             for metric, part in found.items():
                 parts.setdefault(metric, {}).setdefault(row, []).append(part)
     tests = []

@@ -25,11 +25,13 @@ from harness.probes import HypothesisModel, reference_nll
 
 @dataclass
 class Example:
-    """One test input: ``source`` is text, an image, audio or token ids."""
+    """One test input: ``source`` is text, an image, audio or token ids; ``modes``, where the
+    data gives them: a mode label (or None) per reference (``modes_covered``, ``mode_recall``)."""
 
     id: str
     source: Any
     references: list[str]
+    modes: list[str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,13 @@ class Task:
         raise NotImplementedError
 
     # scoring
+    @property
+    def tokenize(self) -> str:
+        """sacreBLEU's tokenisation of the task's BLEU-based metrics: its config's
+        ``tokenize`` where it has one, else 13a (the significance and bootstrap stages
+        recompute those metrics per input with it)."""
+        return getattr(self.config, "tokenize", "13a")
+
     def notes(self) -> list[str]:
         """Lines for the table footer that a reader needs to reproduce the scores (e.g.
         metric signature strings)."""

@@ -24,6 +24,8 @@ Args:
     references: list of lists of strings, the references of each input (any number >= 1).
     metrics: optional list, a subset of this module's metrics (a quality metric alone: all
         its flavours top1/, mean/, oracle/, max/; or one flavour, e.g. "max/bleu").
+    tokenize: optional, sacreBLEU's tokenisation of BLEU and the 13a-based diversity metrics:
+        13a (default), intl, zh, char or none (COCO metrics always read PTB tokens).
 Returns:
     dict {metric: value}, exactly what `mclbench score --metrics ... --format json` prints;
     None for a metric that cannot run on this machine (e.g. SPICE offline, METEOR without Java).
@@ -45,12 +47,14 @@ class CandidateSetMetric(evaluate.Metric):
                                         "references": datasets.Sequence(datasets.Value("string"))}),
             module_type="metric")
 
-    def _compute(self, predictions, references, metrics=None, reference_modes=None, candidate_modes=None):
+    def _compute(self, predictions, references, metrics=None, reference_modes=None, candidate_modes=None,
+                 tokenize="13a"):
         asked = list(metrics) if metrics else list(self.metric_names)
         outside = [m for m in asked if m.split("/", 1)[-1] not in self.metric_names]
         if outside:
             raise ValueError(f"{self.name} has no metric {outside[0]!r}; "
                              f"it has {', '.join(self.metric_names)}")
         values, _ = scoring.score(list(range(len(predictions))), [list(p) for p in predictions],
-                                  [list(r) for r in references], asked, reference_modes, candidate_modes)
+                                  [list(r) for r in references], asked, reference_modes, candidate_modes,
+                                  tokenize)
         return values

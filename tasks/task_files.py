@@ -18,8 +18,12 @@ your own data, registered under its ``name``.
       hf_dataset: wmt/wmt14              # read with datasets.load_dataset(hf_dataset, hf_config)
       hf_config: de-en
     fields: {id: id, source: source, references: references}   # the column names (dotted: nested);
-                                         # image/audio: media (the Image/Audio column), references
-                                         # (a caption column, or a list of them), id
+                                         # text: modes, a column of per-reference mode labels (a list
+                                         # aligned with the references, null: none) -> modes_covered,
+                                         # mode_recall; image/audio: media (the Image/Audio column),
+                                         # references (a caption column, or a list of them), id
+    tokenize: 13a                        # text: sacreBLEU's tokenisation of BLEU and the diversity
+                                         # metrics (13a | intl | zh | char | none; default 13a)
     prompt: "Paraphrase: {text}"         # causal-LM or multimodal-LM backbones only
     generation: {max_new_tokens: 32}
     num_test: 0                          # 0: all
@@ -44,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ConfigError, read_yaml_mapping
+from harness.metrics.ngrams import TOKENIZERS
 from harness.registry import get_task, register_task, register_task_file_reader
 
 HERE = Path(__file__).resolve().parent
@@ -52,12 +57,12 @@ BASES = {"text": ("translation", ("translation", "tatoeba_en_de")),
          "image": ("photo_captioning", ("image_captioning", "photo_captioning")),
          "audio": ("audio_captioning", ("audio_captioning",))}
 TOP_KEYS = {"name", "description", "input", "backbone", "data", "fields", "prompt", "generation",
-            "num_test", "num_train", "metrics"}
+            "num_test", "num_train", "metrics", "tokenize"}
 HUB_KEYS = {"hf_dataset", "hf_config", "train_split", "test_split"}
 DATA_KEYS = {"text": {"train", "test"} | HUB_KEYS,
              "image": {"train", "test", "media", "train_media", "format"} | HUB_KEYS,
              "audio": {"train", "test", "media", "train_media", "format"} | HUB_KEYS}
-FIELD_KEYS = {"text": {"id", "source", "references"}, "image": {"id", "media", "references"},
+FIELD_KEYS = {"text": {"id", "source", "references", "modes"}, "image": {"id", "media", "references"},
               "audio": {"id", "media", "references"}}
 GENERATION_KEYS = {"max_new_tokens"}
 
@@ -142,6 +147,13 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
         if captions is not None:
             values["caption_field"] = ",".join(captions) if isinstance(captions, list) else str(captions)
         values.update({f"{k}_field": str(fields[k]) for k in ("media", "id") if k in fields})
+    if "tokenize" in raw:
+        if kind != "text":
+            _fail(path, "tokenize", "image and audio tasks score COCO metrics on PTB tokens; only text "
+                  "tasks take a tokenisation")
+        if raw["tokenize"] not in TOKENIZERS:
+            _fail(path, "tokenize", f"expected one of {', '.join(TOKENIZERS)}, got {raw['tokenize']!r}")
+        values["tokenize"] = str(raw["tokenize"])
     for key in ("prompt", "num_test", "num_train"):
         if key in raw:
             values[key] = raw[key]

@@ -6,7 +6,14 @@ import json
 import pytest
 
 from tasks.translation.base import DATA
-from tasks.translation.loaders import DataFormatError, read_hf_dataset, read_jsonl, read_lines, read_parallel
+from tasks.translation.loaders import (
+    Columns,
+    DataFormatError,
+    read_hf_dataset,
+    read_jsonl,
+    read_lines,
+    read_parallel,
+)
 
 EN = read_lines(DATA / "val.en.gz")[:5]
 DE = read_lines(DATA / "val.de.gz")[:5]
@@ -46,7 +53,7 @@ def test_hf_dataset_from_local_files(tmp_path):
     path = write(tmp_path / "x.jsonl", [json.dumps(r) for r in rows])
     assert [e.references for e in read_hf_dataset(str(path))] == [[d] for d in DE]
     csv = write(tmp_path / "x.csv", ["en,de", *[f'"{s}","{d}"' for s, d in PAIRS]])
-    examples = read_hf_dataset(str(csv), source_field="en", references_field="de")
+    examples = read_hf_dataset(str(csv), columns=Columns(source="en", references="de"))
     assert [(e.source, e.references) for e in examples] == [(s, [d]) for s, d in PAIRS]
 
 

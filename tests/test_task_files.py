@@ -27,6 +27,43 @@ def test_the_example_task_file_runs_through_the_cli(run_dirs):
     assert not any(m.endswith("chrf") for m in metrics)  # not among the file's metrics
     mcl = scores[(scores.method == "lora_mcl") & (scores.metric == "unique")]["value"].item()
     assert 0 < mcl <= 1
+    # the file's per-reference mode labels (you_form) give modes_covered and mode_recall
+    assert {"modes_covered", "mode_recall", "share_du"} <= metrics
+    recall = scores[scores.metric == "mode_recall"]["value"]
+    assert recall.between(0, 1).all()
+
+
+def test_task_file_mode_labels_and_tokenisation(tmp_path):
+    import json
+
+    from harness.metrics.modes import mode_coverage
+    from harness.metrics.text import quality_flavours
+    from tasks.task_files import task_class
+
+    task = task_class(EXAMPLE)(task_class(EXAMPLE).Config())
+    examples = task.test_examples()
+    labelled = [e for e in examples if any(e.modes)]
+    assert len(labelled) == 41 and all(len(e.modes) == len(e.references) for e in examples)
+    assert task.metrics["mode_recall"].description.startswith("modes_covered / the distinct modes")
+    cands = [[e.source, e.references[0]] for e in examples]  # the English source, a reference
+    values, _ = task.score(examples, cands, {})
+    refs = [e.references for e in examples]
+    assert values["mode_recall"] == mode_coverage(cands, refs, [e.modes for e in examples])["mode_recall"]
+    # another tokenisation: BLEU and the diversity metrics follow it, the catalogue says so
+    other = tmp_path / "char_task.yaml"
+    text = EXAMPLE.read_text().replace("name: tatoeba_you", "name: tatoeba_you_char")
+    other.write_text(text.replace("tokenize: 13a", "tokenize: char")
+                     .replace("data/", str(EXAMPLE.parent / "data") + "/"))
+    char = task_class(other)(task_class(other).Config())
+    assert char.tokenize == "char" and char.metrics["mbleu_4"].tokenisation == "sacreBLEU char"
+    char_values, details = char.score(examples, cands, {})
+    assert char_values["top1/bleu"] == quality_flavours(cands, refs, ["bleu"], "char")["top1/bleu"]
+    assert char_values["top1/bleu"] != values["top1/bleu"] and "tok:char" in details["signatures"]["bleu"]
+    bad = tmp_path / "bad_modes.jsonl"
+    bad.write_text(json.dumps({"id": "0", "english": "Run!", "german": ["Lauf!", "Lauft!"],
+                               "you_form": ["du"]}) + "\n")
+    with pytest.raises(ValueError, match=r"'you_form' must hold one mode label \(or null\) per reference: 2"):
+        task_class(EXAMPLE)(task_class(EXAMPLE).Config(test_file=str(bad))).test_examples()
 
 
 def test_a_folder_on_the_task_path_registers_its_tasks_by_name():
@@ -50,6 +87,9 @@ data: {train: train.jsonl, test: test.jsonl}
     (GOOD + "fields: {source: en, target: de}\n", "fields.target", "unknown key"),
     (GOOD + "promt: x\n", "promt", "unknown key"),
     ("name: t\ninput: image\ndata: {test: test.jsonl}\n", "data.media", "required"),
+    (GOOD + "tokenize: klingon\n", "tokenize", "expected one of 13a, intl, zh, char, none"),
+    ("name: t\ninput: image\ndata: {test: test.jsonl, media: .}\ntokenize: char\n", "tokenize",
+     "only text tasks take a tokenisation"),
 ])
 def test_bad_task_files_are_one_line_errors_naming_file_and_key(tmp_path, capsys, text, key, message):
     for name in ("train.jsonl", "test.jsonl"):

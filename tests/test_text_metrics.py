@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sacrebleu
+from sacrebleu.metrics import BLEU
 
 from harness.metrics import diversity as dv
+from harness.metrics import ngrams
 from harness.metrics import text as tx
 
 ROWS = [json.loads(line) for line in
@@ -129,3 +131,30 @@ def test_shared_ngram_statistics_equal_sacrebleu():
     refs = [r for cands, rs in zip(CANDS, REFS, strict=True) for r in [rs] * len(cands)]
     stats = [table.stats(h, table.references(r)) for h, r in zip(hyps, refs, strict=True)]
     assert ngrams.corpus_bleu(stats) == tx.corpus_bleu(hyps, refs)
+
+
+@pytest.mark.parametrize("tokenize", ["intl", "char", "zh", "none"])
+def test_another_tokenisation_equals_sacrebleu_with_it(tokenize):
+    streams = [list(s) for s in zip(*REFS, strict=True)]
+    values = tx.quality_flavours(CANDS, REFS, ["bleu"], tokenize)
+    want = sacrebleu.corpus_bleu([c[0] for c in CANDS], streams, tokenize=tokenize).score
+    assert values["top1/bleu"] == pytest.approx(want, abs=1e-9)
+    best = [max(sacrebleu.sentence_bleu(h, refs, tokenize=tokenize).score for h in c)
+            for c, refs in zip(CANDS, REFS, strict=True)]
+    assert values["max/bleu"] == pytest.approx(np.mean(best), abs=1e-9)
+    assert f"tok:{tokenize}" in tx.signatures(REFS, tokenize)["bleu"]
+    # Div-1 on that tokenisation, by hand
+    toks = [BLEU(tokenize=tokenize).tokenizer(c).split() for c in CANDS[0]]
+    distinct = len({t for ts in toks for t in ts})
+    assert dv.div_n(CANDS[:1], 1, tokenize) == pytest.approx(distinct / sum(map(len, toks)))
+    # the diversity table's sentence BLEU follows it too (mBLEU-4 of candidate 0 against 1)
+    table = ngrams.NgramTable(tokenize)
+    pair = ngrams.sentence_bleu(table.stats(CANDS[0][0], table.references([CANDS[0][1]])))
+    assert pair == pytest.approx(sacrebleu.sentence_bleu(CANDS[0][0], [CANDS[0][1]], tokenize=tokenize).score)
+
+
+def test_an_unknown_tokenisation_is_refused():
+    from harness import scoring
+
+    with pytest.raises(scoring.ScoreInputError, match="unknown tokenisation 'klingon'; choose one of 13a"):
+        scoring.score([0], [["a"]], [["a"]], ["bleu"], tokenize="klingon")

@@ -15,6 +15,7 @@ import numpy as np
 
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
+from harness.metrics.ngrams import NgramTable
 
 Decomposition = tuple[np.ndarray, Callable[[np.ndarray], float]]
 
@@ -51,18 +52,22 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, aggregate: Callable[[np.ndarr
 
 
 def decompositions(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                   metrics: Sequence[str] = ("bleu", "chrf")) -> dict[str, Decomposition]:
-    """Per-input rows and aggregates for the quality flavours and the per-input-mean metrics."""
-    out: dict[str, Decomposition] = tx.flavour_decompositions(candidates, references, metrics)
+                   metrics: Sequence[str] = ("bleu", "chrf"),
+                   tokenize: str = "13a") -> dict[str, Decomposition]:
+    """Per-input rows and aggregates for the quality flavours and the per-input-mean metrics
+    (``tokenize``: sacreBLEU's tokenisation of the BLEU-based ones and Div-n)."""
+    out: dict[str, Decomposition] = tx.flavour_decompositions(candidates, references, metrics, tokenize)
     n = len(candidates[0])
+    table = NgramTable(tokenize)
     per_input = {
-        "div_1": [dv.div_n([c], 1) for c in candidates],
-        "div_2": [dv.div_n([c], 2) for c in candidates],
+        "div_1": [dv.div_n([c], 1, tokenize) for c in candidates],
+        "div_2": [dv.div_n([c], 2, tokenize) for c in candidates],
         "unique": [dv.unique([c]) for c in candidates],
-        "refs_covered": [dv.refs_covered([c], [r]) for c, r in zip(candidates, references, strict=True)],
+        "refs_covered": [dv.refs_covered([c], [r], table)
+                         for c, r in zip(candidates, references, strict=True)],
     }
     if n >= 2:
-        per_input["mbleu_4"] = [dv.mbleu_4([c]) for c in candidates]
+        per_input["mbleu_4"] = [dv.mbleu_4([c], table) for c in candidates]
     for name, values in per_input.items():
         out[name] = (np.asarray(values, dtype=float), lambda rows: float(np.mean(rows)))
     return out

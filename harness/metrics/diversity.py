@@ -1,8 +1,9 @@
 """Diversity of N candidates per input, and how many references they cover. Pure functions.
 
 Tokenisation: BLEU-based scores use sacreBLEU's defaults (13a, case-sensitive); Div-n and
-vocabulary split with the same 13a tokenizer, case-sensitive. Definitions follow fairseq's
-``examples/translation_moe/score.py`` where one exists.
+vocabulary split with the same 13a tokenizer, case-sensitive. ``diversity(..., tokenize=)``
+takes another of sacreBLEU's tokenisations for all of them (``intl``, ``zh``, ``char``,
+``none``). Definitions follow fairseq's ``examples/translation_moe/score.py`` where one exists.
 
 - ``mbleu_4`` (lower = more diverse): per input, each candidate's sentence BLEU-4 against
   the other N−1, averaged over candidates, then over inputs.
@@ -35,18 +36,15 @@ import random
 from collections.abc import Sequence
 
 import numpy as np
-from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 from harness.metrics import ngrams as ng
 from harness.metrics.catalogue import MetricValues
-from harness.metrics.ngrams import NgramTable
+from harness.metrics.ngrams import NgramTable, tokenizer
 from harness.metrics.text import check_inputs
 
-_TOKENIZE = Tokenizer13a()
 
-
-def tokens(text: str) -> list[str]:
-    return _TOKENIZE(text).split()
+def tokens(text: str, tokenize: str = "13a") -> list[str]:
+    return tokenizer(tokenize)(text).split()
 
 
 def mbleu_4(candidates: Sequence[Sequence[str]], table: NgramTable | None = None) -> float:
@@ -119,31 +117,32 @@ def refs_covered_fairseq(candidates: Sequence[Sequence[str]], references: Sequen
     return float(np.mean(covered))
 
 
-def div_n(candidates: Sequence[Sequence[str]], n: int) -> float:
+def div_n(candidates: Sequence[Sequence[str]], n: int, tokenize: str = "13a") -> float:
     per_input = []
     for cands in candidates:
-        toks = [tokens(c) for c in cands]
+        toks = [tokens(c, tokenize) for c in cands]
         total = sum(len(t) for t in toks)
         grams = {tuple(t[k:k + n]) for t in toks for k in range(len(t) - n + 1)}
         per_input.append(len(grams) / total if total else 0.0)
     return float(np.mean(per_input))
 
 
-def vocab(candidates: Sequence[Sequence[str]]) -> float:
-    return float(len({tok for cands in candidates for c in cands for tok in tokens(c)}))
+def vocab(candidates: Sequence[Sequence[str]], tokenize: str = "13a") -> float:
+    return float(len({tok for cands in candidates for c in cands for tok in tokens(c, tokenize)}))
 
 
 def unique(candidates: Sequence[Sequence[str]]) -> float:
     return float(np.mean([len(set(c)) / len(c) for c in candidates]))
 
 
-def diversity(candidates: Sequence[Sequence[str]],
-              references: Sequence[Sequence[str]]) -> MetricValues:
-    """Every diversity metric that applies (BLEU-based ones need N >= 2; ``loo_bleu`` M >= 2)."""
+def diversity(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+              tokenize: str = "13a") -> MetricValues:
+    """Every diversity metric that applies (BLEU-based ones need N >= 2; ``loo_bleu`` M >= 2);
+    ``tokenize``: sacreBLEU's tokenisation of the BLEU-based metrics and Div-n (default 13a)."""
     n = check_inputs(candidates, references)
-    table = NgramTable()  # every string tokenised and counted once for all BLEU-based metrics
-    out = {"div_1": div_n(candidates, 1), "div_2": div_n(candidates, 2),
-           "vocab": vocab(candidates), "unique": unique(candidates),
+    table = NgramTable(tokenize)  # every string tokenised and counted once for all BLEU-based metrics
+    out = {"div_1": div_n(candidates, 1, tokenize), "div_2": div_n(candidates, 2, tokenize),
+           "vocab": vocab(candidates, tokenize), "unique": unique(candidates),
            "refs_covered": refs_covered(candidates, references, table),
            "refs_covered_fairseq": refs_covered_fairseq(candidates, references, table)}
     if n >= 2:

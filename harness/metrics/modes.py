@@ -27,12 +27,13 @@ from harness.metrics.ngrams import NgramTable
 
 def mode_coverage(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
                   reference_modes: Sequence[Sequence[str | None]],
-                  candidate_modes: Sequence[Sequence[str | None]] | None = None) -> MetricValues:
+                  candidate_modes: Sequence[Sequence[str | None]] | None = None,
+                  tokenize: str = "13a") -> MetricValues:
     """``modes_covered`` and ``mode_recall`` (see the module docstring); n/a when no input
-    has a labelled reference."""
+    has a labelled reference. ``tokenize``: the sentence BLEU's sacreBLEU tokenisation."""
     if len(reference_modes) != len(references):
         raise ValueError(f"reference_modes has {len(reference_modes)} rows for {len(references)} inputs")
-    table = NgramTable()
+    table = NgramTable(tokenize)
     covered, recall = [], []
     for i, (cands, refs, labels) in enumerate(zip(candidates, references, reference_modes, strict=True)):
         if len(labels) != len(refs):

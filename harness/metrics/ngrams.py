@@ -3,7 +3,7 @@
 The BLEU-based diversity metrics compare the same few strings with each other many times
 (5 candidates × 5 references: 25 sentence BLEUs per input for ``refs_covered``, 20 pairs for
 ``pairwise_bleu`` …). sacreBLEU tokenises and counts n-grams again on every call; here each
-distinct string is tokenised (13a, case-sensitive, as ``BLEU()``) and counted once, and the
+distinct string is tokenised (13a by default, case-sensitive, as ``BLEU()``) and counted once, and the
 statistics are sacreBLEU's own (``[hyp_len, ref_len, correct_1..4, total_1..4]``, closest
 reference length, ties to the shorter), so scores computed from them are sacreBLEU's to the
 bit (tests compare with ``sacrebleu.sentence_bleu`` / ``corpus_bleu``).
@@ -17,24 +17,33 @@ from functools import lru_cache
 
 from sacrebleu.metrics.bleu import BLEU
 from sacrebleu.metrics.helpers import extract_all_word_ngrams
-from sacrebleu.tokenizers.tokenizer_13a import Tokenizer13a
 
 ORDER = 4
-_TOKENIZE = Tokenizer13a()
 _CORPUS = BLEU()  # exp smoothing, no effective order: sacreBLEU's corpus defaults
+# sacreBLEU's tokenisations that need no further package or download (BLEU(tokenize=...))
+TOKENIZERS = ("13a", "intl", "zh", "char", "none")
+
+
+@lru_cache
+def tokenizer(name: str = "13a"):
+    """sacreBLEU's tokenizer ``name`` (one of :data:`TOKENIZERS`), as ``BLEU(tokenize=name)`` uses."""
+    if name not in TOKENIZERS:
+        raise ValueError(f"unknown tokenisation {name!r}; choose one of {', '.join(TOKENIZERS)}")
+    return BLEU(tokenize=name).tokenizer
 
 
 class NgramTable:
     """Word n-grams (orders 1–4) and length of each string, counted on first use."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokenize: str = "13a") -> None:
+        self._tokenize = tokenizer(tokenize)
         self._memo: dict[str, tuple[Counter, int]] = {}
         self._pairs: dict[tuple[str, str], tuple[int, ...]] = {}
 
     def __call__(self, text: str) -> tuple[Counter, int]:
         hit = self._memo.get(text)
         if hit is None:
-            hit = self._memo[text] = extract_all_word_ngrams(_TOKENIZE(text.rstrip()), 1, ORDER)
+            hit = self._memo[text] = extract_all_word_ngrams(self._tokenize(text.rstrip()), 1, ORDER)
         return hit
 
     def references(self, refs: Sequence[str]) -> tuple[dict, list[int]]:

@@ -30,13 +30,15 @@ ALPHA = 0.05  # p >= ALPHA: not significantly worse than the best (the leaderboa
 
 def input_rows(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
                metrics: Sequence[str], nll: np.ndarray | None = None,
-               owner: np.ndarray | None = None) -> dict[str, Decomposition]:
+               owner: np.ndarray | None = None, tokenize: str = "13a") -> dict[str, Decomposition]:
     """Per-input rows and their aggregate for every metric of ``metrics`` that decomposes
     over inputs. ``nll`` ``(K, rows)`` and ``owner`` ``(rows,)``: the reference-NLL probes
-    (:mod:`harness.metrics.likelihood`), for ``oracle_nll`` and ``top1_nll``."""
+    (:mod:`harness.metrics.likelihood`), for ``oracle_nll`` and ``top1_nll``; ``tokenize``:
+    the sacreBLEU tokenisation the task scores with."""
     wanted = set(metrics)
     text = [m for m in ("bleu", "chrf") if any(f"{f}/{m}" in wanted for f in FLAVOURS)]
-    parts = decompositions(candidates, references, text) if text or wanted & PER_INPUT_DIVERSITY else {}
+    parts = (decompositions(candidates, references, text, tokenize)
+             if text or wanted & PER_INPUT_DIVERSITY else {})
     coco_wanted = [m for m in coco.COCO if any(k.endswith(f"/{m}") for k in wanted)]
     if coco_wanted:
         parts.update(coco.coco_parts(candidates, references, coco_wanted)[0])

@@ -3,7 +3,9 @@
 Inputs everywhere: ``candidates[i][n]`` (N strings per input, the same N for every input)
 and ``references[i][m]`` (one or more strings per input; the number may vary).
 BLEU and chrF are sacreBLEU's defaults (BLEU: 13a tokenisation, case-sensitive, exp
-smoothing; chrF: character 6-grams, β = 2); the signature string says exactly which.
+smoothing; chrF: character 6-grams, β = 2); the signature string says exactly which. BLEU
+takes another of sacreBLEU's tokenisations with ``tokenize`` (``intl``, ``zh``, ``char``,
+``none``: :data:`harness.metrics.ngrams.TOKENIZERS`); chrF reads characters and has none.
 
 Candidate-set flavours, each a corpus score over one candidate per input, so the three
 are comparable with each other and with published single-output numbers:
@@ -96,10 +98,10 @@ def sentence_chrf(hyp: str, refs: Sequence[str]) -> float:
     return _SENTENCE_CHRF.sentence_score(hyp, list(refs)).score
 
 
-def signatures(references: Sequence[Sequence[str]]) -> dict[str, str]:
+def signatures(references: Sequence[Sequence[str]], tokenize: str = "13a") -> dict[str, str]:
     """sacreBLEU signature strings of ``bleu`` and ``chrf`` for these references."""
     streams = reference_streams(references)
-    bleu, chrf = BLEU(), CHRF()
+    bleu, chrf = BLEU(tokenize=tokenize), CHRF()
     bleu.corpus_score([r or "" for r in streams[0]], streams)  # fixes nrefs in the signature
     chrf.corpus_score([r or "" for r in streams[0]], streams)
     return {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
@@ -108,7 +110,7 @@ def signatures(references: Sequence[Sequence[str]]) -> dict[str, str]:
 QUALITY = ("bleu", "chrf")  # both higher is better, 0..100
 
 
-def rank_statistics(name: str, candidates, references):
+def rank_statistics(name: str, candidates, references, tokenize: str = "13a"):
     """The metric with the references' statistics computed once, and the per-sentence
     sufficient statistics of every candidate rank: an int array ``(N, inputs, stats)``.
 
@@ -116,7 +118,7 @@ def rank_statistics(name: str, candidates, references):
     in every corpus or sentence call; tests pin the results to its public scores.
     """
     streams = reference_streams(references)
-    metric = BLEU(references=streams) if name == "bleu" else _CHRF(references=streams)
+    metric = BLEU(references=streams, tokenize=tokenize) if name == "bleu" else _CHRF(references=streams)
     n = len(candidates[0])
     stats = [metric._extract_corpus_statistics([c[k] for c in candidates], None) for k in range(n)]
     return metric, np.asarray(stats, dtype=np.int64)
@@ -130,13 +132,13 @@ def _sentence_score(name: str, metric, s: list[int]) -> float:
 
 
 def flavour_decompositions(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                           metrics: Sequence[str] = QUALITY) -> dict[str, tuple]:
+                           metrics: Sequence[str] = QUALITY, tokenize: str = "13a") -> dict[str, tuple]:
     """Per flavour: per-input statistics rows and the function that aggregates any subset of
     them into the corpus score (so bootstrap resampling needs no re-tokenisation)."""
     n = check_inputs(candidates, references)
     out = {}
     for name in metrics:
-        metric, stats = rank_statistics(name, candidates, references)  # (N, inputs, S)
+        metric, stats = rank_statistics(name, candidates, references, tokenize)  # (N, inputs, S)
 
         def corpus(rows, metric=metric):
             return metric._compute_score_from_stats(rows.sum(0).tolist()).score
@@ -159,7 +161,8 @@ def _mean(rows: np.ndarray) -> float:
 
 
 def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                     metrics: Sequence[str] = QUALITY) -> MetricValues:
-    """``top1/<m>``, ``mean/<m>`` and ``oracle/<m>`` for every metric name in ``metrics``."""
-    parts = flavour_decompositions(candidates, references, metrics)
+                     metrics: Sequence[str] = QUALITY, tokenize: str = "13a") -> MetricValues:
+    """``top1/<m>``, ``mean/<m>``, ``oracle/<m>`` and ``max/<m>`` for every metric name in
+    ``metrics`` (``tokenize``: BLEU's sacreBLEU tokenisation)."""
+    parts = flavour_decompositions(candidates, references, metrics, tokenize)
     return MetricValues({name: float(aggregate(rows)) for name, (rows, aggregate) in parts.items()})

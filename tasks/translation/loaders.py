@@ -25,6 +25,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.files import DataFormatError
@@ -75,23 +76,42 @@ def read_parallel(source: str | Path, references: list[str | Path],
     return [Example(f"{prefix}:{i}", s, [r[i] for r in refs]) for i, s in enumerate(src)]
 
 
-def _example(obj, where: str, source_field: str, references_field: str, id_field: str, index: int) -> Example:
-    """An example from a row; a dotted field name reads a nested one (``translation.de``)."""
+@dataclass(frozen=True)
+class Columns:
+    """The column (field) names of a row: dotted names read nested fields (``translation.de``);
+    ``modes``: a list of mode labels aligned with the references ("": none)."""
+
+    source: str = "source"
+    references: str = "references"
+    id: str = "id"
+    modes: str = ""
+
+
+def _example(obj, where: str, columns: Columns, index: int) -> Example:
+    """An example from a row (its index is the id where the row has no ``columns.id``)."""
     if not isinstance(obj, dict):
         raise DataFormatError(f"{where}: expected a JSON object, got {type(obj).__name__}")
-    source = column(obj, source_field, where)
-    refs = column(obj, references_field, where)
+    source = column(obj, columns.source, where)
+    refs = column(obj, columns.references, where)
     if isinstance(refs, str):
         refs = [refs]
     if not isinstance(refs, list) or not refs or not all(isinstance(r, str) and r.strip() for r in refs):
-        raise DataFormatError(f"{where}: {references_field!r} must be a non-empty list of non-empty strings")
+        raise DataFormatError(f"{where}: {columns.references!r} must be a non-empty list of "
+                              "non-empty strings")
     if isinstance(source, str) and not source.strip():
-        raise DataFormatError(f"{where}: empty {source_field!r}")
-    return Example(str(obj.get(id_field, index)), source, list(refs))
+        raise DataFormatError(f"{where}: empty {columns.source!r}")
+    modes = None
+    if columns.modes:
+        modes = column(obj, columns.modes, where)
+        modes = [modes] if modes is None or isinstance(modes, str) else modes
+        if not isinstance(modes, list) or len(modes) != len(refs) or \
+                not all(m is None or isinstance(m, str) for m in modes):
+            raise DataFormatError(f"{where}: {columns.modes!r} must hold one mode label (or null) per "
+                                  f"reference: {len(refs)}, got {modes!r}")
+    return Example(str(obj.get(columns.id, index)), source, list(refs), modes)
 
 
-def read_jsonl(path: str | Path, source_field: str = "source", references_field: str = "references",
-               id_field: str = "id") -> list[Example]:
+def read_jsonl(path: str | Path, columns: Columns = Columns()) -> list[Example]:
     """``{"id", "source", "references": [...]}`` a line (a string reference is one reference)."""
     out = []
     for number, line in enumerate(read_lines(path), 1):
@@ -99,8 +119,7 @@ def read_jsonl(path: str | Path, source_field: str = "source", references_field:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataFormatError(f"{path}, line {number}: not valid JSON ({e.msg})") from None
-        where = f"{path}, line {number}"
-        out.append(_example(obj, where, source_field, references_field, id_field, number - 1))
+        out.append(_example(obj, f"{path}, line {number}", columns, number - 1))
     ids = [e.id for e in out]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
@@ -108,8 +127,8 @@ def read_jsonl(path: str | Path, source_field: str = "source", references_field:
     return out
 
 
-def read_hf_dataset(data_files: str | list[str], split: str = "train", source_field: str = "source",
-                    references_field: str = "references", id_field: str = "id") -> list[Example]:
+def read_hf_dataset(data_files: str | list[str], split: str = "train",
+                    columns: Columns = Columns()) -> list[Example]:
     """A dataset in local files loaded with HF ``datasets`` (builder chosen by extension)."""
     from datasets import load_dataset
 
@@ -122,36 +141,26 @@ def read_hf_dataset(data_files: str | list[str], split: str = "train", source_fi
         if not Path(f).is_file():
             raise DataFormatError(f"{f}: no such file")
     ds = load_dataset(builders[suffixes.pop()], data_files={split: files}, split=split)
-    return [_example(row, f"{files[0]}, row {i}", source_field, references_field, id_field, i)
-            for i, row in enumerate(ds)]
+    return [_example(row, f"{files[0]}, row {i}", columns, i) for i, row in enumerate(ds)]
 
 
-def read_examples(path: str | Path, split: str = "train", source_field: str = "source",
-                  references_field: str = "references", id_field: str = "id") -> list[Example]:
+def read_hub(dataset: str, split: str, config: str | None = None,
+             columns: Columns = Columns()) -> list[Example]:
+    """A split of an HF dataset: a hub id or a local dataset folder (:func:`harness.hub.load_split`)."""
+    rows = load_split(dataset, split, config)
+    return [_example(row, f"{dataset}[{split}], row {i}", columns, i) for i, row in enumerate(rows)]
+
+
+def read_examples(path: str | Path, split: str = "train", columns: Columns = Columns()) -> list[Example]:
     """A ``.jsonl`` file (:func:`read_jsonl`), a ``.json``/``.csv``/``.parquet`` file
     (:func:`read_hf_dataset`), or a folder of such files read as the HF dataset it holds
     (``split``: which of its splits)."""
     path = Path(path)
-    fields = dict(source_field=source_field, references_field=references_field, id_field=id_field)
     if path.is_dir():
-        from datasets import load_dataset
-
-        try:
-            ds = load_dataset(str(path), split=split)
-        except ValueError as exc:  # an unknown split names the ones there are
-            raise DataFormatError(f"{path}: {' '.join(str(exc).split())}") from None
-        return [_example(row, f"{path}, row {i}", index=i, **fields) for i, row in enumerate(ds)]
+        return read_hub(str(path), split, None, columns)
     if path.suffix == ".jsonl":
-        return read_jsonl(path, **fields)
-    return read_hf_dataset(str(path), split, **fields)
-
-
-def read_hub(dataset: str, split: str, config: str | None = None, source_field: str = "source",
-             references_field: str = "references", id_field: str = "id") -> list[Example]:
-    """A split of an HF dataset (a hub id or a local dataset folder, :func:`harness.hub.load_split`)."""
-    rows = load_split(dataset, split, config)
-    return [_example(row, f"{dataset}[{split}], row {i}", source_field, references_field, id_field, i)
-            for i, row in enumerate(rows)]
+        return read_jsonl(path, columns)
+    return read_hf_dataset(str(path), split, columns)
 
 
 def group_pairs(pairs: list[tuple[str, str]], id_prefix: str) -> list[Example]:

@@ -22,6 +22,7 @@ has several references. The sacreBLEU signatures go in the table footer.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +31,9 @@ import torch
 
 from harness.metrics import diversity as dv
 from harness.metrics import text as tx
-from harness.metrics.catalogue import FLAVOURS, metric_info
+from harness.metrics.catalogue import FLAVOURS, MODE_COVERAGE, metric_info
+from harness.metrics.modes import mode_coverage
+from harness.metrics.ngrams import TOKENIZERS
 from harness.registry import register_task
 from harness.task import (
     Example,
@@ -42,7 +45,7 @@ from harness.task import (
     pad,
 )
 from tasks.translation import base as tb
-from tasks.translation.loaders import read_examples, read_hub, read_parallel
+from tasks.translation.loaders import Columns, read_examples, read_hub, read_parallel
 
 ALMA_PROMPT = "Translate this from {src} to {tgt}:\n{src}: {text}\n{tgt}:"
 
@@ -70,6 +73,10 @@ class TranslationConfig(PretrainedConfig):
     # (a dotted name reads a nested field: translation.en)
     references_field: str = "references"  # a list of strings, or one string
     id_field: str = "id"
+    # a column of per-reference mode labels (a list aligned with the references; null: no mode):
+    # adds modes_covered and mode_recall (harness.metrics.modes)
+    modes_field: str = ""
+    tokenize: str = "13a"  # sacreBLEU's tokenisation of BLEU, the diversity metrics and Div-n
     num_train: int = 0  # adapter training pairs to use (0: all)
     num_test: int = 0  # test inputs to score (0: all)
     max_source_tokens: int = 64
@@ -92,6 +99,8 @@ class TranslationConfig(PretrainedConfig):
             raise ValueError("give hf_dataset (its test_split) or a test file, not both")
         if self.hf_config and not self.hf_dataset:
             raise ValueError("hf_config needs hf_dataset")
+        if self.tokenize not in TOKENIZERS:
+            raise ValueError(f"tokenize must be one of {', '.join(TOKENIZERS)}, got {self.tokenize!r}")
         check_pretrained_config(self)
 
 
@@ -135,18 +144,26 @@ class TranslationTask(PretrainedTask):
         names += ["mbleu_4", "pairwise_bleu", "div_1", "div_2", "vocab", "unique"]
         if self._multi_reference:
             names += ["loo_bleu", "refs_covered", "refs_covered_fairseq"]
-        return {n: metric_info(n) for n in names}
+        if self.config.modes_field:
+            names += list(MODE_COVERAGE)
+        return {n: self._tokenised(metric_info(n)) for n in names}
+
+    def _tokenised(self, info: MetricInfo) -> MetricInfo:
+        """The catalogue's entry with this task's tokenisation (13a unless ``tokenize``)."""
+        if info.tokenisation == "sacreBLEU 13a" and self.tokenize != "13a":
+            return dataclasses.replace(info, tokenisation=f"sacreBLEU {self.tokenize}")
+        return info
 
     # ---------------------------------------------------------------------------- data
     @cached_property
     def _train_pairs(self) -> list[Example]:
         c = self.config
         if c.train_jsonl or c.train_file:
-            pairs = self._read(c.train_jsonl or c.train_file, c.train_split)
+            pairs = self._read(c.train_jsonl or c.train_file, c.train_split, test=False)
         elif c.train_source:
             pairs = read_parallel(c.train_source, [c.train_target])
         elif c.hf_dataset and c.train_split:  # train_split "": the default training pairs
-            pairs = self._read_hub(c.train_split)
+            pairs = self._read_hub(c.train_split, test=False)
         else:
             pairs = self.default_train()
         return pairs[: c.num_train] if c.num_train else pairs
@@ -166,22 +183,25 @@ class TranslationTask(PretrainedTask):
     def _test(self) -> list[Example]:
         c = self.config
         if c.test_jsonl or c.test_file:
-            examples = self._read(c.test_jsonl or c.test_file, c.test_split)
+            examples = self._read(c.test_jsonl or c.test_file, c.test_split, test=True)
         elif c.test_source:
             examples = read_parallel(c.test_source, c.test_references)
         elif c.hf_dataset:
-            examples = self._read_hub(c.test_split)
+            examples = self._read_hub(c.test_split, test=True)
         else:
             examples = self.default_test()
         return examples[: c.num_test] if c.num_test else examples
 
-    def _read(self, path: str, split: str) -> list[Example]:
+    def _columns(self, test: bool) -> Columns:
+        """The config's column names; mode labels are read for the test inputs only."""
         c = self.config
-        return read_examples(path, split, c.source_field, c.references_field, c.id_field)
+        return Columns(c.source_field, c.references_field, c.id_field, c.modes_field if test else "")
 
-    def _read_hub(self, split: str) -> list[Example]:
-        c = self.config
-        return read_hub(c.hf_dataset, split, c.hf_config, c.source_field, c.references_field, c.id_field)
+    def _read(self, path: str, split: str, test: bool) -> list[Example]:
+        return read_examples(path, split, self._columns(test))
+
+    def _read_hub(self, split: str, test: bool) -> list[Example]:
+        return read_hub(self.config.hf_dataset, split, self.config.hf_config, self._columns(test))
 
     @property
     def _multi_reference(self) -> bool:
@@ -190,7 +210,8 @@ class TranslationTask(PretrainedTask):
     def data_fingerprint(self) -> str:
         h = hashlib.sha256()
         for e in self._train_pairs + self._test:
-            h.update(repr((e.id, e.source, e.references)).encode())
+            h.update(repr((e.id, e.source, e.references) if e.modes is None else
+                          (e.id, e.source, e.references, e.modes)).encode())
         return h.hexdigest()
 
     def training_set(self) -> TrainingSet:
@@ -252,13 +273,19 @@ class TranslationTask(PretrainedTask):
     # ------------------------------------------------------------------------- scoring
     def score(self, examples, candidates, probes):
         refs = [e.references for e in examples]
-        values = tx.quality_flavours(candidates, refs)
-        values.update(self.declared(dv.diversity(candidates, refs)))
-        return values, {"signatures": tx.signatures(refs)}
+        values = tx.quality_flavours(candidates, refs, tokenize=self.tokenize)
+        values.update(self.declared(dv.diversity(candidates, refs, self.tokenize)))
+        details = {"signatures": tx.signatures(refs, self.tokenize)}
+        if self.config.modes_field:
+            modes = mode_coverage(candidates, refs, [e.modes for e in examples], tokenize=self.tokenize)
+            values.update(modes)
+            details["unavailable"] = modes.unavailable
+        return values, details
 
     def oracle_score(self, examples, candidates):
-        return tx.quality_flavours(candidates, [e.references for e in examples], ["bleu"])["oracle/bleu"]
+        refs = [e.references for e in examples]
+        return tx.quality_flavours(candidates, refs, ["bleu"], self.tokenize)["oracle/bleu"]
 
     def notes(self) -> list[str]:
-        sig = tx.signatures([e.references for e in self._test])
+        sig = tx.signatures([e.references for e in self._test], self.tokenize)
         return [f"sacreBLEU {k}: {v}" for k, v in sig.items()]

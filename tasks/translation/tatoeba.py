@@ -25,8 +25,9 @@ checkpoint: ``task.backbone=<ALMA-style causal LM or seq2seq folder>`` and train
 from __future__ import annotations
 
 from harness.metrics import diversity as dv
-from harness.metrics.catalogue import MetricInfo, metric_info
+from harness.metrics.catalogue import MODE_COVERAGE, MetricInfo, metric_info
 from harness.metrics.modes import mode_coverage
+from harness.metrics.ngrams import NgramTable
 from harness.registry import register_task
 from harness.task import Example, Figure
 from tasks.translation import tatoeba_base as tab
@@ -65,10 +66,11 @@ class TatoebaTask(TranslationTask):
         out["loo_bleu"] = MetricInfo(
             True, f"leave-one-out multi-reference BLEU on every input's first {LOO_REFERENCES} references "
             "(fairseq's definition needs the same M for every input; Tatoeba's M is 2-6)",
-            metric_info("loo_bleu").tokenisation)
-        out["modes_covered"] = MetricInfo(True, "address forms (du/ihr/Sie) of the references that some "
-                                          "candidate uses, per input with a form")
-        out["mode_recall"] = MetricInfo(True, "modes_covered / the forms among the input's references")
+            self._tokenised(metric_info("loo_bleu")).tokenisation)
+        if not self.config.modes_field:  # else the data's labels (the base's entries)
+            out["modes_covered"] = MetricInfo(True, "address forms (du/ihr/Sie) of the references that some "
+                                              "candidate uses, per input with a form")
+            out["mode_recall"] = MetricInfo(True, "modes_covered / the forms among the input's references")
         for mode in MODES:
             out[f"share_{mode}"] = MetricInfo(None, f"share of the candidates (inputs with a form) in the "
                                               f"{mode} form")
@@ -76,9 +78,13 @@ class TatoebaTask(TranslationTask):
 
     def score(self, examples, candidates, probes):
         values, extras = super().score(examples, candidates, probes)
-        values["loo_bleu"] = dv.loo_bleu(candidates, [e.references[:LOO_REFERENCES] for e in examples])
-        values.update(address_coverage([e.source for e in examples], [e.references for e in examples],
-                                       candidates))
+        values["loo_bleu"] = dv.loo_bleu(candidates, [e.references[:LOO_REFERENCES] for e in examples],
+                                         NgramTable(self.tokenize))
+        refs = [e.references for e in examples]
+        coverage = address_coverage([e.source for e in examples], refs, candidates)
+        if self.config.modes_field:  # the data's own mode labels give the coverage; the shares stay
+            coverage = {k: v for k, v in coverage.items() if k not in MODE_COVERAGE}
+        values.update(coverage)
         return values, extras
 
 
