@@ -39,7 +39,7 @@ def test_run_writes_tidy_scores_and_leaderboard_then_reuses_everything(run_dirs,
     board = (out / "leaderboard.md").read_text()
     assert "| lora_mcl |" in board and "markov_tv ↓" in board and "commit" in board
     stages = artifacts(cache)
-    assert {k.split("/")[0] for k in stages} == {"backbone", "train", "decode", "score"}
+    assert {k.split("/")[0] for k in stages} == {"backbone", "train", "decode", "score", "significance"}
 
     capsys.readouterr()
     published = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
