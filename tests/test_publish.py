@@ -202,3 +202,17 @@ def test_leaderboards_mark_cells_not_significantly_worse_than_the_best(published
     assert result["seeds"] == [0, 1] and result["delta"] == pytest.approx(want["delta"])
     if want["delta"] > 0:
         assert result["p_value"] == pytest.approx(want["p_value"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["beam", "nobody", "--metric", "max/bleu"], "no cells of method 'nobody'"),
+    (["beam", "nucleus", "--metric", "oracle_nll"], "probes a run folder does not keep"),
+    (["beam", "nucleus", "--metric", "vocab"], "vocab does not decompose over inputs"),
+    (["beam", "nucleus", "--metric", "bleu_9"], "task 'translation' has no metric 'bleu_9'"),
+])
+def test_compare_errors_are_one_line(published, capsys, args, message):
+    out, _ = published
+    capsys.readouterr()
+    assert main(["compare", str(out), "--task", "translation", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err, err
