@@ -99,7 +99,8 @@ def significance_to(directory: Path, columns: dict[str, bool], cells: dict[str, 
     """``significance.json``: for each column (``{metric: higher_is_better}``) that decomposes
     over inputs, every method (row) against the column's best, by the paired bootstrap over
     inputs pooled over seeds (:mod:`harness.metrics.significance`). ``cells[row][seed]``: the
-    decode folder of that row's cell; rows lacking one of the seeds the others have are left out."""
+    decode folder of that row's cell; only the seeds every row has take part, and a column's
+    rows are those its metric applies to (``mbleu_4`` needs N ≥ 2)."""
     seeds = sorted(set.intersection(*(set(by_seed) for by_seed in cells.values())))
     refs = [e.references for e in examples]
     parts: dict[str, dict[str, list]] = {}  # metric -> row -> per-seed decompositions
