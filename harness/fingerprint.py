@@ -9,7 +9,7 @@ way). Editing a plugin's decode function, a base class it inherits or a harness 
 calls changes the key of every stage that runs it; editing the CLI or a README does not.
 
 A module imported only inside a function body is not followed: a stage that calls such code
-names the module itself (see :data:`harness.runner.STAGE_MODULES`).
+must import it at module level (or name it among the objects) for its key to cover it.
 """
 
 from __future__ import annotations

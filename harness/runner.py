@@ -14,7 +14,9 @@ stopped, and cells that share a stage (two decoders of one adapter) compute it o
 
 The decode stage keeps everything the score stage needs beside the candidates — the task's
 probes of the model, the method's costs, the training log — so scoring never loads a
-model, and a cache whose train artifacts were deleted re-scores without training.
+model, and a cache whose train artifacts were deleted re-scores without training. The
+decode key hashes the decode code (:mod:`harness.stages`), the score, curve and
+significance keys the scoring code (:mod:`harness.score_stages` and the metrics it imports).
 
 The runner prints nothing (progress goes to the callback the CLI gives) and writes no
 table: :mod:`harness.publish` does, from the :class:`RunResult` it returns.
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import stages
+from harness import score_stages, stages
 from harness.cache import Cache, cache_location, file_sha256, is_uri, stable_hash
 from harness.config import ConfigError, RunSpec, as_dict
 from harness.devices import device_key, resolve_device, to_device
@@ -70,7 +72,7 @@ class RunResult:
     computed: int  # cells with a stage computed by this run
     cached: int  # cells whose every artifact was in the cache
     wall_s: float
-    # per task and decomposable column, each row against the column's best (harness.stages.significance_to)
+    # per task and decomposable column, each row against the column's best (score_stages.significance_to)
     significance: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SIGNIFICANCE_COLUMNS))
 
     @property
@@ -108,7 +110,6 @@ class Runner:
         # the code each stage runs (plugins, their bases, the harness modules they import)
         libs = library_versions()
         task_code, method_code = code_fingerprint(t), code_fingerprint(m)
-        stage_code = code_fingerprint(stages)
         backbone = stable_hash({"task": t.name, "version": t.version,
                                 "backbone": t.backbone_spec(cell.seed),
                                 "code": task_code, "libraries": libs})
@@ -127,9 +128,10 @@ class Runner:
                               "method": type(m).name, "method_version": m.version, "decode": m.decode_spec(),
                               "task": t.name, "task_version": t.version,
                               "task_config": as_dict(t.config), "seed": cell.seed,
-                              "code": [task_code, method_code, stage_code], "libraries": libs})
+                              "code": [task_code, method_code, code_fingerprint(stages)], "libraries": libs})
         score = stable_hash({"decode": decode, "task": t.name, "task_version": t.version,
-                             "scores": SCORES_VERSION, "code": [task_code, method_code, stage_code]})
+                             "scores": SCORES_VERSION,
+                             "code": [task_code, method_code, code_fingerprint(score_stages)]})
         self._keys[id(cell)] = {"backbone": backbone, "train": train, "decode": decode,
                                 "score": score}
         return self._keys[id(cell)]
@@ -143,7 +145,8 @@ class Runner:
 
     def curve_key(self, vcell: Cell) -> str:
         return stable_hash({"decode": self.keys(vcell)["decode"], "task_version": vcell.task.version,
-                            "metric": vcell.task.best_of_n_metric, "n": self.spec.best_of_n})
+                            "metric": vcell.task.best_of_n_metric, "n": self.spec.best_of_n,
+                            "code": code_fingerprint(score_stages)})
 
     # -------------------------------------------------------------------- stages
     def backbone(self, cell: Cell) -> Path:
@@ -194,8 +197,8 @@ class Runner:
         t, examples = cell.task, cell.task.test_examples()
 
         def score(d: Path) -> None:
-            stages.score_to(d, t, examples, read_candidates(ddir / "candidates.jsonl", examples),
-                            stages.read_measured(ddir), cell.seed)
+            score_stages.score_to(d, t, examples, read_candidates(ddir / "candidates.jsonl", examples),
+                                  stages.read_measured(ddir), cell.seed)
 
         return self.cache.get_or_compute("score", self.keys(cell)["score"], score,
                                          describe={"cell": cell.label})[0]
@@ -208,7 +211,7 @@ class Runner:
         def curve(d: Path) -> None:
             examples = t.test_examples()
             candidates = read_candidates(ddir / "candidates.jsonl", examples)
-            stages.best_of_n_to(d, t, vcell.method, examples, candidates, n_max)
+            score_stages.best_of_n_to(d, t, vcell.method, examples, candidates, n_max)
 
         return self.cache.get_or_compute("curve", self.curve_key(vcell), curve,
                                          describe={"cell": vcell.label, "best_of_n": n_max})[0]
@@ -235,10 +238,10 @@ class Runner:
                        if info.higher_is_better is not None}
             key = stable_hash({"task": task.name, "task_version": task.version, "columns": columns,
                                "decodes": decodes, "resamples": significance.RESAMPLES,
-                               "code": code_fingerprint(stages)})
+                               "code": code_fingerprint(score_stages)})
 
             def test(d: Path, t=task, c=columns, rows=cells) -> None:
-                stages.significance_to(d, c, rows, t.test_examples(), t.tokenize)
+                score_stages.significance_to(d, c, rows, t.test_examples(), t.tokenize)
 
             sdir = self.cache.get_or_compute("significance", key, test, describe={"task": task.name})[0]
             tests = json.loads((sdir / "significance.json").read_text())["tests"]

@@ -3,7 +3,7 @@
 One table per task: a row per method, a column per metric with its direction (↑ higher
 is better, ↓ lower is better), mean ± std over seeds, the best value per column in bold.
 Where the scores hold ``ci95/<metric>`` (half the width of a 95 % bootstrap interval over
-test inputs, see :func:`harness.stages.bootstrap_half_widths`) the cell also shows its
+test inputs, see :func:`harness.score_stages.bootstrap_half_widths`) the cell also shows its
 mean over seeds in brackets: the input-sampling uncertainty that a few seeds cannot show.
 Where the run holds ``significance.csv`` (:mod:`harness.metrics.significance`), a cell that
 is not significantly worse than its column's best (paired bootstrap over test inputs, pooled

@@ -27,9 +27,9 @@ FORBIDDEN = [  # (importer prefix, imported prefix, why)
       for inner in ("harness", "methods", "tasks")],
     *[("harness.metrics", model, "metrics are pure functions of text: no model code")
       for model in ("torch", "transformers", "peft", "harness.runner", "harness.stages",
-                    "harness.plan", "harness.method", "harness.probes")],
+                    "harness.score_stages", "harness.plan", "harness.method", "harness.probes")],
 ]
-SILENT = ("harness.runner", "harness.plan", "harness.stages", "harness.cache")
+SILENT = ("harness.runner", "harness.plan", "harness.stages", "harness.score_stages", "harness.cache")
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -229,3 +229,18 @@ def test_scores_come_back_without_training_when_train_artifacts_are_gone(run_dir
     assert (out / "scores.csv").read_text() == scores
     # the training log is kept with the decode it led to
     assert (out / "cells" / "markov" / "lora_mcl" / "seed0" / "train_log.json").is_file()
+
+
+def test_the_decode_key_covers_the_decode_code_and_not_the_scoring_code():
+    """Editing how candidates are scored or tested re-scores them; it does not decode again."""
+    from harness import fingerprint, score_stages, stages
+
+    def covered(module):
+        roots = frozenset(fingerprint.PROJECT_PACKAGES)
+        return {name for name, _ in fingerprint._module_digest(module.__name__, roots)}
+
+    decode, score = covered(stages), covered(score_stages)
+    assert not {m for m in decode if m.startswith("harness.metrics.") and m != "harness.metrics.catalogue"}
+    assert "harness.scoring" not in decode
+    assert {"harness.stages", "harness.scoring", "harness.metrics.significance",
+            "harness.metrics.bootstrap", "harness.metrics.likelihood"} <= score
