@@ -82,8 +82,8 @@ def _half_widths(df: pd.DataFrame) -> dict[tuple[str, str], float]:
 
 def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str], metrics: list[str],
            half_widths: dict, p: dict) -> tuple[dict, dict]:
-    """Formatted values (a dagger where ``p``, against the column's best, is ≥ ALPHA) and
-    which ones are the best of their column."""
+    """Formatted values (a dagger where ``p``, against the column's best, is ≥ ALPHA and the
+    value is not itself bold: a tie with the best) and which ones are the best of their column."""
     text, best = {}, {}
     for metric in metrics:
         sub = summary[summary["metric"] == metric].set_index("method")
@@ -99,9 +99,9 @@ def _cells(summary: pd.DataFrame, metric_info: dict, methods: list[str], metrics
             text[method, metric] = format_value(mean, std if n > 1 else 0.0)
             if (method, metric) in half_widths:
                 text[method, metric] += f" [±{half_widths[method, metric]:.4f}]"
-            if p.get((method, metric), 0.0) >= ALPHA:
-                text[method, metric] += f" {DAGGER}"
             best[method, metric] = target is not None and np.isclose(mean, target)
+            if p.get((method, metric), 0.0) >= ALPHA and not best[method, metric]:  # bold says more
+                text[method, metric] += f" {DAGGER}"
     return text, best
 
 
