@@ -16,7 +16,7 @@ import numpy as np
 
 from harness.errors import MCLBenchError
 from harness.metrics import significance
-from harness.metrics.bootstrap import paired_bootstrap
+from harness.metrics.bootstrap import PER_INPUT_METRICS, paired_bootstrap
 from harness.metrics.catalogue import LIKELIHOOD
 
 
@@ -77,7 +77,7 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
             if metric not in parts:
                 raise CompareError(f"{metric} does not decompose over inputs (or cannot run here), so "
                                    "it has no paired test; decomposable: the sacreBLEU and COCO flavours, "
-                                   "div_1, div_2, unique, refs_covered, mbleu_4")
+                                   f"{', '.join(PER_INPUT_METRICS)}")
             rows, aggregate = parts[metric]
             per_seed.append(rows)
         stacked[method] = np.stack(per_seed, axis=1)

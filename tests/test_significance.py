@@ -10,7 +10,7 @@ import pytest
 
 from harness import scoring
 from harness.metrics import significance as sig
-from harness.metrics.bootstrap import paired_bootstrap
+from harness.metrics.bootstrap import PER_INPUT_METRICS, paired_bootstrap
 
 ROWS = [json.loads(line) for line in
         (Path(__file__).parent / "fixtures" / "multi30k_val_captions.jsonl").read_text().splitlines()]
@@ -68,6 +68,7 @@ def test_the_rows_reproduce_the_scores_the_table_shows():
     values, _ = scoring.score(list(range(len(CANDS))), CANDS, REFS, metrics)
     parts = sig.input_rows(CANDS, REFS, metrics)
     assert set(parts) == set(metrics)
+    assert set(PER_INPUT_METRICS) <= set(parts)  # the constant names what decompositions gives
     for name, (rows, aggregate) in parts.items():
         assert aggregate(rows) == pytest.approx(values[name], abs=1e-9), name
 

@@ -20,13 +20,22 @@ from harness.metrics.ngrams import NgramTable
 Decomposition = tuple[np.ndarray, Callable[[np.ndarray], float]]
 
 
+# the diversity metrics that are means of per-input values (see decompositions)
+PER_INPUT_METRICS = ("div_1", "div_2", "unique", "refs_covered", "mbleu_4")
+
+
+def resample_indices(n_inputs: int, n_resamples: int = 1000, seed: int = 0) -> list[np.ndarray]:
+    """The input positions of each resample, drawn with replacement from a seeded generator:
+    the one stream every test and interval here uses (same seed, same resamples)."""
+    rng = np.random.default_rng(seed)
+    return [rng.integers(0, n_inputs, n_inputs) for _ in range(n_resamples)]
+
+
 def bootstrap_ci(per_input: np.ndarray, aggregate: Callable[[np.ndarray], float],
                  n_resamples: int = 1000, confidence: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
     """Percentile interval of ``aggregate`` over resamples of the inputs."""
-    rng = np.random.default_rng(seed)
-    n = len(per_input)
-    values = [aggregate(per_input[rng.integers(0, n, n)]) for _ in range(n_resamples)]
+    values = [aggregate(per_input[idx]) for idx in resample_indices(len(per_input), n_resamples, seed)]
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
@@ -41,11 +50,9 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, aggregate: Callable[[np.ndarr
     """
     if len(a) != len(b):
         raise ValueError(f"paired test needs the same inputs: {len(a)} vs {len(b)} rows")
-    rng = np.random.default_rng(seed)
     observed = aggregate(a) - aggregate(b)
     flips = 0
-    for _ in range(n_resamples):
-        idx = rng.integers(0, len(a), len(a))
+    for idx in resample_indices(len(a), n_resamples, seed):
         delta = aggregate(a[idx]) - aggregate(b[idx])
         flips += (delta <= 0) if observed > 0 else (delta >= 0)
     return {"delta": float(observed), "p_value": (flips + 1) / (n_resamples + 1)}

@@ -21,10 +21,15 @@ import numpy as np
 from harness.metrics.catalogue import MetricValues
 
 
-def nll_flavours(nll: np.ndarray, owner: np.ndarray) -> MetricValues:
-    """``oracle_nll`` and ``top1_nll`` (see the module docstring)."""
+def nll_per_input(nll: np.ndarray, owner: np.ndarray) -> dict[str, np.ndarray]:
+    """``oracle_nll`` and ``top1_nll`` of each input (the mean over its references), in the
+    order of the input indices; the metrics are their means."""
     nll, owner = np.asarray(nll, dtype=np.float64), np.asarray(owner)
     inputs = np.unique(owner)
     per_row = {"oracle_nll": nll.min(0), "top1_nll": nll[0]}
-    return MetricValues({name: float(np.mean([rows[owner == i].mean() for i in inputs]))
-                         for name, rows in per_row.items()})
+    return {name: np.array([rows[owner == i].mean() for i in inputs]) for name, rows in per_row.items()}
+
+
+def nll_flavours(nll: np.ndarray, owner: np.ndarray) -> MetricValues:
+    """``oracle_nll`` and ``top1_nll`` (see the module docstring)."""
+    return MetricValues({name: float(np.mean(rows)) for name, rows in nll_per_input(nll, owner).items()})

@@ -20,12 +20,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from harness.metrics import coco
-from harness.metrics.bootstrap import Decomposition, decompositions
+from harness.metrics.bootstrap import PER_INPUT_METRICS, Decomposition, decompositions, resample_indices
 from harness.metrics.catalogue import FLAVOURS
+from harness.metrics.likelihood import nll_per_input
 
 RESAMPLES = 1000
-# the diversity metrics that are means of per-input values (bootstrap.decompositions)
-PER_INPUT_DIVERSITY = {"div_1", "div_2", "unique", "refs_covered", "mbleu_4"}
 ALPHA = 0.05  # p >= ALPHA: not significantly worse than the best (the leaderboard's dagger)
 
 
@@ -39,7 +38,7 @@ def input_rows(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
     wanted = set(metrics)
     text = [m for m in ("bleu", "chrf") if any(f"{f}/{m}" in wanted for f in FLAVOURS)]
     parts = (decompositions(candidates, references, text, tokenize)
-             if text or wanted & PER_INPUT_DIVERSITY else {})
+             if text or wanted & set(PER_INPUT_METRICS) else {})
     coco_wanted = [m for m in coco.COCO if any(k.endswith(f"/{m}") for k in wanted)]
     if coco_wanted:
         parts.update(coco.coco_parts(candidates, references, coco_wanted)[0])
@@ -49,12 +48,8 @@ def input_rows(candidates: Sequence[Sequence[str]], references: Sequence[Sequenc
 
 
 def nll_rows(nll: np.ndarray, owner: np.ndarray) -> dict[str, Decomposition]:
-    """``oracle_nll`` / ``top1_nll`` per input: the mean over the input's references."""
-    nll, owner = np.asarray(nll, dtype=np.float64), np.asarray(owner)
-    inputs = np.unique(owner)
-    per_row = {"oracle_nll": nll.min(0), "top1_nll": nll[0]}
-    return {name: (np.array([rows[owner == i].mean() for i in inputs]), _mean)
-            for name, rows in per_row.items()}
+    """``oracle_nll`` / ``top1_nll`` per input (the mean over the input's references)."""
+    return {name: (rows, _mean) for name, rows in nll_per_input(nll, owner).items()}
 
 
 def _mean(rows: np.ndarray) -> float:
@@ -72,13 +67,6 @@ def best_method(means: dict[str, float], higher_is_better: bool) -> str:
     values = np.array(list(means.values()), dtype=float)
     target = np.nanmax(values) if higher_is_better else np.nanmin(values)
     return next(m for m, v in means.items() if np.isclose(v, target))
-
-
-def resample_indices(n_inputs: int, n_resamples: int = RESAMPLES, seed: int = 0) -> list[np.ndarray]:
-    """The input positions of each resample, drawn as :func:`paired_bootstrap` draws them
-    (so that both give the same p-values)."""
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, n_inputs, n_inputs) for _ in range(n_resamples)]
 
 
 def against_best(rows: dict[str, np.ndarray], aggregate: Callable[[np.ndarray], float],
