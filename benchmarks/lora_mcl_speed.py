@@ -200,7 +200,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ks", default="2,4,8")
     p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--seq", type=int, default=64)
+    p.add_argument("--seq", type=int, default=64, help=f"tokens per sequence (> {PROMPT_LEN}, the prompt)")
     p.add_argument("--rank", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3, help="timed calls per child process")
     p.add_argument("--rounds", type=int, default=5,
@@ -213,6 +213,8 @@ def main() -> None:
     p.add_argument("--_child", dest="variant", help=argparse.SUPPRESS)
     p.add_argument("--k", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.seq <= PROMPT_LEN:
+        p.error(f"--seq must exceed the {PROMPT_LEN}-token prompt that decoding continues")
     if args.variant:
         print(json.dumps(measure_one(args)))
         return

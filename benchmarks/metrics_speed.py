@@ -1,7 +1,10 @@
-"""Time every text metric on 5 000 inputs × 5 candidates × 5 references of real sentences.
+"""Time every registered text metric on 5 000 inputs × 5 candidates × 5 references of real sentences.
 
-Each metric alone (all three flavours), then ``scoring.score`` with every metric but SPICE
-end to end, as ``mclbench score`` runs it (METEOR's JVM overlapping the Python metrics).
+Each metric module of the registry (:mod:`harness.metrics.registry`) alone (every metric it
+registers, every reduction), then ``scoring.score`` with every text metric end to end, as
+``mclbench score`` runs it (METEOR's JVM overlapping the Python metrics). Metrics that need
+mode labels or run a model (SBERT) are timed apart and left out of the end-to-end figure, as
+are those that cannot run here (SPICE without its CoreNLP jars).
 
 The sentences are Multi30k task 2 training captions (five English captions per image),
 read from ``../shared/data/multi30k`` (or --data): for input i the candidates are the
@@ -11,8 +14,8 @@ related but different scenes).
     python benchmarks/metrics_speed.py [--inputs 5000] [--data DIR] [--repeats 3] [--json FILE]
 
 ``--json FILE`` writes ``{"end_to_end_s": min over repeats, "end_to_end_runs_s": [...],
-"families_s": {family: seconds}}``; model-based metrics (SBERT) are left out of the end to
-end figure, as is SPICE.
+"families_s": {module: seconds}, "apart_s": {module: seconds or None}, "end_to_end_metrics": [...],
+"unavailable": {metric: reason}, "inputs": n}``.
 """
 
 from __future__ import annotations
@@ -28,9 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness import scoring  # noqa: E402
-from harness.metrics import coco  # noqa: E402
-from harness.metrics import diversity as dv  # noqa: E402
-from harness.metrics import text as tx  # noqa: E402
+from harness.metrics import registry  # noqa: E402
 
 
 def main() -> None:
@@ -48,43 +49,42 @@ def main() -> None:
     cands = [list(images[i]) for i in range(args.inputs)]
     refs = [list(images[i + 1]) for i in range(args.inputs)]
     print(f"{args.inputs} inputs × 5 candidates × 5 references (Multi30k captions)\n")
-    jobs = {
-        "bleu (top1/mean/oracle/max)": lambda: tx.quality_flavours(cands, refs, ["bleu"]),
-        "chrf (top1/mean/oracle/max)": lambda: tx.quality_flavours(cands, refs, ["chrf"]),
-        "mbleu_4": lambda: dv.mbleu_4(cands),
-        "pairwise_bleu": lambda: dv.pairwise_bleu(cands),
-        "loo_bleu": lambda: dv.loo_bleu(cands, refs),
-        "refs_covered": lambda: dv.refs_covered(cands, refs),
-        "refs_covered_fairseq": lambda: dv.refs_covered_fairseq(cands, refs),
-        "div_1, div_2": lambda: (dv.div_n(cands, 1), dv.div_n(cands, 2)),
-        "vocab, unique": lambda: (dv.vocab(cands), dv.unique(cands)),
-        "COCO: PTB tokenizer (JVM)": lambda: coco.ptb_tokenize([c for r in cands + refs for c in r]),
-        "COCO: bleu_1..4 (+ PTB)": lambda: coco.coco_flavours(cands, refs, coco.COCO[:4]),
-        "COCO: meteor (+ PTB)": lambda: coco.coco_flavours(cands, refs, ["meteor"]),
-        "COCO: rouge_l (+ PTB)": lambda: coco.coco_flavours(cands, refs, ["rouge_l"]),
-        "COCO: cider_d (+ PTB)": lambda: coco.coco_flavours(cands, refs, ["cider_d"]),
-        "PTB diversity (+ PTB)": lambda: coco.ptb_diversity(cands),
-    }
-    missing = coco.unavailable([m for m in coco.COCO if m not in coco.NEEDS_SPICE])
-    if missing:
-        sys.exit(f"COCO metrics cannot run here: {next(iter(missing.values()))}")
+    ids = [str(i) for i in range(len(cands))]
+    metrics = registry.load().values()
+    apart = [m for m in metrics if m.kind == "probe" or "modes" in m.needs or m.tokenisation == "the model's"]
+    text = [m for m in metrics if m not in apart]
+    probe = registry.ScoreInputs(cands[:2], refs[:2])
+    unavailable = registry.evaluate([m.name for m in text], probe).unavailable
+    every = [m.name for m in text if m.name not in unavailable]
     families = {}
-    for name, job in jobs.items():
+    for module in dict.fromkeys(m.module for m in text):
+        names = [m.name for m in text if m.module == module and m.name in every]
         t = time.perf_counter()
-        job()
-        families[name] = round(time.perf_counter() - t, 3)
-        print(f"{name:<30}{families[name]:8.2f} s")
+        scoring.score(ids, cands, refs, names)
+        families[module] = round(time.perf_counter() - t, 3)
+        print(f"{module:<30}{families[module]:8.2f} s  ({', '.join(names)})")
     print(f"{'sum of the above':<30}{sum(families.values()):8.2f} s")
-    every = [m for m in scoring.METRICS if m not in coco.NEEDS_SPICE and not m.startswith("sbert")]
+    labels = [[f"m{j}" for j in range(len(r))] for r in refs]
+    apart_s = {}
+    for module in dict.fromkeys(m.module for m in apart if m.kind != "probe"):  # probes: nothing to time
+        names = [m.name for m in apart if m.module == module]
+        t = time.perf_counter()
+        _, missing = scoring.score(ids, cands, refs, names, reference_modes=labels)
+        apart_s[module] = None if missing else round(time.perf_counter() - t, 3)
+        shown = "     n/a" if missing else f"{apart_s[module]:8.2f} s"
+        print(f"{module:<30}{shown}  ({', '.join(names)}; apart)")
+    for name, reason in unavailable.items():
+        print(f"{name:<30}     n/a  ({reason[:60]})")
     runs = []
     for _ in range(args.repeats):
         t = time.perf_counter()
-        scoring.score([str(i) for i in range(len(cands))], cands, refs, every)
+        scoring.score(ids, cands, refs, every)
         runs.append(round(time.perf_counter() - t, 3))
-    print(f"\n{'all but SPICE and SBERT':<30}{min(runs):8.2f} s  min of {runs} (scoring.score, end to end)")
+    print(f"\n{'every text metric':<30}{min(runs):8.2f} s  min of {runs} (scoring.score, end to end)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"end_to_end_s": min(runs), "end_to_end_runs_s": runs,
-                                               "families_s": families, "inputs": args.inputs}, indent=2))
+        Path(args.json).write_text(json.dumps({
+            "end_to_end_s": min(runs), "end_to_end_runs_s": runs, "families_s": families, "apart_s": apart_s,
+            "end_to_end_metrics": every, "unavailable": unavailable, "inputs": args.inputs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

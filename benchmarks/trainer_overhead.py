@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 import subprocess
 import sys
@@ -91,6 +92,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--against", default="9de58c3", help="the commit of the previous trainer")
+    p.add_argument("--json", help="write {variant: {min_s, median_s}} and the ratios here")
     args = p.parse_args()
     old = previous_trainer(args.against)
     variants = {"trainer": timed_trainer(train_adapters, TrainSettings),
@@ -110,8 +112,13 @@ def main() -> None:
     for name, ts in times.items():
         print(f"{name:<8} {min(ts):>8.3f} {statistics.median(ts):>9.3f}")
     ours = statistics.median(times["trainer"])
-    for name in ("previous", "bare"):
-        print(f"{name} / trainer (medians): {statistics.median(times[name]) / ours:.3f}")
+    ratios = {f"{name}_over_trainer": statistics.median(times[name]) / ours for name in ("previous", "bare")}
+    for name, ratio in ratios.items():
+        print(f"{name.replace('_over_', ' / ')} (medians): {ratio:.3f}")
+    if args.json:
+        out = {"steps": args.steps, "repeats": args.repeats, **ratios,
+               **{name: {"min_s": min(ts), "median_s": statistics.median(ts)} for name, ts in times.items()}}
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -176,15 +176,35 @@ def cmd_score(args) -> int:
     from harness.metrics.text import signatures
 
     data = scoring.load(args.predictions, args.references)
-    wanted = _csv(args.metrics, "--metrics") if args.metrics else None
-    values, missing = scoring.score(data.ids, data.candidates, data.references, wanted,
+    wanted = None
+    if args.metrics is not None:
+        wanted, renamed = scoring.resolve_names(_csv(args.metrics, "--metrics"))
+        if not wanted:
+            raise ConfigError("--metrics names no metric; give a comma-separated list (`mclbench metrics` "
+                              "lists them) or leave it out for all")
+        for line in renamed:
+            print(f"mclbench: note: {line}", file=sys.stderr)
+    values, done = scoring.evaluate(data.ids, data.candidates, data.references, wanted,
                                     data.reference_modes, data.candidate_modes, args.tokenize)
+    missing = done.unavailable
     for name, reason in missing.items():
         print(f"mclbench: note: {name} is n/a: {reason}", file=sys.stderr)
-    ci = (scoring.intervals(data.candidates, data.references, values, args.bootstrap, tokenize=args.tokenize)
-          if args.bootstrap else None)
+    ci = scoring.intervals(done, values, args.bootstrap) if args.bootstrap else None
     sys.stdout.write(scoring.render(values, args.format, signatures(data.references, args.tokenize), ci,
                                     missing))
+    return 0
+
+
+def cmd_metrics(args) -> int:
+    from harness.metrics import registry
+
+    if args.markdown:
+        sys.stdout.write(registry.reference_markdown())
+        return 0
+    for m in registry.load().values():
+        better = {True: "↑", False: "↓", None: " "}[m.higher_is_better]
+        shown = ", ".join([*m.reductions, f"{m.best}@n"]) if m.reductions else ""
+        print(f"{m.name:<22}{m.kind:<10}{better} {m.description[:70]}" + (f"  [{shown}]" if shown else ""))
     return 0
 
 
@@ -338,17 +358,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--limit", type=_positive, default=50, help="inputs shown per task (default 50)")
     rp.set_defaults(func=cmd_report)
 
+    mt = sub.add_parser("metrics", help="list the registered metrics (or write their Markdown reference)")
+    mt.add_argument("--markdown", action="store_true", help="print the reference table (docs/metrics.md)")
+    mt.set_defaults(func=cmd_metrics)
+
     sc = sub.add_parser("score", help="score a JSONL predictions file (no model needed)")
     sc.add_argument("--predictions", required=True,
                     help='JSONL: {"id", "candidates": [...]} (and "references" if no --references)')
     sc.add_argument("--references", help='JSONL: {"id", "references": [...]}, joined by id')
-    sc.add_argument("--metrics", help="comma-separated subset (a quality metric alone: all its "
-                    "flavours; or one flavour: top1/, mean/, oracle/, max/<name>) of: bleu, chrf "
-                    "(sacreBLEU); bleu_1..bleu_4, meteor, rouge_l, cider_d, spice, spider (COCO); "
-                    "mbleu_4, pairwise_bleu, loo_bleu, refs_covered, div_1, div_2, vocab, unique "
-                    "(13a tokens); mbleu_4_ptb, div_1_ptb, div_2_ptb, vocab_ptb (the paper's "
-                    "captioning diversity, PTB tokens); modes_covered, mode_recall (rows with "
-                    '"reference_modes") (default: all)')
+    sc.add_argument("--metrics", help="comma-separated names from `mclbench metrics`: a quality "
+                    "metric alone (all its reductions, max@n/ for n <= N included) or one reduction "
+                    "(top1/, mean/, max/ = the paper's oracle, max@n/, oracle_corpus/<name>), a set "
+                    'metric by name; modes_covered and mode_recall need "reference_modes" rows '
+                    "(default: every metric the rows allow)")
     sc.add_argument("--tokenize", default="13a", help="sacreBLEU tokenisation of BLEU and the 13a "
                     "diversity metrics: 13a, intl, zh, char, none (default 13a)")
     sc.add_argument("--format", default="md", choices=["md", "csv", "json"])

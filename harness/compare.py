@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import MCLBenchError
-from harness.metrics import significance
-from harness.metrics.bootstrap import PER_INPUT_METRICS, paired_bootstrap
-from harness.metrics.catalogue import LIKELIHOOD
+from harness.metrics import registry, significance
+from harness.metrics.bootstrap import paired_bootstrap
 
 
 class CompareError(MCLBenchError, ValueError):
@@ -61,10 +60,20 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
     if not seeds:
         raise CompareError(f"{task}: {a} and {b} share no seed "
                            f"({sorted(rows_seeds[a])} vs {sorted(rows_seeds[b])})")
-    if metric in LIKELIHOOD:
+    higher = _direction(meta, task, metric)
+    try:
+        metric_spec = registry.spec(metric)
+    except registry.MetricNameError as exc:
+        raise CompareError(str(exc)) from None
+    if metric_spec.kind == "probe":
         raise CompareError(f"{metric} is measured with the model, whose probes a run folder does not keep; "
                            f"its test against the column's best is in {run_dir / 'significance.csv'}")
-    higher = _direction(meta, task, metric)
+    if not metric_spec.decomposes(metric):
+        decomposing = [m.name for m in registry.load().values() if m.kind == "set" and m.per_input]
+        raise CompareError(f"{metric} does not decompose over inputs, so it has no paired test; "
+                           "decomposable: every reduction of a quality metric (METEOR: max/ only), "
+                           f"{', '.join(decomposing)}")
+    tokenize = meta.get("tasks", {}).get(task, {}).get("tokenize", "13a")
     stacked, aggregate, inputs = {}, None, None
     for method in (a, b):
         per_seed = []
@@ -73,12 +82,12 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
             if inputs is not None and ids != inputs:
                 raise CompareError(f"{task}: {method} seed {s} scored other inputs than {a} seed {seeds[0]}")
             inputs = ids
-            parts = significance.input_rows(candidates, references, [metric])
-            if metric not in parts:
-                raise CompareError(f"{metric} does not decompose over inputs (or cannot run here), so "
-                                   "it has no paired test; decomposable: the sacreBLEU and COCO flavours, "
-                                   f"{', '.join(PER_INPUT_METRICS)}")
-            rows, aggregate = parts[metric]
+            done = registry.evaluate([metric], registry.ScoreInputs(candidates, references, tokenize))
+            if metric not in done.parts:
+                name = metric_spec.name
+                why = done.unavailable.get(name) or done.skipped.get(name) or "no value"
+                raise CompareError(f"{metric} cannot be computed on these candidates: {why}")
+            rows, aggregate = done.parts[metric]
             per_seed.append(rows)
         stacked[method] = np.stack(per_seed, axis=1)
     statistic = significance.over_seeds(aggregate)

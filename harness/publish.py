@@ -21,9 +21,10 @@ from harness.cache import write_json_atomic
 from harness.config import as_dict
 from harness.fingerprint import library_versions as installed_versions
 from harness.method import COST_METRICS, Method
-from harness.metrics.catalogue import LIKELIHOOD
 from harness.plan import Cell
 from harness.runner import CellRecord, RunResult
+from harness.score_stages import curve_metric, reported_metrics
+from harness.score_stages import notes as metric_notes
 from harness.task import Task
 
 CODE_PATHS = ["harness", "methods", "tasks", "configs", "pyproject.toml"]
@@ -96,9 +97,9 @@ def _provenance(result: RunResult, command: str) -> dict:
     tasks = {c.task.name: c.task for c in cells}
     # a list, not a mapping: the task's column order must survive sorted JSON keys
     metrics = {name: [{"name": k, "higher_is_better": v.higher_is_better, "description": v.description}
-                      for k, v in {**t.metrics, **LIKELIHOOD, **COST_METRICS}.items()]
+                      for k, v in {**reported_metrics(t), **COST_METRICS}.items()]
                for name, t in tasks.items()}
-    notes = {name: t.notes() for name, t in tasks.items()}
+    notes = {name: metric_notes(t) for name, t in tasks.items()}
     for r in result.records:  # what could not be computed while scoring, and why
         lines = [f"{m}: n/a — {why}" for m, why in r.unavailable.items()]
         notes[r.cell.task.name] += [line for line in lines if line not in notes[r.cell.task.name]]
@@ -118,7 +119,8 @@ def _provenance(result: RunResult, command: str) -> dict:
         "best_of_n": result.spec.best_of_n,
         "metrics": metrics,
         "notes": {name: lines for name, lines in notes.items() if lines},
-        "plots": {name: {"quality_diversity": t.quality_diversity, "best_of_n": t.best_of_n_metric,
+        "plots": {name: {"quality_diversity": t.quality_diversity,
+                         "best_of_n": curve_metric(t),
                          "figures": declared_figures(t, _methods_of(cells, name))}
                   for name, t in tasks.items()},
     }

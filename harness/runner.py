@@ -16,7 +16,9 @@ The decode stage keeps everything the score stage needs beside the candidates â€
 probes of the model, the method's costs, the training log â€” so scoring never loads a
 model, and a cache whose train artifacts were deleted re-scores without training. The
 decode key hashes the decode code (:mod:`harness.stages`), the score, curve and
-significance keys the scoring code (:mod:`harness.score_stages` and the metrics it imports).
+significance keys the scoring code (:mod:`harness.score_stages`) and the modules of the
+registered metrics the task reports (:func:`harness.score_stages.metric_modules`): no key
+before scoring covers metric code, so editing a metric re-scores and never retrains.
 
 The runner prints nothing (progress goes to the callback the CLI gives) and writes no
 table: :mod:`harness.publish` does, from the :class:`RunResult` it returns.
@@ -41,7 +43,6 @@ from harness.distributed import launch
 from harness.files import check_writable_dir
 from harness.fingerprint import code_fingerprint, library_versions
 from harness.metrics import significance
-from harness.metrics.catalogue import LIKELIHOOD
 from harness.plan import Cell, best_of_n_variant, resolve
 from harness.stages import read_candidates
 
@@ -131,7 +132,7 @@ class Runner:
                               "code": [task_code, method_code, code_fingerprint(stages)], "libraries": libs})
         score = stable_hash({"decode": decode, "task": t.name, "task_version": t.version,
                              "scores": SCORES_VERSION,
-                             "code": [task_code, method_code, code_fingerprint(score_stages)]})
+                             "code": [task_code, method_code, self.scoring_code(t)]})
         self._keys[id(cell)] = {"backbone": backbone, "train": train, "decode": decode,
                                 "score": score}
         return self._keys[id(cell)]
@@ -143,10 +144,14 @@ class Runner:
             self._data[id(task)] = task.data_fingerprint()
         return self._data[id(task)]
 
+    def scoring_code(self, task) -> str:
+        """The fingerprint of the scoring code and of the task's registered metrics' modules."""
+        return code_fingerprint(score_stages, *score_stages.metric_modules(task))
+
     def curve_key(self, vcell: Cell) -> str:
         return stable_hash({"decode": self.keys(vcell)["decode"], "task_version": vcell.task.version,
                             "metric": vcell.task.best_of_n_metric, "n": self.spec.best_of_n,
-                            "code": code_fingerprint(score_stages)})
+                            "code": self.scoring_code(vcell.task)})
 
     # -------------------------------------------------------------------- stages
     def backbone(self, cell: Cell) -> Path:
@@ -234,14 +239,15 @@ class Runner:
                 if r.cell.task is task:
                     cells.setdefault(r.cell.method.name, {})[r.cell.seed] = r.decode_dir
                     decodes.setdefault(r.cell.method.name, {})[r.cell.seed] = self.keys(r.cell)["decode"]
-            columns = {name: info.higher_is_better for name, info in {**task.metrics, **LIKELIHOOD}.items()
+            reported = score_stages.reported_metrics(task)
+            columns = {name: info.higher_is_better for name, info in reported.items()
                        if info.higher_is_better is not None}
             key = stable_hash({"task": task.name, "task_version": task.version, "columns": columns,
                                "decodes": decodes, "resamples": significance.RESAMPLES,
-                               "code": code_fingerprint(score_stages)})
+                               "code": self.scoring_code(task)})
 
             def test(d: Path, t=task, c=columns, rows=cells) -> None:
-                score_stages.significance_to(d, c, rows, t.test_examples(), t.tokenize)
+                score_stages.significance_to(d, t, c, rows, t.test_examples())
 
             sdir = self.cache.get_or_compute("significance", key, test, describe={"task": task.name})[0]
             tests = json.loads((sdir / "significance.json").read_text())["tests"]
@@ -322,6 +328,7 @@ class Runner:
         for task in {id(c.task): c.task for c in cells}.values():
             try:
                 task.check_environment()
+                score_stages.check_metrics(task)
             except ValueError as exc:
                 raise ConfigError(f"task {task.name!r}: {exc}") from None
         if not is_uri(self.spec.cache_dir):

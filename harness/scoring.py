@@ -6,41 +6,24 @@ joined by id. A references row may carry ``"reference_modes"`` (a mode label or 
 reference) and a predictions row ``"candidate_modes"`` (one per candidate): then
 ``modes_covered`` and ``mode_recall`` (:mod:`harness.metrics.modes`) are scored too.
 
-Metric names are stable: ``top1/``, ``mean/``, ``oracle/`` + ``bleu``, ``chrf`` (sacreBLEU)
-or a COCO caption metric (:mod:`harness.metrics.coco`: ``bleu_1`` … ``bleu_4``, ``meteor``,
-``rouge_l``, ``cider_d``, ``spice``, ``spider``), and the diversity metrics of
-:mod:`harness.metrics.diversity`. A metric that cannot run on this machine (SPICE offline,
-Java missing) is reported as "n/a" with its reason, never as a number.
+Metric names are those of :mod:`harness.metrics.registry` (``docs/metrics.md``): a quality
+metric by its base name (``bleu``: every reduction, ``max@n/`` for n ≤ N included) or one
+reduction (``max/bleu``, the paper's oracle), and the set metrics by name. A metric that
+cannot run on this machine (SPICE offline, Java missing) is reported as "n/a" with its
+reason, never as a number.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import MCLBenchError
-from harness.metrics import coco
-from harness.metrics import diversity as dv
+from harness.metrics import registry
 from harness.metrics import text as tx
-from harness.metrics.bootstrap import bootstrap_ci, decompositions
-from harness.metrics.catalogue import (
-    DIVERSITY,
-    FLAVOURS,
-    METRICS,
-    MODE_COVERAGE,
-    PTB_DIVERSITY,
-    SEMANTIC_FLAVOURS,
-    MetricValues,
-    metric_info,
-)
-from harness.metrics.modes import mode_coverage
+from harness.metrics.bootstrap import bootstrap_ci
 from harness.metrics.ngrams import TOKENIZERS
-from harness.semantic import sbert_metrics
-
-SACREBLEU = ("bleu", "chrf")
-
 
 MAX_LINE_BYTES = 64 << 20  # one input's candidates and references; a bigger line is a broken file
 
@@ -82,7 +65,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
 
 
 @dataclass
-class ScoreInputs:
+class Predictions:
     """What :func:`load` read, in the order of the references (or predictions) file."""
 
     ids: list
@@ -92,7 +75,7 @@ class ScoreInputs:
     candidate_modes: list[list[str | None]] | None = None
 
 
-def load(predictions: str | Path, references: str | Path | None = None) -> ScoreInputs:
+def load(predictions: str | Path, references: str | Path | None = None) -> Predictions:
     """The ids, candidates, references (and mode labels, where given) of a predictions file
     (and a references file)."""
     preds = read_jsonl(predictions)
@@ -119,7 +102,7 @@ def load(predictions: str | Path, references: str | Path | None = None) -> Score
             raise ScoreInputError(f"{predictions}: id {sorted(extra)[0]!r} has no references in {references}")
     ids = [r["id"] for r in refs_rows]
     pred_rows = [by_id[i] for i in ids]
-    return ScoreInputs(ids, [r["candidates"] for r in pred_rows], [r.get("references") for r in refs_rows],
+    return Predictions(ids, [r["candidates"] for r in pred_rows], [r.get("references") for r in refs_rows],
                        _column(refs_rows, "reference_modes", references or predictions),
                        _column(pred_rows, "candidate_modes", predictions))
 
@@ -135,88 +118,70 @@ def _column(rows: list[dict], name: str, path) -> list | None:
     return [r[name] for r in rows]
 
 
-def score(ids, candidates, references, metrics: list[str] | None = None, reference_modes=None,
-          candidate_modes=None, tokenize: str = "13a") -> tuple[dict[str, float | None], dict[str, str]]:
-    """Metric values (None where a metric cannot run here) and ``{metric: reason}`` for those.
+def resolve_names(names: list[str]) -> tuple[list[str], list[str]]:
+    """``names`` with renamed reductions mapped to today's (``oracle/bleu`` → ``oracle_corpus/bleu``),
+    and a one-line note for each renamed one."""
+    out, notes = [], []
+    for name in names:
+        reduction, base = registry.split(name)
+        if reduction in registry.RENAMED:
+            new = f"{registry.RENAMED[reduction]}/{base}"
+            notes.append(f"{name} is now {new} (the corpus score of each input's best pick); the paper's "
+                         f"oracle is max/{base}")
+            name = new
+        out.append(name)
+    return out, notes
 
-    ``metrics``: names from the catalogue — a quality metric (``bleu``: all its flavours) or
-    one flavour of it (``max/bleu``), or a diversity metric — default: all (the mode metrics
-    where ``reference_modes`` are given: a label or None per reference; ``candidate_modes``,
-    one per candidate, else a candidate's mode is its best-matched reference's). ``tokenize``:
-    sacreBLEU's tokenisation of BLEU and the 13a-based diversity metrics (default 13a; the
-    COCO metrics always read PTB tokens)."""
+
+def evaluate(ids, candidates, references, metrics: list[str] | None = None, reference_modes=None,
+             candidate_modes=None,
+             tokenize: str = "13a") -> tuple[dict[str, float | None], registry.Evaluation]:
+    """``(values, evaluation)``: the value of every name asked for (None where a metric cannot
+    run here; the registry's ``evaluation`` has the reasons and the per-input parts).
+
+    ``metrics``: registered names — a quality metric (``bleu``: all its reductions) or one
+    reduction of it (``max/bleu``), or a set metric — asked for by name, each must be computable
+    on these inputs (else a one-line error); default: every text metric the inputs allow (the
+    mode metrics where ``reference_modes`` are given: a label or None per reference;
+    ``candidate_modes``, one per candidate, else a candidate's mode is its best-matched
+    reference's). ``tokenize``: sacreBLEU's tokenisation of BLEU and the 13a-based metrics
+    (default 13a; the COCO metrics always read PTB tokens)."""
     if tokenize not in TOKENIZERS:
         raise ScoreInputError(f"unknown tokenisation {tokenize!r}; choose one of {', '.join(TOKENIZERS)}")
-    flavoured = [m for m in metrics or [] if "/" in m]
-    unknown = [m for m in metrics or [] if m.split("/", 1)[-1] not in METRICS
-               or ("/" in m and not _has_flavour(m))]
-    if unknown:
-        raise ScoreInputError(f"unknown metric {unknown[0]!r}; available: {', '.join(METRICS)} "
-                              f"(a quality metric also as {'/, '.join(FLAVOURS)}/<name>)")
-    wanted = list(dict.fromkeys(m.split("/", 1)[-1] for m in metrics)) if metrics else [
-        m for m in METRICS if m not in MODE_COVERAGE or reference_modes is not None]
-    if reference_modes is None and any(m in MODE_COVERAGE for m in wanted):
-        raise ScoreInputError("modes_covered and mode_recall need a mode label per reference "
-                              '("reference_modes" in every references row)')
     try:
+        names = list(metrics) if metrics else [m.name for m in registry.load().values() if m.kind != "probe"]
+        registry.bases(names)  # unknown names first: the message names them
         tx.check_inputs(candidates, [r if r is not None else [] for r in references], ids)
-    except tx.MetricInputError as exc:
+        inputs = registry.ScoreInputs(candidates, references, tokenize, reference_modes, candidate_modes)
+        done = registry.evaluate(names, inputs, strict=bool(metrics))
+    except (tx.MetricInputError, registry.MetricNameError) as exc:
         raise ScoreInputError(str(exc)) from None
-    out: dict[str, float | None] = {}
-    coco_wanted = [m for m in wanted if m in coco.COCO]
-    ptb_diversity = any(m in PTB_DIVERSITY for m in wanted)
-    # The COCO family in a thread: its METEOR JVM (the longest job, ~1.2 cores) takes the
-    # other core. A second Python process was measured slower (35.2 vs 33.4 s on 5k inputs):
-    # three CPU-bound consumers on two cores slow the JVM more than they save.
-    with ThreadPoolExecutor(1) as pool:
-        coco_job = pool.submit(coco.coco_flavours, candidates, references, coco_wanted, ptb_diversity)
-        out.update(tx.quality_flavours(candidates, references, [m for m in wanted if m in SACREBLEU],
-                                       tokenize))
-        div = dv.diversity(candidates, references, tokenize) if any(m in DIVERSITY for m in wanted) else {}
-        wants_sbert = bool({"sbert_sim", "sbert_diversity"} & set(wanted))
-        semantic = sbert_metrics(candidates, references) if wants_sbert else MetricValues()
-        values = coco_job.result()
-        missing = dict(values.unavailable)
-        div = {**div, **{k: values[k] for k in PTB_DIVERSITY if k in values}}
-    for name in ("top1/sbert_sim", "max/sbert_sim", "sbert_diversity"):
-        if name.split("/", 1)[-1] in wanted:
-            out[name] = semantic.get(name)
-            if name in semantic.unavailable:
-                missing[name.split("/", 1)[-1]] = semantic.unavailable[name]
-    for name in coco_wanted:
-        for flavour in FLAVOURS:
-            key = f"{flavour}/{name}"
-            out[key] = values.get(key)
-    out.update({k: div.get(k) for k in wanted if k in DIVERSITY and (k in div or k in missing)})
-    if any(m in MODE_COVERAGE for m in wanted):
-        try:
-            modes = mode_coverage(candidates, references, reference_modes, candidate_modes, tokenize)
-        except ValueError as exc:
-            raise ScoreInputError(f"reference_modes / candidate_modes: {exc}") from None
-        missing.update(modes.unavailable)
-        out.update({k: modes.get(k) for k in MODE_COVERAGE if k in wanted})
-    if flavoured:  # only the flavours asked for, where a flavour was named
-        keep = set(flavoured) | {m for m in metrics if "/" not in m}
-        out = {k: v for k, v in out.items() if k in keep or k.split("/", 1)[-1] in keep}
-    return out, {k: v for k, v in missing.items() if k in wanted}
+    except ValueError as exc:  # mode labels that do not fit the references
+        raise ScoreInputError(f"reference_modes / candidate_modes: {exc}") from None
+    n = len(candidates[0])
+    values: dict[str, float | None] = {}
+    for name in names:
+        metric = registry.spec(name)
+        if metric.name in done.skipped:
+            continue
+        shown = [name] if "/" in name else metric.names(n)
+        values.update({k: done.values.get(k) for k in shown})
+    return values, done
 
 
-def _has_flavour(name: str) -> bool:
-    flavour, base = name.split("/", 1)
-    if base == "sbert_sim":
-        return flavour in SEMANTIC_FLAVOURS
-    return flavour in FLAVOURS and base not in DIVERSITY and base != "sbert_diversity"
+def score(ids, candidates, references, metrics: list[str] | None = None, reference_modes=None,
+          candidate_modes=None, tokenize: str = "13a") -> tuple[dict[str, float | None], dict[str, str]]:
+    """Metric values (None where a metric cannot run here) and ``{metric: reason}`` for those
+    (see :func:`evaluate`)."""
+    values, done = evaluate(ids, candidates, references, metrics, reference_modes, candidate_modes, tokenize)
+    return values, done.unavailable
 
 
-def intervals(candidates, references, values: dict[str, float], n_resamples: int,
-              seed: int = 0, tokenize: str = "13a") -> dict[str, tuple[float, float]]:
+def intervals(done: registry.Evaluation, values: dict[str, float | None], n_resamples: int,
+              seed: int = 0) -> dict[str, tuple[float, float]]:
     """95 % bootstrap intervals over inputs for every metric in ``values`` that decomposes."""
-    parts = decompositions(candidates, references, [m for m in SACREBLEU if f"top1/{m}" in values],
-                           tokenize)
-    coco_wanted = [m for m in coco.COCO if values.get(f"top1/{m}") is not None]
-    parts.update(coco.coco_parts(candidates, references, coco_wanted)[0] if coco_wanted else {})
-    return {k: bootstrap_ci(*parts[k], n_resamples=n_resamples, seed=seed)
-            for k in values if k in parts}
+    return {k: bootstrap_ci(*done.parts[k], n_resamples=n_resamples, seed=seed)
+            for k in values if k in done.parts and values[k] is not None}
 
 
 def render(values: dict[str, float | None], fmt: str, signatures: dict[str, str],
@@ -233,18 +198,16 @@ def render(values: dict[str, float | None], fmt: str, signatures: dict[str, str]
         return "metric,value,ci95_low,ci95_high\n" + "".join(rows)
     lines = ["| metric | value | 95 % CI | |", "|---|---:|---:|---|"]
     for k, v in values.items():
-        info = metric_info(k)
+        higher, description, _ = registry.info(k)
         interval = f"{ci[k][0]:.4f}–{ci[k][1]:.4f}" if k in ci else ("n/a" if ci else "")
         shown = "n/a" if v is None else f"{v:.4f}"
-        lines.append(f"| {k} {'↑' if info.higher_is_better else '↓'} | {shown} | {interval} | "
-                     f"{info.description} |")
+        lines.append(f"| {k} {'↑' if higher else '↓'} | {shown} | {interval} | {description} |")
     lines += ["", *(f"<sub>{k}: {s}</sub>" for k, s in signatures.items())]
-    if any(k.split("/")[-1] in coco.COCO for k in values):
+    if any(registry.spec(k).group == "jvm" for k in values):
         lines.append("<sub>COCO metrics: pycocoevalcap on PTB-tokenised, lower-cased text without "
                      "punctuation; values on its 0–1 scale (CIDEr-D 0–10)</sub>")
     lines += [f"<sub>{k}: n/a — {reason}</sub>" for k, reason in missing.items()]
     if ci:
         lines.append("<sub>95 % CI: percentile bootstrap over inputs; n/a: the metric does not "
-                     "decompose over inputs (vocab, pairwise_bleu, loo_bleu, METEOR's corpus "
-                     "flavours)</sub>")
+                     "decompose over inputs (see docs/metrics.md)</sub>")
     return "\n".join(lines) + "\n"

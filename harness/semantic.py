@@ -26,9 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.metrics.catalogue import MetricValues
-
-NAMES = ("top1/sbert_sim", "max/sbert_sim", "sbert_diversity")
 MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length (sentence_bert_config.json)
 
 
@@ -85,12 +82,11 @@ def _embedded_references(sentences: tuple[str, ...]) -> np.ndarray:
     return embed(sentences)
 
 
-def sbert_metrics(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]]) -> MetricValues:
-    """``top1/sbert_sim``, ``max/sbert_sim`` and ``sbert_diversity`` (module docstring)."""
-    try:
-        model_dir()
-    except SbertUnavailable as exc:
-        return MetricValues({}, {name: str(exc) for name in NAMES})
+def similarities(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]]):
+    """``(sims (inputs, N), diversity)``: each candidate's mean cosine to its input's
+    references, and per input the mean cosine distance over pairs of its candidates (None
+    where N = 1). SbertUnavailable where the model is not installed."""
+    model_dir()
     n = len(candidates[0])
     cands = embed([c for row in candidates for c in row]).reshape(len(candidates), n, -1)
     refs = _embedded_references(tuple(r for row in references for r in row))
@@ -98,10 +94,9 @@ def sbert_metrics(candidates: Sequence[Sequence[str]], references: Sequence[Sequ
     for i, row in enumerate(references):
         sims.append((cands[i] @ refs[start:start + len(row)].T).mean(1))  # (N,)
         start += len(row)
-    sims = np.array(sims, dtype=np.float64)
-    values = {"top1/sbert_sim": float(sims[:, 0].mean()), "max/sbert_sim": float(sims.max(1).mean())}
+    diversity = None
     if n >= 2:
         pairs = [(a, b) for a in range(n) for b in range(a + 1, n)]
-        values["sbert_diversity"] = float(np.mean([np.mean([1 - cands[i, a] @ cands[i, b] for a, b in pairs])
-                                                   for i in range(len(candidates))]))
-    return MetricValues(values)
+        diversity = float(np.mean([np.mean([1 - cands[i, a] @ cands[i, b] for a, b in pairs])
+                                   for i in range(len(candidates))]))
+    return np.array(sims, dtype=np.float64), diversity

@@ -19,8 +19,17 @@ import torch
 from torch import nn
 
 from harness.devices import DTYPES
-from harness.metrics.catalogue import MetricInfo  # noqa: F401  (plugins import it from here)
 from harness.probes import HypothesisModel, reference_nll
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """A metric a task computes itself (:meth:`Task.score`): its direction (None: a reference
+    level such as a bound, never ranked), what it measures, its tokenisation (None: not text)."""
+
+    higher_is_better: bool | None
+    description: str
+    tokenisation: str | None = None
 
 
 @dataclass
@@ -170,11 +179,12 @@ class Task:
     version: ClassVar[str] = "1"  # bump when data or scoring change, to invalidate caches
     # Defaults for trainer settings a method leaves unset (steps, batch_size, lr, target_modules).
     training_defaults: ClassVar[dict[str, Any]] = {}
-    metrics: ClassVar[dict[str, MetricInfo]] = {}
-    # Metrics that also get a 95 % bootstrap interval over test inputs in the leaderboard
-    # (they must decompose over inputs: sacreBLEU and COCO names, see harness.scoring).
+    # Metrics the task computes itself in ``score`` (from its probes), by name: what they are.
+    own_metrics: ClassVar[dict[str, MetricInfo]] = {}
+    # Reported names that also get a 95 % bootstrap interval over test inputs in the leaderboard
+    # (they must decompose over inputs: see docs/metrics.md).
     bootstrap_metrics: ClassVar[tuple[str, ...]] = ()
-    # The oracle metric of best-of-N curves (``oracle_score``), or None: no curve.
+    # The quality metric of best-of-N curves (its ``max@n/``, n = 1..best_of_n), or None: no curve.
     best_of_n_metric: ClassVar[str | None] = None
     # (quality, diversity) metrics of the quality–diversity plot, or None: no such plot.
     quality_diversity: ClassVar[tuple[str, str] | None] = None
@@ -229,6 +239,21 @@ class Task:
         raise NotImplementedError
 
     # scoring
+    def metric_names(self) -> list[str]:
+        """The registered metrics the task reports (:mod:`harness.metrics.registry`), in column
+        order: a quality metric by its base name (every reduction) or one reduction
+        (``max/bleu``), a set metric by name. The engine computes them; the probe metrics
+        (oracle / top-1 NLL) are added wherever the probes allow."""
+        return []
+
+    def mode_labels(self, examples: list[Example],
+                    candidates: list[list[str]]) -> tuple[list, list | None] | None:
+        """``(reference_modes, candidate_modes or None)`` for the mode-coverage metrics: by
+        default the examples' ``modes`` where every example has them, else None."""
+        if examples and all(e.modes is not None for e in examples):
+            return [e.modes for e in examples], None
+        return None
+
     @property
     def tokenize(self) -> str:
         """sacreBLEU's tokenisation of the task's BLEU-based metrics: its config's
@@ -237,13 +262,9 @@ class Task:
         return getattr(self.config, "tokenize", "13a")
 
     def notes(self) -> list[str]:
-        """Lines for the table footer that a reader needs to reproduce the scores (e.g.
-        metric signature strings)."""
+        """Lines for the table footer that a reader needs to reproduce the scores (the
+        registered metrics' signatures are added by the engine)."""
         return []
-
-    def oracle_score(self, examples: list[Example], candidates: list[list[str]]) -> float:
-        """``best_of_n_metric`` of these candidates (each input scored by its best one)."""
-        raise NotImplementedError
 
     def reference_set(self, examples: list[Example]) -> tuple[TrainingSet, list[int]] | None:
         """Every (input, reference) pair of ``examples`` as training rows (labels on the
@@ -262,9 +283,10 @@ class Task:
 
     def score(self, examples: list[Example], candidates: list[list[str]],
               probes: dict[str, np.ndarray]) -> tuple[dict[str, float], dict[str, Any]]:
-        """Metric values, and JSON-able details kept as an artifact (e.g. recovered matrices):
-        a pure function of the candidates, the references and the probes (no model)."""
-        raise NotImplementedError
+        """The task's own metrics (``own_metrics``), and JSON-able details kept as an artifact
+        (e.g. recovered matrices): a pure function of the candidates, the references and the
+        probes (no model). The registered metrics are the engine's (``metric_names``)."""
+        return {}, {}
 
 
 @dataclass
@@ -400,7 +422,3 @@ class PretrainedTask(Task):
         return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": tok.pad_token_id,
                 "eos_token_id": tok.eos_token_id}
 
-    def declared(self, values: dict[str, float]) -> dict[str, float]:
-        """The values among ``values`` that the task reports (its ``metrics``)."""
-        wanted = self.metrics
-        return {k: v for k, v in values.items() if k in wanted}

@@ -16,7 +16,7 @@ from pathlib import Path
 
 MODULES = Path(__file__).parent / "evaluate_modules"
 EVALUATE_MODULES = ("multi_candidate_bleu", "multi_candidate_chrf", "multi_candidate_coco",
-                    "candidate_diversity", "mode_coverage")
+                    "candidate_diversity", "mode_coverage", "multi_candidate_metrics")
 
 
 def evaluate_module_path(name: str) -> str:

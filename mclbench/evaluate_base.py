@@ -23,7 +23,8 @@ Args:
     predictions: list of lists of strings, the N candidates of each input (the same N for every input).
     references: list of lists of strings, the references of each input (any number >= 1).
     metrics: optional list, a subset of this module's metrics (a quality metric alone: all
-        its flavours top1/, mean/, oracle/, max/; or one flavour, e.g. "max/bleu").
+        its reductions top1/, mean/, max/ (the paper's oracle), max@n/, oracle_corpus/; or one
+        reduction, e.g. "max/bleu").
     tokenize: optional, sacreBLEU's tokenisation of BLEU and the 13a-based diversity metrics:
         13a (default), intl, zh, char or none (COCO metrics always read PTB tokens).
 Returns:
@@ -54,6 +55,7 @@ class CandidateSetMetric(evaluate.Metric):
         if outside:
             raise ValueError(f"{self.name} has no metric {outside[0]!r}; "
                              f"it has {', '.join(self.metric_names)}")
+        asked, _ = scoring.resolve_names(asked)
         values, _ = scoring.score(list(range(len(predictions))), [list(p) for p in predictions],
                                   [list(r) for r in references], asked, reference_modes, candidate_modes,
                                   tokenize)

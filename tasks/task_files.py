@@ -27,7 +27,8 @@ your own data, registered under its ``name``.
     prompt: "Paraphrase: {text}"         # causal-LM or multimodal-LM backbones only
     generation: {max_new_tokens: 32}
     num_test: 0                          # 0: all
-    metrics: [bleu, chrf]                # a subset of the input kind's (default: all of them)
+    metrics: [bleu, chrf]                # the columns (default: the input kind's): any registered metric
+                                         # (every reduction) or one reduction (max/bleu); `mclbench metrics`
 
 Every ``*.yaml`` in this folder's ``files/`` and in the folders of ``MCLBENCH_TASK_PATH``
 (``os.pathsep``-separated) is registered when the task catalogue is read; ``mclbench run
@@ -48,7 +49,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ConfigError, read_yaml_mapping
-from harness.metrics.ngrams import TOKENIZERS
 from harness.registry import get_task, register_task, register_task_file_reader
 
 HERE = Path(__file__).resolve().parent
@@ -151,6 +151,10 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
         if kind != "text":
             _fail(path, "tokenize", "image and audio tasks score COCO metrics on PTB tokens; only text "
                   "tasks take a tokenisation")
+        from harness.metrics.ngrams import (
+            TOKENIZERS,  # here, not at module level: no metric code in the task's key
+        )
+
         if raw["tokenize"] not in TOKENIZERS:
             _fail(path, "tokenize", f"expected one of {', '.join(TOKENIZERS)}, got {raw['tokenize']!r}")
         values["tokenize"] = str(raw["tokenize"])
@@ -162,11 +166,6 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
     if metrics is not None and not (isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
         _fail(path, "metrics", f"expected a list of metric names, got {metrics!r}")
     return name, base, values, metrics
-
-
-def metric_family(name: str) -> str:
-    """``top1/bleu`` -> ``bleu``: the metric a flavoured name is of."""
-    return name.rsplit("/", 1)[-1]
 
 
 _LOADED: dict[Path, type] = {}  # a file read once: registered once
@@ -188,28 +187,22 @@ def task_class(path: str | Path) -> type:
     config = dataclasses.make_dataclass(
         f"{name}_config", [(k, hints[k], dataclasses.field(default=v)) for k, v in values.items()],
         bases=(base.Config,))
-    families = sorted({metric_family(m) for m in base(base.Config()).metrics}) if metrics else []
-    for m in metrics or []:
-        if m not in families:
-            _fail(path, "metrics", f"unknown metric {m!r}; {base_name} tasks have: {', '.join(families)}")
-    description = str(raw.get("description") or f"Declared in {path.name}, built on {base_name}.")
-    cls = type(name, (base,), {
-        "Config": config, "__doc__": description, "__module__": __name__,
-        "version": f"{base.version}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"})
     if metrics:
-        def kept(names):  # the flavours of the chosen metrics, and every unflavoured one
-            return [k for k in names if "/" not in k or metric_family(k) in metrics]
+        from harness.metrics import registry  # here, not at module level: no metric code in the task's key
 
-        def score(self, examples, candidates, probes):
-            values, details = super(cls, self).score(examples, candidates, probes)
-            return {k: values[k] for k in kept(values)}, details
-
-        def declared_metrics(self):
-            every = super(cls, self).metrics
-            return {k: every[k] for k in kept(every)}
-
-        cls.metrics = property(declared_metrics)
-        cls.score = score
+        for m in metrics:
+            try:
+                registry.spec(m)
+            except registry.MetricNameError:
+                offered = base(base.Config()).metric_names()
+                _fail(path, "metrics", f"unknown metric {m!r}; {base_name} tasks report {', '.join(offered)} "
+                      "(any registered metric may be named: `mclbench metrics` lists them)")
+    description = str(raw.get("description") or f"Declared in {path.name}, built on {base_name}.")
+    members = {"Config": config, "__doc__": description, "__module__": __name__,
+               "version": f"{base.version}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"}
+    if metrics:  # the declared selection: exactly these columns
+        members["metric_names"] = lambda self: list(metrics)
+    cls = type(name, (base,), members)
     _LOADED[path] = register_task(name)(cls)
     return cls
 

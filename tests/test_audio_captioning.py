@@ -78,7 +78,7 @@ def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
             "--set", "diverse_beam.num_candidates=2"]
     assert main(args) == 0
     metrics = set(pd.read_csv(tmp_path / "out" / "scores.csv")["metric"])
-    assert {"top1/cider_d", "oracle/meteor", "mbleu_4_ptb", "max/meteor", "oracle_nll",
+    assert {"top1/cider_d", "oracle_corpus/meteor", "mbleu_4_ptb", "max/meteor", "oracle_nll",
             "mode_recall"} <= metrics
 
 

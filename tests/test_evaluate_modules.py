@@ -64,7 +64,7 @@ def test_each_module_equals_mclbench_score(loaded, name, tmp_path, capsys):
 
 def test_modules_cover_the_candidate_set_metrics(loaded):
     bleu = loaded["multi_candidate_bleu"]["values"]
-    assert {"top1/bleu", "mean/bleu", "oracle/bleu", "max/bleu"} <= set(bleu)
+    assert {"top1/bleu", "mean/bleu", "oracle_corpus/bleu", "max/bleu"} <= set(bleu)
     assert {"max/cider_d", "max/meteor"} <= set(loaded["multi_candidate_coco"]["values"])
     assert {"mbleu_4", "pairwise_bleu", "loo_bleu", "refs_covered", "div_1", "div_2"} <= set(
         loaded["candidate_diversity"]["values"])

@@ -120,7 +120,7 @@ def test_photos_embedded_in_parquet(tmp_path):
     assert [e.references for e in test] == [captions[n] for n in names[3:]]
     for e, original in zip(test, images[3:], strict=True):  # a file in the cache with the photo's bytes
         assert e.source.read_bytes() == Path(original).read_bytes() and e.source.suffix == ".jpg"
-    assert "mode_recall" not in task.metrics  # real photos: no known modes
+    assert "mode_recall" not in task.metric_names()  # real photos: no known modes
     assert task.data_fingerprint() == ImageCaptioningTask(task.config).data_fingerprint()
 
 

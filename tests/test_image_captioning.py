@@ -9,10 +9,10 @@ import torch
 
 from harness.cli import main
 from harness.metrics import coco
+from harness.metrics.modes import mode_coverage
 from tasks.captioning import image_base as ib
 from tasks.captioning.base import train_word_tokenizer
 from tasks.captioning.image import ImageCaptioningConfig
-from tasks.captioning.task import mode_coverage
 
 pytest.importorskip("PIL")
 
@@ -39,7 +39,7 @@ def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
     assert main(args) == 0
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     metrics = set(scores["metric"])
-    assert {"top1/cider_d", "oracle/meteor", "mean/bleu_4", "mbleu_4_ptb", "max/bleu_4", "oracle_nll",
+    assert {"top1/cider_d", "oracle_corpus/meteor", "mean/bleu_4", "mbleu_4_ptb", "max/bleu_4", "oracle_nll",
             "mode_recall"} <= metrics
     assert "top1/spice" not in metrics  # n/a offline: never a number ...
     board = (tmp_path / "out" / "leaderboard.md").read_text()
@@ -50,10 +50,12 @@ def test_mode_coverage_by_hand():
     tagged = [[{"mode": "count", "caption": "two shapes on a white background"},
                {"mode": "object:0", "caption": "a red circle on the left"},
                {"mode": "object:0", "caption": "there is a red circle at the left"}]]
+    refs, labels = [[t["caption"] for t in tagged[0]]], [[t["mode"] for t in tagged[0]]]
     two_modes = [["a red circle on the left", "two shapes on a white background"]]
-    assert mode_coverage(two_modes, tagged) == (2, 1.0)
+    assert dict(mode_coverage(two_modes, refs, labels)) == {"modes_covered": 2, "mode_recall": 1.0}
     one_mode = [["a red circle on the left", "there is a red circle at the left"]]
-    assert mode_coverage(one_mode, tagged) == (1, 0.5)  # two wordings of one subset: one mode
+    # two wordings of one subset: one mode
+    assert dict(mode_coverage(one_mode, refs, labels)) == {"modes_covered": 1, "mode_recall": 0.5}
 
 
 @pytest.mark.parametrize("sets,msg", [

@@ -12,12 +12,14 @@ import pytest
 
 from harness.cli import main
 from harness.files import DataFormatError
+from harness.metrics import registry
+from harness.task import Example
 from tasks.translation import base as tb
 from tasks.translation import tatoeba_base as tab
 from tasks.translation.address import address_form, reference_modes
 from tasks.translation.loaders import read_fairseq_multiref, read_grouped_parallel, read_tab_pairs
 from tasks.translation.task import TranslationConfig, TranslationTask
-from tasks.translation.tatoeba import TatoebaTask, address_coverage
+from tasks.translation.tatoeba import TatoebaTask, address_labels
 from tests.test_translation import DE, EN, jsonl, tiny_checkpoint
 
 LABELS = Path(__file__).parent / "fixtures" / "address_labels.jsonl"
@@ -115,9 +117,14 @@ def test_address_coverage_by_hand():
     refs = [["Frag mich, du!", "Fragen Sie mich!"], ["Fragt mich!"], ["Ich bin müde."]]
     cands = [["Fragen Sie mich!", "Fragen Sie mich bitte!"], ["Fragt mich!", "Frag du mich!"], ["Müde."]]
     assert reference_modes(refs[0], sources[0]) == {"du", "Sie"}
-    values = address_coverage(sources, refs, cands)  # the third input has no form: left out
+    labels, used = address_labels(sources, refs, cands)
+    values = registry.score(cands, refs, ["modes_covered", "mode_recall"], reference_modes=labels,
+                            candidate_modes=used)  # the third input has no form: left out
     assert values["modes_covered"] == 1.0 and values["mode_recall"] == pytest.approx((0.5 + 1) / 2)
-    assert values["share_Sie"] == 0.5 and values["share_ihr"] == 0.25 and values["share_du"] == 0.25
+    task = TatoebaTask(TatoebaTask.Config())
+    examples = [Example(str(i), s, r) for i, (s, r) in enumerate(zip(sources, refs, strict=True))]
+    shares, _ = task.score(examples, cands, {})
+    assert shares == {"share_du": 0.25, "share_ihr": 0.25, "share_Sie": 0.5}
 
 
 def test_committed_tatoeba_base_translates():
@@ -149,10 +156,14 @@ def test_wmt14_multiref_path_with_a_checkpoint_on_a_tiny_model(tmp_path, monkeyp
 
 
 def test_tatoeba_reports_loo_bleu_on_the_first_two_references():
-    task = TatoebaTask(TranslationConfig(num_test=6))
-    examples = task.test_examples()
-    cands = [[e.references[0], e.references[-1], "Nein."] for e in examples]
-    values, _ = task.score(examples, cands, None)
+    from harness import score_stages
     from harness.metrics import diversity as dv
-    assert values["loo_bleu"] == dv.loo_bleu(cands, [e.references[:2] for e in examples])
+
+    task = TatoebaTask(TranslationConfig(num_test=30))
+    examples = task.test_examples()
+    assert len({len(e.references) for e in examples}) > 1  # 2-6 references: fairseq's loo_bleu is undefined
+    cands = [[e.references[0], e.references[-1], "Nein."] for e in examples]
+    values = score_stages.evaluate(task, examples, cands, {}).values
+    assert values["loo_bleu_2refs"] == dv.loo_bleu(cands, [e.references[:2] for e in examples])
+    assert "loo_bleu" not in values and "loo_bleu" not in task.metric_names()
     assert {"modes_covered", "mode_recall", "refs_covered", "max/bleu", "pairwise_bleu"} <= set(values)

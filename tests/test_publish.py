@@ -48,10 +48,10 @@ def test_per_task_leaderboards_in_three_formats(published):
         summary = pd.read_csv(out / task / "leaderboard.csv")
         assert set(summary["task"]) == {task} and (summary["seeds"] == 2).all()
     md = (out / "translation" / "leaderboard.md").read_text()
-    assert "oracle/bleu ↑" in md and "mbleu_4 ↓" in md
+    assert "oracle_corpus/bleu ↑" in md and "mbleu_4 ↓" in md
     assert "sacreBLEU bleu: nrefs:1" in md  # the signature in the footer
     scores = pd.read_csv(out / "scores.csv")
-    half = scores[scores["metric"] == "ci95/oracle/bleu"]
+    half = scores[scores["metric"] == "ci95/oracle_corpus/bleu"]
     assert len(half) == 2 * 4 and (half["value"] > 0).all()  # 4 methods × 2 seeds
     # the bracket shows the mean half-width over seeds
     beam = half[half["method"] == "beam"]["value"].mean()
@@ -63,9 +63,10 @@ def test_best_of_n_curves(published):
     cells = out / "cells" / "translation"
     for method, per_input in (("lora_mcl", 4), ("beam", 4), ("nucleus", 4)):
         curve = json.loads((cells / method / "seed0" / "best_of_n.json").read_text())
-        assert curve["n"] == [1, 2, 3, 4] and curve["metric"] == "oracle/bleu"
+        assert curve["n"] == [1, 2, 3, 4] and curve["metric"] == "max@n/bleu"
         assert curve["candidates_per_input"] == per_input
         assert all(0 <= v <= 100 for v in curve["value"])
+        assert curve["value"] == sorted(curve["value"])  # the best of more candidates is never worse
         assert not (cells / method / "seed1" / "best_of_n.json").exists()  # first seed only
     assert not (cells / "lora_mle" / "seed0" / "best_of_n.json").exists()  # greedy: N = 1
     assert not (out / "cells" / "markov" / "lora_mcl" / "seed0" / "best_of_n.json").exists()
@@ -172,7 +173,7 @@ def test_leaderboards_mark_cells_not_significantly_worse_than_the_best(published
     out, _ = published
     tests = pd.read_csv(out / "significance.csv")
     tr = tests[tests["task"] == "translation"]
-    assert {"max/bleu", "oracle/chrf", "div_1", "oracle_nll"} <= set(tr["metric"])
+    assert {"max/bleu", "oracle_corpus/chrf", "div_1", "oracle_nll"} <= set(tr["metric"])
     assert "markov_tv" not in set(tests["metric"])  # a distribution distance: no per-input rows
     for _, col in tr.groupby("metric"):  # one best per column, every other row tested against it
         best = col.loc[col["p_value"].isna(), "method"]

@@ -50,7 +50,7 @@ def test_photo_split_keeps_test_photos_out_of_training():
     train, tests = task._splits
     assert len(tests) == 200 and not {e.id for e in train} & {e.id for e in tests}
     coco_task = PhotoCaptioningTask(PhotoCaptioningConfig(test_set="coco_mini"))
-    assert len(coco_task.test_examples()) == 159 and "modes_covered" not in coco_task.metrics
+    assert len(coco_task.test_examples()) == 159 and "modes_covered" not in coco_task.metric_names()
     with pytest.raises(ValueError, match="test_set must be one of flickr8k, coco_mini"):
         PhotoCaptioningConfig(test_set="coco").validate()
 
@@ -148,7 +148,7 @@ def test_real_audio_runs_end_to_end_with_the_committed_base(tmp_path, monkeypatc
         args += ["--set", s]
     assert main(args) == 0
     scores = pd.read_csv(tmp_path / "out" / "scores.csv").set_index("metric")["value"]
-    assert 0 <= scores["top1/cider_d"] <= 10 and 0 <= scores["oracle/bleu_1"] <= 1
+    assert 0 <= scores["top1/cider_d"] <= 10 and 0 <= scores["oracle_corpus/bleu_1"] <= 1
     assert "mode_recall" not in scores.index  # real data: no known modes
 
 

@@ -73,7 +73,7 @@ def test_bootstrap_intervals(files, capsys):
     assert main(["score", "--predictions", preds, "--references", refs, "--format", "json",
                  "--bootstrap", "200"]) == 0
     got = json.loads(capsys.readouterr().out)
-    for k in ("top1/bleu", "oracle/chrf", "div_2", "mbleu_4"):
+    for k in ("top1/bleu", "oracle_corpus/chrf", "div_2", "mbleu_4"):
         assert got[f"{k}/ci95_low"] <= got[k] <= got[f"{k}/ci95_high"], k
     assert "vocab/ci95_low" not in got  # does not decompose over inputs
     assert main(["score", "--predictions", preds, "--references", refs, "--bootstrap", "50"]) == 0
@@ -94,7 +94,7 @@ def test_coco_metrics_and_spice_na(files, capsys, monkeypatch, tmp_path):
     want = coco.coco_flavours(CANDS, REFS, ["cider_d"])
     for k, v in want.items():
         assert got[k] == pytest.approx(v, abs=1e-9)
-    assert got["top1/spice"] is None and got["oracle/spice"] is None  # never a fake number
+    assert got["top1/spice"] is None and got["oracle_corpus/spice"] is None  # never a fake number
     assert "spice is n/a: SPICE needs Stanford CoreNLP" in captured.err
     assert main(["score", "--predictions", preds, "--references", refs, "--metrics", "spice"]) == 0
     out = capsys.readouterr().out

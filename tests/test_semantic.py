@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from harness import semantic
+from harness.metrics import registry
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "sbert" / "embeddings.json").read_text())
 
@@ -38,7 +39,7 @@ def test_flavours_follow_the_papers_definition():
     refs = [[sents[1], sents[3]], [sents[5]]]
     e = {s: np.array(v) for s, v in zip(sents, FIXTURE["embeddings"], strict=True)}
     sim = [[np.mean([e[c] @ e[r] for r in rs]) for c in cs] for cs, rs in zip(cands, refs, strict=True)]
-    values = semantic.sbert_metrics(cands, refs)
+    values = registry.score(cands, refs, ["sbert_sim", "sbert_diversity"])
     assert values["top1/sbert_sim"] == pytest.approx(np.mean([s[0] for s in sim]), abs=1e-5)
     assert values["max/sbert_sim"] == pytest.approx(np.mean([max(s) for s in sim]), abs=1e-5)
     want = np.mean([1 - e[a] @ e[b] for a, b in cands])
@@ -47,6 +48,6 @@ def test_flavours_follow_the_papers_definition():
 
 def test_missing_model_is_na_with_the_reason(monkeypatch):
     monkeypatch.setenv("MCLBENCH_SBERT_MODEL", "/no/such/model")
-    values = semantic.sbert_metrics([["a dog"]], [["a dog runs"]])
+    values = registry.score([["a dog"]], [["a dog runs"]], ["sbert_sim", "sbert_diversity"])
     assert dict(values) == {}
-    assert "is not a model folder" in values.unavailable["top1/sbert_sim"]
+    assert "is not a model folder" in values.unavailable["sbert_sim"]

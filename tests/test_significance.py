@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from harness import scoring
+from harness.metrics import registry
 from harness.metrics import significance as sig
-from harness.metrics.bootstrap import PER_INPUT_METRICS, paired_bootstrap
+from harness.metrics.bootstrap import paired_bootstrap
 
 ROWS = [json.loads(line) for line in
         (Path(__file__).parent / "fixtures" / "multi30k_val_captions.jsonl").read_text().splitlines()]
@@ -20,6 +21,10 @@ REFS = [r["captions"][2:] for r in ROWS]
 
 def _mean(rows):
     return float(np.mean(rows))
+
+
+def input_rows(cands, refs, names, probes=None):
+    return registry.evaluate(names, registry.ScoreInputs(cands, refs, probes=probes)).parts
 
 
 def test_a_method_worse_on_every_input_gets_the_smallest_p_value():
@@ -53,7 +58,7 @@ def test_identical_methods_are_never_significantly_different(metric):
     per_seed = []
     for _ in range(2):  # two "seeds": the candidates shuffled differently
         cands = [list(rng.permutation(c)) for c in CANDS]
-        per_seed.append(sig.input_rows(cands, REFS, [metric])[metric])
+        per_seed.append(input_rows(cands, REFS, [metric])[metric])
     stacked = np.stack([rows for rows, _ in per_seed], axis=1)
     worse = stacked.copy()
     out = sig.against_best({"a": stacked, "b": worse, "c": stacked.copy()}, per_seed[0][1],
@@ -63,14 +68,17 @@ def test_identical_methods_are_never_significantly_different(metric):
 
 
 def test_the_rows_reproduce_the_scores_the_table_shows():
-    metrics = [f"{f}/{m}" for m in ("bleu", "chrf") for f in ("top1", "mean", "oracle", "max")]
+    reductions = ("top1", "mean", "oracle_corpus", "max", "max@2")
+    metrics = [f"{f}/{m}" for m in ("bleu", "chrf") for f in reductions]
     metrics += ["div_1", "div_2", "unique", "refs_covered", "mbleu_4"]
     values, _ = scoring.score(list(range(len(CANDS))), CANDS, REFS, metrics)
-    parts = sig.input_rows(CANDS, REFS, metrics)
-    assert set(parts) == set(metrics)
-    assert set(PER_INPUT_METRICS) <= set(parts)  # the constant names what decompositions gives
-    for name, (rows, aggregate) in parts.items():
-        assert aggregate(rows) == pytest.approx(values[name], abs=1e-9), name
+    parts = input_rows(CANDS, REFS, metrics)
+    assert set(metrics) <= set(parts)
+    per_input = {m.name for m in registry.load().values() if m.kind == "set" and m.per_input}
+    assert {"div_1", "div_2", "unique", "refs_covered", "mbleu_4"} <= per_input
+    for name in metrics:
+        rows, aggregate = parts[name]
+        assert aggregate(rows) == values[name], name  # the same arithmetic: equal, not close
 
 
 def test_nll_rows_reproduce_oracle_and_top1_nll():
@@ -79,7 +87,10 @@ def test_nll_rows_reproduce_oracle_and_top1_nll():
     rng = np.random.default_rng(0)
     nll, owner = rng.random((3, 7)), np.array([0, 0, 1, 2, 2, 2, 3])
     want = nll_flavours(nll, owner)
-    for name, (rows, aggregate) in sig.nll_rows(nll, owner).items():
+    probes = {"reference_nll": nll, "reference_owner": owner}
+    found = input_rows([["a"]] * 4, [["a"]] * 4, ["oracle_nll", "top1_nll"], probes)
+    for name in ("oracle_nll", "top1_nll"):
+        rows, aggregate = found[name]
         assert len(rows) == 4 and aggregate(rows) == pytest.approx(want[name])
 
 

@@ -67,7 +67,7 @@ def test_causal_checkpoint_by_path_with_alma_prompt(tmp_path, data, monkeypatch)
     scores = run(tmp_path, "lora_mcl,lora_mle", [*data, f"task.backbone={ckpt}",
                                                "lora_mcl.num_hypotheses=2", "method.target_modules=[c_attn]"])
     metrics = set(scores["metric"])
-    assert {"top1/bleu", "oracle/chrf", "pairwise_bleu", "loo_bleu", "refs_covered"} <= metrics
+    assert {"top1/bleu", "oracle_corpus/chrf", "pairwise_bleu", "loo_bleu", "refs_covered"} <= metrics
     task = TranslationTask(TranslationConfig(backbone=str(ckpt), test_jsonl=str(tmp_path / "test.jsonl")))
     prompt = task.prompt_batch(task.test_examples()[:1])
     text = task.tokenizer.decode(prompt["input_ids"][0], skip_special_tokens=True)

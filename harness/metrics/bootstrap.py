@@ -1,6 +1,7 @@
 """Bootstrap confidence intervals over inputs, and a paired bootstrap test between systems.
 
-A metric takes part when it decomposes over inputs: ``per_input`` holds one row per input
+A metric takes part when it decomposes over inputs (:mod:`harness.metrics.registry`'s
+``parts``): ``per_input`` holds one row per input
 (sufficient statistics for corpus BLEU/chrF, or the input's value for metrics that are
 means over inputs) and ``aggregate(rows)`` recomputes the metric from any resample of
 them. Resampling draws inputs with replacement, ``n_resamples`` times, from a seeded
@@ -9,19 +10,9 @@ generator (same seed, same interval).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
-
-from harness.metrics import diversity as dv
-from harness.metrics import text as tx
-from harness.metrics.ngrams import NgramTable
-
-Decomposition = tuple[np.ndarray, Callable[[np.ndarray], float]]
-
-
-# the diversity metrics that are means of per-input values (see decompositions)
-PER_INPUT_METRICS = ("div_1", "div_2", "unique", "refs_covered", "mbleu_4")
 
 
 def resample_indices(n_inputs: int, n_resamples: int = 1000, seed: int = 0) -> list[np.ndarray]:
@@ -56,25 +47,3 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, aggregate: Callable[[np.ndarr
         delta = aggregate(a[idx]) - aggregate(b[idx])
         flips += (delta <= 0) if observed > 0 else (delta >= 0)
     return {"delta": float(observed), "p_value": (flips + 1) / (n_resamples + 1)}
-
-
-def decompositions(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                   metrics: Sequence[str] = ("bleu", "chrf"),
-                   tokenize: str = "13a") -> dict[str, Decomposition]:
-    """Per-input rows and aggregates for the quality flavours and the per-input-mean metrics
-    (``tokenize``: sacreBLEU's tokenisation of the BLEU-based ones and Div-n)."""
-    out: dict[str, Decomposition] = tx.flavour_decompositions(candidates, references, metrics, tokenize)
-    n = len(candidates[0])
-    table = NgramTable(tokenize)
-    per_input = {
-        "div_1": [dv.div_n([c], 1, tokenize) for c in candidates],
-        "div_2": [dv.div_n([c], 2, tokenize) for c in candidates],
-        "unique": [dv.unique([c]) for c in candidates],
-        "refs_covered": [dv.refs_covered([c], [r], table)
-                         for c, r in zip(candidates, references, strict=True)],
-    }
-    if n >= 2:
-        per_input["mbleu_4"] = [dv.mbleu_4([c], table) for c in candidates]
-    for name, values in per_input.items():
-        out[name] = (np.asarray(values, dtype=float), lambda rows: float(np.mean(rows)))
-    return out

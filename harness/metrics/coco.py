@@ -18,10 +18,13 @@ on those tokens; every value is on pycocoevalcap's scale (0..1; CIDEr-D 0..10).
   pycocoevalcap downloads at first use: offline, point ``MCLBENCH_CORENLP_DIR`` at a folder
   that holds them, else ``spice`` and ``spider`` are reported "n/a" with the reason.
 
-Flavours as in :mod:`harness.metrics.text`: ``top1/`` the first candidate, ``mean/`` the
-mean over ranks of the corpus score, ``oracle/`` the per-input best candidate by its
-sentence score (ties: the first), then the corpus score. Equality with pycocoevalcap's
-classes (corpus and per-sentence, 1e-6) is tested on real captions.
+Each is registered as a quality metric (:mod:`harness.metrics.registry` derives ``top1/``,
+``mean/``, ``max/`` — aac-metrics' ``-max``, the LoRA-MCL paper's captioning oracle —,
+``max@n/`` and ``oracle_corpus/`` from every candidate's score), together with the paper's
+captioning diversity on PTB tokens (``mbleu_4_ptb``, ``div_1_ptb``, ``div_2_ptb``,
+``vocab_ptb``). The family is computed in one pass per scoring call (one PTB tokenisation,
+METEOR's JVM beside the Python metrics), in the registry's JVM thread. Equality with
+pycocoevalcap's classes (corpus and per-sentence, 1e-6) is tested on real captions.
 
 BLEU, ROUGE-L and CIDEr-D are re-implemented here with pycocoevalcap's arithmetic so the
 statistics of N·I candidates are computed once; METEOR runs in its own JVM concurrently
@@ -46,17 +49,20 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.metrics.catalogue import FLAVOURS, PTB_DIVERSITY, MetricValues
+from harness.metrics.registry import (
+    CandidateScores,
+    MetricUnavailable,
+    MetricValues,
+    ScoreInputs,
+    register_metric,
+    score,
+)
 
 COCO = ("bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d", "spice", "spider")
 NEEDS_SPICE = ("spice", "spider")
 PUNCTUATION = {"''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-",
                "--", "...", ";"}  # pycocoevalcap's list, removed after PTB tokenisation
 CORENLP_JARS = ("stanford-corenlp-3.6.0.jar", "stanford-corenlp-3.6.0-models.jar")
-
-
-class MetricUnavailable(RuntimeError):
-    """A metric that cannot run on this machine; the message is the reason shown in tables."""
 
 
 def _package_dir() -> Path:
@@ -400,35 +406,23 @@ def spice_scores(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarr
     return np.array([float(results[i]) if results[i] is not None else math.nan for i in range(len(hyps))])
 
 
-# ---------------------------------------------------------------- flavours
-def _mean(rows: np.ndarray) -> float:
-    return float(np.mean(rows))
+# ---------------------------------------------------------------- the family's pass
+PTB_DIVERSITY = ("mbleu_4_ptb", "div_1_ptb", "div_2_ptb", "vocab_ptb")
 
 
-def _mean_over_ranks(aggregate):
-    return lambda rows: float(np.mean([aggregate(rows[:, k]) for k in range(rows.shape[1])]))
+def family(inputs: ScoreInputs) -> tuple[dict[str, CandidateScores | float], dict[str, str]]:
+    """Every requested metric of this module in one pass: ``(results, missing)``, ``missing``
+    the reason of each that cannot run here. Computed once per scoring call."""
+    return inputs.shared(__name__, lambda: _family(inputs))
 
 
-def coco_parts(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-               metrics: Sequence[str] = COCO):
-    """The flavours of every COCO metric in ``metrics`` that can run here.
-
-    Returns ``(parts, fixed, missing)``: ``parts[name] = (per_input_rows, aggregate)`` for
-    the flavours that decompose over inputs (as :mod:`harness.metrics.bootstrap` needs),
-    ``fixed[name]`` the values that do not (METEOR's corpus aggregate is its own), and
-    ``missing[metric]`` the reason a metric cannot run here.
-    """
-    parts, fixed, missing, _ = _coco(candidates, references, metrics, diversity=False)
-    return parts, fixed, missing
-
-
-def _coco(candidates, references, metrics: Sequence[str], diversity: bool):
-    """``coco_parts``'s three results, and the candidates' PTB tokens (None where the
-    tokenizer could not run or nothing needs it)."""
-    missing = unavailable(metrics)
+def _family(inputs: ScoreInputs):
+    metrics = [m for m in COCO if m in inputs.requested]
+    diversity = [m for m in PTB_DIVERSITY if m in inputs.requested]
+    missing = unavailable([*metrics, *diversity])
     wanted = [m for m in metrics if m not in missing]
-    if not wanted and not diversity:
-        return {}, {}, missing, None
+    if not wanted and not [m for m in diversity if m not in missing]:
+        return {}, missing
     meteor = None
     if "meteor" in wanted:  # started first: its paraphrase table (~7 s) loads while PTB tokenises
         try:
@@ -438,12 +432,20 @@ def _coco(candidates, references, metrics: Sequence[str], diversity: bool):
             missing["meteor"] = str(exc)
             wanted.remove("meteor")
     try:
-        hyps, refs = ptb_tokenize_inputs(candidates, references)
-    except MetricUnavailable as exc:  # every COCO metric reads PTB tokens
-        names = [*wanted, *(PTB_DIVERSITY if diversity else ())]
-        return {}, {}, {**missing, **{m: str(exc) for m in names}}, None
-    parts, fixed, failed = _parts_from_tokens(hyps, refs, wanted, meteor)
-    return parts, fixed, {**missing, **failed}, hyps
+        hyps, refs = ptb_tokenize_inputs(inputs.candidates, inputs.references)
+    except MetricUnavailable as exc:  # every metric here reads PTB tokens
+        return {}, {**missing, **{m: str(exc) for m in [*wanted, *diversity]}}
+    results, failed = _scores_from_tokens(hyps, refs, wanted, meteor)
+    if diversity:
+        results.update(_ptb_diversity_from_tokens(hyps))
+    return results, {**missing, **failed}
+
+
+def _result(inputs: ScoreInputs, name: str):
+    results, missing = family(inputs)
+    if name in missing:
+        raise MetricUnavailable(missing[name])
+    return results[name]
 
 
 def ptb_tokenize_inputs(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]]):
@@ -458,11 +460,10 @@ def ptb_tokenize_inputs(candidates: Sequence[Sequence[str]], references: Sequenc
     return hyps, refs
 
 
-def _parts_from_tokens(hyps: list[list[str]], refs: list[list[str]], wanted: Sequence[str],
-                       meteor: Meteor | None):
+def _scores_from_tokens(hyps: list[list[str]], refs: list[list[str]], wanted: Sequence[str],
+                        meteor: Meteor | None) -> tuple[dict[str, CandidateScores], dict[str, str]]:
     n, inputs = len(hyps[0]), len(hyps)
-    parts: dict[str, tuple] = {}
-    fixed: dict[str, float] = {}
+    out: dict[str, CandidateScores] = {}
     missing: dict[str, str] = {}
     with ThreadPoolExecutor(1) as pool:  # METEOR's JVM works on the other core meanwhile
         if meteor is not None:
@@ -472,17 +473,11 @@ def _parts_from_tokens(hyps: list[list[str]], refs: list[list[str]], wanted: Seq
             stats = np.array([[bleu_stats(h, refs[i], ref_max[i]) for h in hyps[i]] for i in range(inputs)])
             per_sentence = bleu_from_stats(stats)  # (I, N, 4)
             for order in range(1, 5):
-                if f"bleu_{order}" not in wanted:
-                    continue
+                if f"bleu_{order}" in wanted:
+                    def corpus(rows, order=order):
+                        return float(bleu_from_stats(rows.sum(0))[order - 1])
 
-                def corpus(rows, order=order):
-                    return float(bleu_from_stats(rows.sum(0))[order - 1])
-
-                best = per_sentence[..., order - 1].argmax(1)  # ties: the first
-                parts[f"top1/bleu_{order}"] = (stats[:, 0], corpus)
-                parts[f"mean/bleu_{order}"] = (stats, _mean_over_ranks(corpus))
-                parts[f"oracle/bleu_{order}"] = (stats[np.arange(inputs), best], corpus)
-                parts[f"max/bleu_{order}"] = (per_sentence[..., order - 1].max(1), _mean)
+                    out[f"bleu_{order}"] = CandidateScores(per_sentence[..., order - 1], stats, corpus)
         sentence: dict[str, np.ndarray] = {}
         if "rouge_l" in wanted:
             sentence["rouge_l"] = np.array([[rouge_l(h, refs[i]) for h in hyps[i]] for i in range(inputs)])
@@ -493,21 +488,98 @@ def _parts_from_tokens(hyps: list[list[str]], refs: list[list[str]], wanted: Seq
             flat = spice_scores([h for row in hyps for h in row], [r for r in refs for _ in range(n)])
             sentence["spice"] = flat.reshape(inputs, n)
             sentence["spider"] = (sentence["cider_d"] + sentence["spice"]) / 2
-        for name, scores in sentence.items():
-            if name in wanted:  # means over inputs: oracle = max; max/spider is SPIDEr-max
-                parts[f"top1/{name}"] = (scores[:, 0], _mean)
-                parts[f"mean/{name}"] = (scores.mean(1), _mean)
-                parts[f"oracle/{name}"] = (scores.max(1), _mean)
-                parts[f"max/{name}"] = (scores.max(1), _mean)
+        # means of sentence scores: oracle_corpus = max; max/spider is SPIDEr-max
+        out.update({name: CandidateScores(scores) for name, scores in sentence.items() if name in wanted})
         if meteor is not None:
             try:
                 corpus_by_rank, oracle, segments = meteor.result()
-                fixed.update({"top1/meteor": corpus_by_rank[0], "mean/meteor": float(np.mean(corpus_by_rank)),
-                              "oracle/meteor": oracle})
-                parts["max/meteor"] = (segments.max(1), _mean)  # segment scores: it decomposes
+                fixed = {"top1": corpus_by_rank[0], "mean": float(np.mean(corpus_by_rank)),
+                         "oracle_corpus": oracle}
+                out["meteor"] = CandidateScores(segments, fixed=fixed)
             except MetricUnavailable as exc:  # the other metrics stand; METEOR reads n/a — why
                 missing["meteor"] = str(exc)
-    return parts, fixed, missing
+    return out, missing
+
+
+_PTB = "PTB (pycocoevalcap: lower-cased, punctuation removed)"
+_PAPER = "max/: aac-metrics mult_cands_metric -max"
+
+
+def _signature(references, tokenize) -> str:
+    return "COCO metrics: pycocoevalcap on PTB-tokenised text; 0–1 scale (CIDEr-D 0–10)"
+
+
+for _order in range(1, 5):
+    register_metric(f"bleu_{_order}", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
+                    signature=_signature, description=f"COCO BLEU-{_order} (pycocoevalcap)", paper=_PAPER)(
+        lambda inputs, _name=f"bleu_{_order}": _result(inputs, _name))
+
+
+@register_metric("meteor", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
+                 signature=_signature,
+                 own_corpus=True, paper=_PAPER,
+                 description="COCO METEOR 1.5 (corpus: METEOR's own aggregate)")
+def meteor(inputs: ScoreInputs) -> CandidateScores:
+    return _result(inputs, "meteor")
+
+
+@register_metric("rouge_l", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
+                 signature=_signature,
+                 description="COCO ROUGE-L (F, beta 1.2), mean over inputs", paper=_PAPER)
+def rouge_l_metric(inputs: ScoreInputs) -> CandidateScores:
+    return _result(inputs, "rouge_l")
+
+
+@register_metric("cider_d", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
+                 signature=_signature,
+                 description="COCO CIDEr-D (0-10), mean over inputs",
+                 paper="max/: aac-metrics -max; the LoRA-MCL paper's captioning CIDEr oracle")
+def cider_d(inputs: ScoreInputs) -> CandidateScores:
+    return _result(inputs, "cider_d")
+
+
+@register_metric("spice", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
+                 signature=_signature,
+                 description="COCO SPICE 1.0 F-score (needs Stanford CoreNLP 3.6.0)", paper=_PAPER)
+def spice(inputs: ScoreInputs) -> CandidateScores:
+    return _result(inputs, "spice")
+
+
+@register_metric("spider", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
+                 signature=_signature,
+                 paper="aac-metrics spider_max",
+                 description="SPIDEr = (CIDEr-D + SPICE) / 2; max/: SPIDEr-max")
+def spider(inputs: ScoreInputs) -> CandidateScores:
+    return _result(inputs, "spider")
+
+
+_CODE = "the LoRA-MCL code's utils_diversity.eval_div_stats"
+
+
+@register_metric("mbleu_4_ptb", kind="set", higher_is_better=False, tokenisation=_PTB, group="jvm",
+                 needs=("two_candidates",), paper=_CODE,
+                 description="mean over ranks i of pycocoevalcap corpus BLEU-4 of candidate i vs the "
+                 "other N-1 (lower = more diverse; the paper's captioning mBLEU-4)")
+def mbleu_4_ptb(inputs: ScoreInputs) -> float:
+    return _result(inputs, "mbleu_4_ptb")
+
+
+@register_metric("div_1_ptb", kind="set", higher_is_better=True, tokenisation=_PTB, group="jvm", paper=_CODE,
+                 description="distinct unigrams / (1e-6 + tokens) over the N candidates (the paper's Div-1)")
+def div_1_ptb(inputs: ScoreInputs) -> float:
+    return _result(inputs, "div_1_ptb")
+
+
+@register_metric("div_2_ptb", kind="set", higher_is_better=True, tokenisation=_PTB, group="jvm", paper=_CODE,
+                 description="distinct bigrams / (1e-6 + tokens) over the N candidates (the paper's Div-2)")
+def div_2_ptb(inputs: ScoreInputs) -> float:
+    return _result(inputs, "div_2_ptb")
+
+
+@register_metric("vocab_ptb", kind="set", higher_is_better=True, tokenisation=_PTB, group="jvm", paper=_CODE,
+                 description="distinct tokens over all candidates (the paper's vocabulary size)")
+def vocab_ptb(inputs: ScoreInputs) -> float:
+    return _result(inputs, "vocab_ptb")
 
 
 def ptb_diversity(candidates: Sequence[Sequence[str]]) -> MetricValues:
@@ -547,13 +619,6 @@ def _distinct(captions: Sequence[str], n: int) -> float:
 
 def coco_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
                   metrics: Sequence[str] = COCO, diversity: bool = False) -> MetricValues:
-    """``{flavour/metric: value}`` for the COCO metrics that can run here; ``unavailable``:
-    ``{metric: reason}`` for those that cannot (tables show them as "n/a" with the reason).
-    ``diversity``: also the paper's PTB diversity (:func:`ptb_diversity`), on the same tokens."""
-    parts, fixed, missing, hyps = _coco(candidates, references, metrics, diversity)
-    values = {**{k: aggregate(rows) for k, (rows, aggregate) in parts.items()}, **fixed}
-    order = [f"{f}/{m}" for m in metrics for f in FLAVOURS]
-    out = MetricValues({k: values[k] for k in order if k in values}, missing)
-    if diversity and hyps is not None:
-        out.update(_ptb_diversity_from_tokens(hyps))
-    return out
+    """Every reduction of the COCO metrics in ``metrics`` (and, with ``diversity``, the PTB
+    diversity), through the registry; ``unavailable``: the reason of each that cannot run here."""
+    return score(candidates, references, [*metrics, *(PTB_DIVERSITY if diversity else ())])

@@ -11,7 +11,9 @@ takes another of sacreBLEU's tokenisations for all of them (``intl``, ``zh``, ``
   (c_i as hypothesis, c_j as reference, i ≠ j) of every input.
 - ``loo_bleu`` (higher): leave-one-out multi-reference BLEU: for each reference index j,
   corpus BLEU of all candidates against the other M−1 references, averaged over j (needs
-  the same M ≥ 2 for every input).
+  the same M ≥ 2 for every input: fairseq's definition).
+- ``loo_bleu_2refs`` (higher): ``loo_bleu`` on every input's first two references, for data
+  whose M varies (Tatoeba's 2–6): a metric of its own, not fairseq's on the full references.
 - ``refs_covered`` (higher): per input, the number of distinct references that are the
   best match of some candidate, averaged; the match is sacreBLEU's ``sentence_bleu`` (exp
   smoothing, effective order) and ties go to the first reference: this is the LoRA-MCL
@@ -26,8 +28,11 @@ takes another of sacreBLEU's tokenisations for all of them (``intl``, ``zh``, ``
 - ``vocab`` (higher): distinct tokens over all candidates of all inputs.
 - ``unique`` (higher): distinct candidates / N per input, averaged.
 
-The BLEU-based metrics share one :class:`~harness.metrics.ngrams.NgramTable` per call of
-:func:`diversity`: each string is tokenised and counted once, with sacreBLEU's statistics.
+Each is registered (:mod:`harness.metrics.registry`) as a set metric; those that are means
+of per-input values (mBLEU-4, refs covered, Div-n, unique) return the per-input rows, so they
+decompose over inputs for the bootstrap and the significance test. The BLEU-based metrics of
+one scoring call share one :class:`~harness.metrics.ngrams.NgramTable`: each string is
+tokenised and counted once, with sacreBLEU's statistics.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from harness.metrics import ngrams as ng
-from harness.metrics.catalogue import MetricValues
 from harness.metrics.ngrams import NgramTable, tokenizer
+from harness.metrics.registry import MetricValues, ScoreInputs, register_metric, score
 from harness.metrics.text import check_inputs
 
 
@@ -47,7 +52,8 @@ def tokens(text: str, tokenize: str = "13a") -> list[str]:
     return tokenizer(tokenize)(text).split()
 
 
-def mbleu_4(candidates: Sequence[Sequence[str]], table: NgramTable | None = None) -> float:
+def mbleu_4_rows(candidates: Sequence[Sequence[str]], table: NgramTable | None = None) -> np.ndarray:
+    """Per input, the mean over its candidates of each one's sentence BLEU-4 against the others."""
     table = table or NgramTable()
     per_input = []
     for cands in candidates:
@@ -56,7 +62,11 @@ def mbleu_4(candidates: Sequence[Sequence[str]], table: NgramTable | None = None
         per_input.append(np.mean([
             ng.sentence_bleu(table.stats(c, table.references([o for j, o in enumerate(cands) if j != i])))
             for i, c in enumerate(cands)]))
-    return float(np.mean(per_input))
+    return np.asarray(per_input, dtype=float)
+
+
+def mbleu_4(candidates: Sequence[Sequence[str]], table: NgramTable | None = None) -> float:
+    return float(np.mean(mbleu_4_rows(candidates, table)))
 
 
 def pairwise_bleu(candidates: Sequence[Sequence[str]], table: NgramTable | None = None) -> float:
@@ -97,11 +107,17 @@ def best_matches(candidates: Sequence[str], references: Sequence[str], table: Ng
             for c in candidates]
 
 
+def refs_covered_rows(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
+                      table: NgramTable | None = None) -> np.ndarray:
+    """Per input, the distinct references that are some candidate's best match."""
+    table = table or NgramTable()
+    return np.asarray([len(set(best_matches(cands, refs, table)))
+                       for cands, refs in zip(candidates, references, strict=True)], dtype=float)
+
+
 def refs_covered(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
                  table: NgramTable | None = None) -> float:
-    table = table or NgramTable()
-    return float(np.mean([len(set(best_matches(cands, refs, table)))
-                          for cands, refs in zip(candidates, references, strict=True)]))
+    return float(np.mean(refs_covered_rows(candidates, references, table)))
 
 
 def refs_covered_fairseq(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
@@ -117,38 +133,122 @@ def refs_covered_fairseq(candidates: Sequence[Sequence[str]], references: Sequen
     return float(np.mean(covered))
 
 
-def div_n(candidates: Sequence[Sequence[str]], n: int, tokenize: str = "13a") -> float:
+def div_n_rows(candidates: Sequence[Sequence[str]], n: int, tokenize: str = "13a") -> np.ndarray:
+    """Per input, distinct n-grams over its N candidates / their tokens."""
     per_input = []
     for cands in candidates:
         toks = [tokens(c, tokenize) for c in cands]
         total = sum(len(t) for t in toks)
         grams = {tuple(t[k:k + n]) for t in toks for k in range(len(t) - n + 1)}
         per_input.append(len(grams) / total if total else 0.0)
-    return float(np.mean(per_input))
+    return np.asarray(per_input, dtype=float)
+
+
+def div_n(candidates: Sequence[Sequence[str]], n: int, tokenize: str = "13a") -> float:
+    return float(np.mean(div_n_rows(candidates, n, tokenize)))
 
 
 def vocab(candidates: Sequence[Sequence[str]], tokenize: str = "13a") -> float:
     return float(len({tok for cands in candidates for c in cands for tok in tokens(c, tokenize)}))
 
 
+def unique_rows(candidates: Sequence[Sequence[str]]) -> np.ndarray:
+    return np.asarray([len(set(c)) / len(c) for c in candidates], dtype=float)
+
+
 def unique(candidates: Sequence[Sequence[str]]) -> float:
-    return float(np.mean([len(set(c)) / len(c) for c in candidates]))
+    return float(np.mean(unique_rows(candidates)))
+
+
+# ---------------------------------------------------------------- registered
+def _table(inputs: ScoreInputs) -> NgramTable:
+    """The scoring call's n-gram table: every string tokenised and counted once."""
+    return inputs.shared(f"{__name__}.table", lambda: NgramTable(inputs.tokenize))
+
+
+_13A, _FAIRSEQ = "sacreBLEU {tokenize}", "fairseq examples/translation_moe/score.py"
+
+
+@register_metric("mbleu_4", kind="set", higher_is_better=False, tokenisation=_13A, per_input=True,
+                 needs=("two_candidates",), paper="the LoRA-MCL paper's MT mBLEU-4 (its code)",
+                 description="each candidate's sentence BLEU-4 vs. the other N-1, mean over candidates then "
+                 "inputs (lower = more diverse)")
+def mbleu_4_metric(inputs: ScoreInputs) -> np.ndarray:
+    return mbleu_4_rows(inputs.candidates, _table(inputs))
+
+
+@register_metric("pairwise_bleu", kind="set", higher_is_better=False, tokenisation=_13A,
+                 needs=("two_candidates",), paper=_FAIRSEQ + " (pairwise)",
+                 description="corpus BLEU over ordered candidate pairs (lower = more diverse)")
+def pairwise_bleu_metric(inputs: ScoreInputs) -> float:
+    return pairwise_bleu(inputs.candidates, _table(inputs))
+
+
+@register_metric("loo_bleu", kind="set", higher_is_better=True, tokenisation=_13A,
+                 needs=("equal_references",), paper=_FAIRSEQ + " (leave-one-out)",
+                 description="leave-one-out multi-reference BLEU: per held-out reference index, corpus "
+                 "BLEU of every candidate against the other M-1, mean over indices")
+def loo_bleu_metric(inputs: ScoreInputs) -> float:
+    return loo_bleu(inputs.candidates, inputs.references, _table(inputs))
+
+
+@register_metric("loo_bleu_2refs", kind="set", higher_is_better=True, tokenisation=_13A,
+                 needs=("two_references",), paper="fairseq's leave-one-out BLEU on the first 2 references",
+                 description="loo_bleu on every input's first two references (for data whose number of "
+                 "references varies)")
+def loo_bleu_2refs(inputs: ScoreInputs) -> float:
+    return loo_bleu(inputs.candidates, [r[:2] for r in inputs.references], _table(inputs))
+
+
+@register_metric("refs_covered", kind="set", higher_is_better=True, tokenisation=_13A, per_input=True,
+                 paper="the LoRA-MCL code's refs_covered_metric (ALMA/compute_metrics.py)",
+                 description="distinct references best-matched (sacreBLEU sentence BLEU, ties to the "
+                 "first) by some candidate")
+def refs_covered_metric(inputs: ScoreInputs) -> np.ndarray:
+    return refs_covered_rows(inputs.candidates, inputs.references, _table(inputs))
+
+
+@register_metric("refs_covered_fairseq", kind="set", higher_is_better=True, tokenisation=_13A,
+                 paper=_FAIRSEQ + " (multi_ref)",
+                 description="as refs_covered with fairseq's add-one smoothed sentence BLEU and seeded "
+                 "random ties")
+def refs_covered_fairseq_metric(inputs: ScoreInputs) -> float:
+    return refs_covered_fairseq(inputs.candidates, inputs.references, _table(inputs))
+
+
+@register_metric("div_1", kind="set", higher_is_better=True, tokenisation=_13A, per_input=True,
+                 description="distinct unigrams / tokens over the N candidates, mean over inputs")
+def div_1(inputs: ScoreInputs) -> np.ndarray:
+    return div_n_rows(inputs.candidates, 1, inputs.tokenize)
+
+
+@register_metric("div_2", kind="set", higher_is_better=True, tokenisation=_13A, per_input=True,
+                 description="distinct bigrams / tokens over the N candidates, mean over inputs")
+def div_2(inputs: ScoreInputs) -> np.ndarray:
+    return div_n_rows(inputs.candidates, 2, inputs.tokenize)
+
+
+@register_metric("vocab", kind="set", higher_is_better=True, tokenisation=_13A,
+                 description="distinct tokens over all candidates")
+def vocab_metric(inputs: ScoreInputs) -> float:
+    return vocab(inputs.candidates, inputs.tokenize)
+
+
+@register_metric("unique", kind="set", higher_is_better=True, per_input=True,
+                 description="distinct candidates / N, mean over inputs")
+def unique_metric(inputs: ScoreInputs) -> np.ndarray:
+    return unique_rows(inputs.candidates)
 
 
 def diversity(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
               tokenize: str = "13a") -> MetricValues:
-    """Every diversity metric that applies (BLEU-based ones need N >= 2; ``loo_bleu`` M >= 2);
-    ``tokenize``: sacreBLEU's tokenisation of the BLEU-based metrics and Div-n (default 13a)."""
-    n = check_inputs(candidates, references)
-    table = NgramTable(tokenize)  # every string tokenised and counted once for all BLEU-based metrics
-    out = {"div_1": div_n(candidates, 1, tokenize), "div_2": div_n(candidates, 2, tokenize),
-           "vocab": vocab(candidates, tokenize), "unique": unique(candidates),
-           "refs_covered": refs_covered(candidates, references, table),
-           "refs_covered_fairseq": refs_covered_fairseq(candidates, references, table)}
-    if n >= 2:
-        out["mbleu_4"] = mbleu_4(candidates, table)
-        out["pairwise_bleu"] = pairwise_bleu(candidates, table)
-    m = {len(r) for r in references}
-    if len(m) == 1 and m.pop() >= 2:
-        out["loo_bleu"] = loo_bleu(candidates, references, table)
-    return MetricValues(out)
+    """Every metric of this module that applies (through the registry)."""
+    check_inputs(candidates, references)
+    mine = [m.name for m in _registered() if m.module == __name__]
+    return score(candidates, references, mine, tokenize)
+
+
+def _registered():
+    from harness.metrics.registry import load
+
+    return load().values()

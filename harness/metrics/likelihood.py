@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.metrics.catalogue import MetricValues
+from harness.metrics.registry import MetricValues, ScoreInputs, register_metric
 
 
 def nll_per_input(nll: np.ndarray, owner: np.ndarray) -> dict[str, np.ndarray]:
@@ -33,3 +33,24 @@ def nll_per_input(nll: np.ndarray, owner: np.ndarray) -> dict[str, np.ndarray]:
 def nll_flavours(nll: np.ndarray, owner: np.ndarray) -> MetricValues:
     """``oracle_nll`` and ``top1_nll`` (see the module docstring)."""
     return MetricValues({name: float(np.mean(rows)) for name, rows in nll_per_input(nll, owner).items()})
+
+
+def _per_input(inputs: ScoreInputs, name: str) -> np.ndarray:
+    probes = inputs.probes or {}
+    return nll_per_input(probes["reference_nll"], probes["reference_owner"])[name]
+
+
+@register_metric("oracle_nll", kind="probe", higher_is_better=False, tokenisation="the backbone's",
+                 needs=("reference_nll",), paper="the LoRA-MCL paper's oracle NLL",
+                 description="per (input, reference) the lowest per-token NLL over the hypotheses, mean over "
+                 "references then inputs")
+def oracle_nll(inputs: ScoreInputs) -> np.ndarray:
+    return _per_input(inputs, "oracle_nll")
+
+
+@register_metric("top1_nll", kind="probe", higher_is_better=False, tokenisation="the backbone's",
+                 needs=("reference_nll",),
+                 description="per-token NLL of the references under the first hypothesis, mean over "
+                 "references then inputs")
+def top1_nll(inputs: ScoreInputs) -> np.ndarray:
+    return _per_input(inputs, "top1_nll")

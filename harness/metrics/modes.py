@@ -10,8 +10,10 @@ Per input with at least one labelled reference:
 - ``modes_covered``: the distinct modes of its references that some candidate has;
 - ``mode_recall``: that over the distinct modes of its references;
 
-each averaged over those inputs (the Tatoeba task's ``modes_covered`` / ``mode_recall`` with
-its address-form classifier as ``candidate_modes``).
+each averaged over those inputs. The one definition of both names (registered below): the
+Tatoeba task gives its address-form classifier's labels as ``reference_modes`` and
+``candidate_modes``, the generated captioning sets the described subset of each caption as
+``reference_modes``.
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from harness.metrics.catalogue import MetricValues
 from harness.metrics.diversity import best_matches
 from harness.metrics.ngrams import NgramTable
+from harness.metrics.registry import MetricUnavailable, MetricValues, ScoreInputs, register_metric
 
 
 def mode_coverage(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
@@ -52,3 +54,32 @@ def mode_coverage(candidates: Sequence[Sequence[str]], references: Sequence[Sequ
         reason = "no input has a reference with a mode label"
         return MetricValues(unavailable={"modes_covered": reason, "mode_recall": reason})
     return MetricValues({"modes_covered": float(np.mean(covered)), "mode_recall": float(np.mean(recall))})
+
+
+def _coverage(inputs: ScoreInputs) -> MetricValues:
+    i = inputs
+    return i.shared(__name__, lambda: mode_coverage(i.candidates, i.references, i.reference_modes,
+                                                    i.candidate_modes, i.tokenize))
+
+
+def _value(inputs: ScoreInputs, name: str) -> float:
+    values = _coverage(inputs)
+    if name in values.unavailable:
+        raise MetricUnavailable(values.unavailable[name])
+    return values[name]
+
+
+_TOKENS = "sacreBLEU {tokenize} (the best-match sentence BLEU)"
+
+
+@register_metric("modes_covered", kind="set", higher_is_better=True, tokenisation=_TOKENS, needs=("modes",),
+                 description="distinct modes of the references that some candidate has (its mode: given, "
+                 "or its best-matched reference's by sentence BLEU), per input with a labelled reference")
+def modes_covered(inputs: ScoreInputs) -> float:
+    return _value(inputs, "modes_covered")
+
+
+@register_metric("mode_recall", kind="set", higher_is_better=True, tokenisation=_TOKENS, needs=("modes",),
+                 description="modes_covered / the distinct modes of the input's references")
+def mode_recall(inputs: ScoreInputs) -> float:
+    return _value(inputs, "mode_recall")

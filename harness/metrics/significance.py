@@ -1,9 +1,9 @@
 """Is a method worse than the best of a leaderboard column, beyond what the choice of test
 inputs explains? The paired bootstrap test (Koehn, 2004) over test inputs, pooled over seeds.
 
-A metric takes part when it decomposes over inputs (:mod:`harness.metrics.bootstrap`):
-the sacreBLEU and COCO flavours, the per-input diversity metrics (Div-n, unique, mBLEU-4,
-refs covered) and the oracle / top-1 NLL. Every method's per-input rows are stacked over
+A metric takes part when it decomposes over inputs (the ``parts`` of
+:func:`harness.metrics.registry.evaluate`: every reduction of a quality metric but METEOR's
+corpus ones, the per-input set metrics and the probe metrics). Every method's per-input rows are stacked over
 seeds, ``(inputs, seeds, ...)``: a resample draws input *positions* with replacement, the
 same positions for both methods and in every seed (the seeds score the same test inputs),
 and the statistic is the mean over seeds of the metric recomputed on the resample — the
@@ -15,45 +15,14 @@ for the number of comparisons is made: each p-value is one test against the best
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 
-from harness.metrics import coco
-from harness.metrics.bootstrap import PER_INPUT_METRICS, Decomposition, decompositions, resample_indices
-from harness.metrics.catalogue import FLAVOURS
-from harness.metrics.likelihood import nll_per_input
+from harness.metrics.bootstrap import resample_indices
 
 RESAMPLES = 1000
 ALPHA = 0.05  # p >= ALPHA: not significantly worse than the best (the leaderboard's dagger)
-
-
-def input_rows(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-               metrics: Sequence[str], nll: np.ndarray | None = None,
-               owner: np.ndarray | None = None, tokenize: str = "13a") -> dict[str, Decomposition]:
-    """Per-input rows and their aggregate for every metric of ``metrics`` that decomposes
-    over inputs. ``nll`` ``(K, rows)`` and ``owner`` ``(rows,)``: the reference-NLL probes
-    (:mod:`harness.metrics.likelihood`), for ``oracle_nll`` and ``top1_nll``; ``tokenize``:
-    the sacreBLEU tokenisation the task scores with."""
-    wanted = set(metrics)
-    text = [m for m in ("bleu", "chrf") if any(f"{f}/{m}" in wanted for f in FLAVOURS)]
-    parts = (decompositions(candidates, references, text, tokenize)
-             if text or wanted & set(PER_INPUT_METRICS) else {})
-    coco_wanted = [m for m in coco.COCO if any(k.endswith(f"/{m}") for k in wanted)]
-    if coco_wanted:
-        parts.update(coco.coco_parts(candidates, references, coco_wanted)[0])
-    if nll is not None and owner is not None:
-        parts.update(nll_rows(nll, owner))
-    return {k: v for k, v in parts.items() if k in wanted}
-
-
-def nll_rows(nll: np.ndarray, owner: np.ndarray) -> dict[str, Decomposition]:
-    """``oracle_nll`` / ``top1_nll`` per input (the mean over the input's references)."""
-    return {name: (rows, _mean) for name, rows in nll_per_input(nll, owner).items()}
-
-
-def _mean(rows: np.ndarray) -> float:
-    return float(np.mean(rows))
 
 
 def over_seeds(aggregate: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:

@@ -7,16 +7,11 @@ smoothing; chrF: character 6-grams, β = 2); the signature string says exactly w
 takes another of sacreBLEU's tokenisations with ``tokenize`` (``intl``, ``zh``, ``char``,
 ``none``: :data:`harness.metrics.ngrams.TOKENIZERS`); chrF reads characters and has none.
 
-Candidate-set flavours, each a corpus score over one candidate per input, so the three
-are comparable with each other and with published single-output numbers:
-
-- ``top1/<m>``: the first candidate of every input (what a user would be shown);
-- ``mean/<m>``: the mean over n of the corpus score of every input's n-th candidate;
-- ``oracle/<m>``: per input the candidate with the best sentence-level score (ties: the
-  first), then the corpus score of those choices: best of N;
-- ``max/<m>``: per input the best sentence-level score (BLEU: sacreBLEU's sentence BLEU,
-  exp smoothing, effective order — ``sacrebleu.sentence_bleu``'s defaults), then the mean
-  over inputs: the paper's oracle (ALMA's ``compute_oracle_sentence_bleu``).
+Registered here: ``bleu`` and ``chrf``, quality metrics whose reductions over the N
+candidates (``top1/``, ``mean/``, ``max/`` — the paper's oracle, per input the best sentence
+score with sacreBLEU's sentence BLEU: exp smoothing, effective order —, ``max@n/``,
+``oracle_corpus/``) :mod:`harness.metrics.registry` derives from each candidate's sentence
+statistics, so that every corpus and sentence score comes from one statistics path.
 """
 
 from __future__ import annotations
@@ -26,7 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 from sacrebleu.metrics import BLEU, CHRF
 
-from harness.metrics.catalogue import MetricValues
+from harness.metrics.registry import (
+    CandidateScores,
+    MetricValues,
+    ScoreInputs,
+    register_metric,
+    score,
+)
 
 
 class _CHRF(CHRF):
@@ -107,9 +108,6 @@ def signatures(references: Sequence[Sequence[str]], tokenize: str = "13a") -> di
     return {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}
 
 
-QUALITY = ("bleu", "chrf")  # both higher is better, 0..100
-
-
 def rank_statistics(name: str, candidates, references, tokenize: str = "13a"):
     """The metric with the references' statistics computed once, and the per-sentence
     sufficient statistics of every candidate rank: an int array ``(N, inputs, stats)``.
@@ -131,38 +129,36 @@ def _sentence_score(name: str, metric, s: list[int]) -> float:
     return metric._compute_score_from_stats(s).score
 
 
-def flavour_decompositions(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                           metrics: Sequence[str] = QUALITY, tokenize: str = "13a") -> dict[str, tuple]:
-    """Per flavour: per-input statistics rows and the function that aggregates any subset of
-    them into the corpus score (so bootstrap resampling needs no re-tokenisation)."""
-    n = check_inputs(candidates, references)
-    out = {}
-    for name in metrics:
-        metric, stats = rank_statistics(name, candidates, references, tokenize)  # (N, inputs, S)
+def candidate_scores(name: str, candidates, references, tokenize: str = "13a") -> CandidateScores:
+    """Each candidate's sentence score and corpus statistics under ``bleu`` or ``chrf``."""
+    check_inputs(candidates, references)
+    metric, stats = rank_statistics(name, candidates, references, tokenize)  # (N, inputs, S)
 
-        def corpus(rows, metric=metric):
-            return metric._compute_score_from_stats(rows.sum(0).tolist()).score
+    def corpus(rows):
+        return metric._compute_score_from_stats(rows.sum(0).tolist()).score
 
-        def mean_over_ranks(rows, corpus=corpus):  # rows: (inputs, N, S)
-            return float(np.mean([corpus(rows[:, k]) for k in range(rows.shape[1])]))
-
-        sentence = np.array([[_sentence_score(name, metric, stats[k, i].tolist()) for k in range(n)]
-                             for i in range(stats.shape[1])])
-        best = sentence.argmax(1)  # the first best candidate on ties
-        out[f"top1/{name}"] = (stats[0], corpus)
-        out[f"mean/{name}"] = (stats.transpose(1, 0, 2), mean_over_ranks)
-        out[f"oracle/{name}"] = (stats[best, np.arange(len(best))], corpus)
-        out[f"max/{name}"] = (sentence.max(1), _mean)
-    return out
+    sentence = np.array([[_sentence_score(name, metric, stats[k, i].tolist()) for k in range(stats.shape[0])]
+                         for i in range(stats.shape[1])])
+    return CandidateScores(sentence, stats.transpose(1, 0, 2), corpus)
 
 
-def _mean(rows: np.ndarray) -> float:
-    return float(np.mean(rows))
+@register_metric("bleu", kind="candidate", higher_is_better=True, tokenisation="sacreBLEU {tokenize}",
+                 description="sacreBLEU BLEU (corpus; sentence BLEU with exp smoothing and effective order "
+                 "per candidate)",
+                 paper="max/: ALMA's compute_oracle_sentence_bleu (the LoRA-MCL paper's MT oracle BLEU)",
+                 signature=lambda refs, tokenize: f"sacreBLEU bleu: {signatures(refs, tokenize)['bleu']}")
+def bleu(inputs: ScoreInputs) -> CandidateScores:
+    return candidate_scores("bleu", inputs.candidates, inputs.references, inputs.tokenize)
+
+
+@register_metric("chrf", kind="candidate", higher_is_better=True, tokenisation="characters",
+                 description="sacreBLEU chrF (character 6-grams, beta 2)", paper="sacreBLEU chrF",
+                 signature=lambda refs, tokenize: f"sacreBLEU chrf: {signatures(refs, tokenize)['chrf']}")
+def chrf(inputs: ScoreInputs) -> CandidateScores:
+    return candidate_scores("chrf", inputs.candidates, inputs.references)
 
 
 def quality_flavours(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
-                     metrics: Sequence[str] = QUALITY, tokenize: str = "13a") -> MetricValues:
-    """``top1/<m>``, ``mean/<m>``, ``oracle/<m>`` and ``max/<m>`` for every metric name in
-    ``metrics`` (``tokenize``: BLEU's sacreBLEU tokenisation)."""
-    parts = flavour_decompositions(candidates, references, metrics, tokenize)
-    return MetricValues({name: float(aggregate(rows)) for name, (rows, aggregate) in parts.items()})
+                     metrics: Sequence[str] | None = None, tokenize: str = "13a") -> MetricValues:
+    """Every reduction of the sacreBLEU metrics in ``metrics`` (default: both), through the registry."""
+    return score(candidates, references, list(metrics or (bleu.__name__, chrf.__name__)), tokenize)

@@ -1,10 +1,9 @@
 """What the image and audio captioning tasks share: data splits, any encoder–decoder
-checkpoint by path, candidates scored with the COCO caption metrics (top1 / mean /
-oracle / max; SPICE and SPIDEr "n/a" offline with the reason in the footer), the paper's
+checkpoint by path, candidates scored with the COCO caption metrics (every reduction; SPICE
+and SPIDEr are left out: they need CoreNLP, not downloadable offline), the paper's
 captioning diversity on PTB tokens (mBLEU-4, Div-1/2, vocabulary), unique and, on the
-generated sets, ``modes_covered`` / ``mode_recall``: the distinct
-described subsets (modes) that some candidate matches best (sentence BLEU over the tagged
-references).
+generated sets, ``modes_covered`` / ``mode_recall``: the distinct described subsets (modes)
+that some candidate matches best (each reference is tagged with the subset it describes).
 
 A subclass names its generated default data and base module, the readers of its formats,
 and how a batch of files becomes model inputs (pixels, log-mel features).
@@ -18,17 +17,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
-from harness.metrics import coco
-from harness.metrics import diversity as dv
-from harness.metrics.catalogue import FLAVOURS, PTB_DIVERSITY, SEMANTIC, metric_info
-from harness.metrics.text import sentence_bleu
-from harness.semantic import sbert_metrics
 from harness.task import (
     Example,
-    MetricInfo,
     PretrainedConfig,
     PretrainedTask,
     TrainingSet,
@@ -37,8 +29,6 @@ from harness.task import (
 )
 from tasks.captioning.loaders import read_hub_captions
 from tasks.captioning.prompted import PromptedCaptionPairs, continuation, processed_prompts
-
-COCO_NAMES = [m for m in coco.COCO if m not in coco.NEEDS_SPICE]
 
 
 @dataclass
@@ -107,10 +97,10 @@ class CaptioningTask(PretrainedTask):
     base: ClassVar[Any]  # the base's module: BASE_DIR, Recipe, split(n), pretrain(recipe, work, out)
     readers: ClassVar[dict[str, Any]]  # format -> reader(annotations, data_dir) -> list[Example]
     training_defaults = {"steps": 400, "batch_size": 32, "lr": 2e-3, "target_modules": "all-linear"}
-    bootstrap_metrics = ("top1/cider_d", "oracle/cider_d", "max/cider_d")
+    bootstrap_metrics = ("top1/cider_d", "oracle_corpus/cider_d", "max/cider_d")
     semantic: ClassVar[bool] = False  # also SBERT similarity and diversity (harness.semantic)
-    best_of_n_metric = "oracle/cider_d"
-    quality_diversity = ("oracle/cider_d", "mbleu_4_ptb")
+    best_of_n_metric = "cider_d"
+    quality_diversity = ("max/cider_d", "mbleu_4_ptb")
 
     # ------------------------------------------------------------------- subclass hooks
     def generated_examples(self) -> list[Example]:
@@ -145,17 +135,19 @@ class CaptioningTask(PretrainedTask):
     default_prompt: ClassVar[str] = ""  # of a prompted multimodal LM (see CaptioningConfig.prompt)
 
     # ---------------------------------------------------------------------------- data
-    @property
-    def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
-        names = [f"{f}/{m}" for m in COCO_NAMES for f in FLAVOURS]
-        names += [*PTB_DIVERSITY, "unique"]  # the paper's captioning diversity: PTB tokens
+    def metric_names(self) -> list[str]:
+        names = ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d",
+                 "mbleu_4_ptb", "div_1_ptb", "div_2_ptb", "vocab_ptb", "unique"]  # the paper's diversity: PTB
         if self.semantic:
-            names += list(SEMANTIC)
-        out = {n: metric_info(n) for n in names}
-        if self.known_modes:
-            out["modes_covered"] = MetricInfo(True, "distinct described subsets best-matched by a candidate")
-            out["mode_recall"] = MetricInfo(True, "modes_covered / the input's described subsets")
-        return out
+            names += ["top1/sbert_sim", "max/sbert_sim", "sbert_diversity"]
+        return names + (["modes_covered", "mode_recall"] if self.known_modes else [])
+
+    def mode_labels(self, examples, candidates):
+        """On the generated sets, the subset each reference describes."""
+        if not self.known_modes:
+            return None
+        tagged = self.generated_modes()
+        return [[t["mode"] for t in tagged[e.id]] for e in examples], None
 
     @cached_property
     def _splits(self) -> tuple[list[Example], list[Example]]:
@@ -241,40 +233,6 @@ class CaptioningTask(PretrainedTask):
             return continuation(self.tokenizer, prompt, sequences)
         return [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
-    # ------------------------------------------------------------------------- scoring
-    def score(self, examples, candidates, probes):
-        refs = [e.references for e in examples]
-        values = coco.coco_flavours(candidates, refs, COCO_NAMES, diversity=True)  # PTB tokens
-        missing = values.unavailable
-        values["unique"] = dv.unique(candidates)
-        if self.semantic:
-            semantic = sbert_metrics(candidates, refs)
-            values.update(semantic)
-            missing.update(semantic.unavailable)
-        if self.known_modes:
-            tagged = self.generated_modes()
-            covered, recall = mode_coverage(candidates, [tagged[e.id] for e in examples])
-            values.update(modes_covered=covered, mode_recall=recall)
-        return values, {"unavailable": missing}
-
-    def oracle_score(self, examples, candidates):
-        values = coco.coco_flavours(candidates, [e.references for e in examples], ["cider_d"])
-        return values.get("oracle/cider_d", float("nan"))  # nan: Java missing (see the notes)
-
     def notes(self) -> list[str]:
-        lines = ["COCO metrics: pycocoevalcap on PTB-tokenised text; 0–1 scale (CIDEr-D 0–10)"]
-        return lines + [f"{m}: n/a — {reason}" for m, reason in coco.unavailable(coco.COCO).items()]
-
-
-def mode_coverage(candidates: list[list[str]], tagged: list[list[dict]]) -> tuple[float, float]:
-    """Per input: the modes of the references that some candidate matches best (sentence
-    BLEU, ties: the first); returns the mean count and the mean share of the input's modes."""
-    counts, shares = [], []
-    for cands, caps in zip(candidates, tagged, strict=True):
-        hit = set()
-        for c in cands:
-            scores = [sentence_bleu(c.lower(), [t["caption"].lower()]) for t in caps]
-            hit.add(caps[int(np.argmax(scores))]["mode"])
-        counts.append(len(hit))
-        shares.append(len(hit) / len({t["mode"] for t in caps}))
-    return float(np.mean(counts)), float(np.mean(shares))
+        return ["spice: n/a — SPICE and SPIDEr are not reported: SPICE needs Stanford CoreNLP 3.6.0, not "
+                "downloadable offline (mclbench score computes them where MCLBENCH_CORENLP_DIR has its jars)"]

@@ -103,11 +103,11 @@ class MarkovTask(Task):
         "steps": 1000, "batch_size": 64, "lr": 5e-3,
         "target_modules": ["q_proj", "k_proj", "v_proj", "out_proj"],
     }
-    quality_diversity = ("markov_tv", "unique_candidates")
+    quality_diversity = ("markov_tv", "unique")
     figures = (Figure("transitions", "matrices", {
         "reference": "true_transitions", "found": "prefix_transitions", "matching": "matching",
         "reference_title": "true chain", "reference_label": "chain", "title": "transition matrices"}),)
-    metrics = {
+    own_metrics = {
         "markov_tv": MetricInfo(False, "mean row TV of each hypothesis's next-state "
                                 "distribution after a one-state context vs. its matched true "
                                 "chain (Hungarian matching)"),
@@ -120,8 +120,10 @@ class MarkovTask(Task):
         "nll_mcl_low": MetricInfo(None, "(H_mix - log K)/(T-1): lower end of the MCL band"),
         "nll_mcl_high": MetricInfo(None, "mean per-chain entropy rate: upper end of the MCL band"),
         "collapsed_hypotheses": MetricInfo(False, "hypotheses winning < 5 % of held-out sequences"),
-        "unique_candidates": MetricInfo(True, "distinct candidates / N, per input, averaged"),
     }
+
+    def metric_names(self) -> list[str]:
+        return ["unique"]
 
     def __init__(self, config: MarkovConfig):
         super().__init__(config)
@@ -259,9 +261,8 @@ class MarkovTask(Task):
 
     def score(self, examples, candidates, probes):
         c = self.config
-        unique = float(np.mean([len(set(cs)) / len(cs) for cs in candidates]))
         if not probes:
-            return {"unique_candidates": unique}, {"unavailable": {
+            return {}, {"unavailable": {
                 "markov_tv": "the method's model has no hypotheses to probe (harness.probes)"}}
         one_token, prefix_avg, nll = probes["one_token"], probes["prefix"], probes["val_nll"]
         k = nll.shape[0]
@@ -278,7 +279,6 @@ class MarkovTask(Task):
             "nll_mcl_low": bounds["mcl_low"],
             "nll_mcl_high": bounds["mcl_high"],
             "collapsed_hypotheses": float(mm.collapsed_hypotheses(shares)),
-            "unique_candidates": unique,
         }
         if k == 1:
             mixture = mm.visit_weighted_mixture(self.transitions, self.weights, self.initial,

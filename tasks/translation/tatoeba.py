@@ -7,10 +7,12 @@ data: Tatoeba's 50k deu–eng list with every test English sentence removed, gro
 English sentence; a seeded half of its multi-reference sentences trains the adapters
 (every (source, reference) pair is an example), everything else pre-trained the committed
 base once (``tasks/data/tatoeba_base``; recipe: :mod:`tasks.translation.tatoeba_base`).
-Besides the translation metrics it reports the address form of "you" (:mod:`tasks.translation.address`): per
-input the forms (du / ihr / Sie) among the references, and per method ``modes_covered``
-(forms of the references that some candidate uses), ``mode_recall`` (that over the
-references' forms) and the share of candidates in each form.
+Its number of references varies (2–6), so its leave-one-out BLEU is ``loo_bleu_2refs`` (on
+every input's first two references). Besides the translation metrics it reports the address
+form of "you" (:mod:`tasks.translation.address`): the classifier labels every reference and
+candidate with its form (du / ihr / Sie), which the registered ``modes_covered`` (forms of the
+references that some candidate uses) and ``mode_recall`` (that over the references' forms)
+read as mode labels, and the share of candidates in each form.
 
 ``wmt14_en_de_multiref`` — the 500 newstest2014 sources with the original and 10 extra
 professional references (Ott et al., 2018), the test set of the LoRA-MCL paper's
@@ -24,18 +26,12 @@ checkpoint: ``task.backbone=<ALMA-style causal LM or seq2seq folder>`` and train
 
 from __future__ import annotations
 
-from harness.metrics import diversity as dv
-from harness.metrics.catalogue import MODE_COVERAGE, MetricInfo, metric_info
-from harness.metrics.modes import mode_coverage
-from harness.metrics.ngrams import NgramTable
 from harness.registry import register_task
-from harness.task import Example, Figure
+from harness.task import Example, Figure, MetricInfo
 from tasks.translation import tatoeba_base as tab
 from tasks.translation.address import MODES, address_form
 from tasks.translation.loaders import read_fairseq_multiref
 from tasks.translation.task import TranslationTask
-
-LOO_REFERENCES = 2  # every test input has at least two references
 
 
 @register_task("tatoeba_en_de")
@@ -47,7 +43,7 @@ class TatoebaTask(TranslationTask):
     version = "1"
     base = tab
     rebuild_env = "MCLBENCH_TATOEBA_BASE"
-    quality_diversity = ("loo_bleu", "pairwise_bleu")  # the paper's translation plane
+    quality_diversity = ("loo_bleu_2refs", "pairwise_bleu")  # the paper's translation plane
     figures = (Figure("address_forms", "bars", {
         "metrics": ["mode_recall", *(f"share_{m}" for m in MODES)],
         "labels": {"mode_recall": "mode recall (forms of the references used)",
@@ -60,47 +56,37 @@ class TatoebaTask(TranslationTask):
     def default_test(self) -> list[Example]:
         return tab.multiref_test_inputs()
 
-    @property
-    def metrics(self) -> dict[str, MetricInfo]:  # type: ignore[override]
-        out = super().metrics
-        out["loo_bleu"] = MetricInfo(
-            True, f"leave-one-out multi-reference BLEU on every input's first {LOO_REFERENCES} references "
-            "(fairseq's definition needs the same M for every input; Tatoeba's M is 2-6)",
-            self._tokenised(metric_info("loo_bleu")).tokenisation)
-        if not self.config.modes_field:  # else the data's labels (the base's entries)
-            out["modes_covered"] = MetricInfo(True, "address forms (du/ihr/Sie) of the references that some "
-                                              "candidate uses, per input with a form")
-            out["mode_recall"] = MetricInfo(True, "modes_covered / the forms among the input's references")
-        for mode in MODES:
-            out[f"share_{mode}"] = MetricInfo(None, f"share of the candidates (inputs with a form) in the "
-                                              f"{mode} form")
-        return out
+    own_metrics = {f"share_{mode}": MetricInfo(None, f"share of the candidates (inputs with a form) in the "
+                                                f"{mode} form") for mode in MODES}
+
+    def loo_metric(self, counts: set[int]) -> list[str]:
+        return ["loo_bleu_2refs"]  # 2-6 references: fairseq's loo_bleu is undefined
+
+    def metric_names(self) -> list[str]:
+        names = super().metric_names()
+        return names if self.config.modes_field else [*names, "modes_covered", "mode_recall"]
+
+    def mode_labels(self, examples, candidates):
+        """The data's labels where ``modes_field`` names them, else the address-form classifier's
+        of every reference and candidate."""
+        if self.config.modes_field:
+            return super().mode_labels(examples, candidates)
+        return address_labels([e.source for e in examples], [e.references for e in examples], candidates)
 
     def score(self, examples, candidates, probes):
-        values, extras = super().score(examples, candidates, probes)
-        values["loo_bleu"] = dv.loo_bleu(candidates, [e.references[:LOO_REFERENCES] for e in examples],
-                                         NgramTable(self.tokenize))
-        refs = [e.references for e in examples]
-        coverage = address_coverage([e.source for e in examples], refs, candidates)
-        if self.config.modes_field:  # the data's own mode labels give the coverage; the shares stay
-            coverage = {k: v for k, v in coverage.items() if k not in MODE_COVERAGE}
-        values.update(coverage)
-        return values, extras
+        sources, refs = [e.source for e in examples], [e.references for e in examples]
+        labels, used = address_labels(sources, refs, candidates)
+        forms = [f for refs, fs in zip(labels, used, strict=True) if any(refs) for f in fs]
+        return {f"share_{m}": forms.count(m) / len(forms) for m in MODES} if forms else {}, {}
 
 
-def address_coverage(sources: list[str], references: list[list[str]],
-                     candidates: list[list[str]]) -> dict[str, float]:
-    """``modes_covered`` and ``mode_recall`` (:func:`harness.metrics.modes.mode_coverage`, the
-    address-form classifier labelling references and candidates) and ``share_<mode>``, over
-    the inputs whose references use at least one form of address."""
+def address_labels(sources: list[str], references: list[list[str]],
+                   candidates: list[list[str]]) -> tuple[list[list[str | None]], list[list[str | None]]]:
+    """The address form of every reference (None: none of :data:`MODES`) and every candidate."""
     ref_forms = [[f if f in MODES else None for f in (address_form(r, src) for r in refs)]
                  for src, refs in zip(sources, references, strict=True)]
     used = [[address_form(c, src) for c in cands] for src, cands in zip(sources, candidates, strict=True)]
-    values = mode_coverage(candidates, references, ref_forms, used)
-    if values.unavailable:
-        return {}
-    forms = [f for labels, fs in zip(ref_forms, used, strict=True) if any(labels) for f in fs]
-    return {**values, **{f"share_{m}": forms.count(m) / len(forms) for m in MODES}}
+    return ref_forms, used
 
 
 @register_task("wmt14_en_de_multiref")

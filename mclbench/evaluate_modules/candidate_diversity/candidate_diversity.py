@@ -3,11 +3,12 @@ references they cover (an ``evaluate`` module of mclbench; its card is README.md
 this file)."""
 
 import mclbench.evaluate_base as base
-from harness.metrics.catalogue import DIVERSITY
+from harness.metrics import registry
 
 
 class CandidateDiversity(base.CandidateSetMetric):
-    metric_names = tuple(DIVERSITY)
+    metric_names = tuple(m.name for m in registry.load().values()  # every set metric but mode coverage
+                         if m.kind == "set" and "modes" not in m.needs and m.tokenisation != "the model's")
     summary = ("Diversity of N candidates per input and reference coverage: mbleu_4 (each candidate's BLEU-4"
                ' against the other N-1), pairwise_bleu, loo_bleu (leave-one-out multi-reference BLEU; needs '
                "the same M >= 2 references for every input), refs_covered (the LoRA-MCL code's "

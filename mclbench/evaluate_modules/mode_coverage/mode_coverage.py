@@ -3,11 +3,11 @@ its references show? (an ``evaluate`` module of mclbench; its card is README.md 
 file)."""
 
 import mclbench.evaluate_base as base
-from harness.metrics.catalogue import MODE_COVERAGE
+from harness.metrics import registry
 
 
 class ModeCoverage(base.CandidateSetMetric):
-    metric_names = tuple(MODE_COVERAGE)
+    metric_names = tuple(m.name for m in registry.load().values() if "modes" in m.needs)
     summary = ('Mode coverage from labelled references: reference_modes gives a mode label (or None) per '
                "reference; a candidate's mode is given (candidate_modes) or is that of the reference it "
                'matches best (sacreBLEU sentence BLEU, ties to the first). modes_covered: per input with a '

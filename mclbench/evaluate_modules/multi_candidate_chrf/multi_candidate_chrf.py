@@ -7,5 +7,6 @@ import mclbench.evaluate_base as base
 class MultiCandidateChrf(base.CandidateSetMetric):
     metric_names = ("chrf",)
     summary = ('sacreBLEU chrF (character 6-grams, beta 2) of N candidates per input: top1/chrf, mean/chrf, '
-               "oracle/chrf (corpus chrF of each input's best candidate by sentence chrF) and max/chrf (per "
-               'input the best sentence chrF, mean over inputs).')
+               "oracle_corpus/chrf (corpus chrF of each input's best candidate by sentence chrF) and "
+               "max/chrf (per "
+               'input the best sentence chrF, mean over inputs), max@n/chrf for every n <= N.')
