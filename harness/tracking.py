@@ -4,7 +4,8 @@ Default store: a local sqlite database ``./mlruns/mlflow.db`` with artifacts und
 ``./mlruns/artifacts``; ``MLFLOW_TRACKING_URI`` (e.g. a tracking server,
 ``http://host:5000``) overrides it. A cell is logged once per store: re-running a cached
 cell does not duplicate its run, on this machine (a local ledger) or on any other that logs
-to the same server (the run's ``mclbench.score_key`` tag is looked up first).
+to the same server (the run's ``mclbench.score_key`` tag is looked up first). MLflow takes no
+``@`` in a metric name: ``max@n/bleu`` is logged as ``max_at_n/bleu``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ def training_metrics(history: dict[str, list]) -> list:
     return out
 
 
+def mlflow_name(metric: str) -> str:
+    """A metric's name as MLflow takes it (no ``@``: ``max@2/bleu`` -> ``max_at_2/bleu``)."""
+    return metric.replace("@", "_at_")
+
+
 def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, score_dir: Path) -> str:
     """Log one cell as an MLflow run (once per store) and return its run id."""
     uri = tracking_uri()
@@ -92,7 +98,7 @@ def log_cell(cell, score_key: str, scores: dict[str, float], decode_dir: Path, s
         "mclbench.score_key": score_key})
     params = {"seed": str(cell.seed), **_flatten("task", as_dict(cell.task.config)),
               **_flatten("method", as_dict(cell.method.config))}
-    metrics = [Metric(k, float(v), 0, 0) for k, v in scores.items()]
+    metrics = [Metric(mlflow_name(k), float(v), 0, 0) for k, v in scores.items()]
     train_log = decode_dir / "train_log.json"  # kept with the candidates it led to
     if train_log.exists():
         metrics += training_metrics(json.loads(train_log.read_text()))

@@ -73,6 +73,23 @@ def test_mlflow_logs_each_cell_once(run_dirs, tiny_sets, monkeypatch):
     assert mcl.data.metrics["markov_tv"] == pytest.approx(want)
 
 
+def test_mlflow_takes_the_best_of_n_reductions(run_dirs, monkeypatch):
+    import mlflow
+
+    out, cache = run_dirs
+    uri = f"sqlite:///{out.parent / 'store.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["run", "--tasks", "translation", "--methods", "beam", "--seeds", "0", "--output", str(out),
+                 "--cache-dir", str(cache), "--no-plots", "--set", "task.num_test=4",
+                 "--set", "task.num_train=16", "--set", "task.max_new_tokens=6", "--set", "method.steps=1",
+                 "--set", "method.batch_size=4", "--set", "beam.num_candidates=2"]) == 0
+    client = mlflow.MlflowClient(uri)
+    (logged,) = client.search_runs([client.get_experiment_by_name("mclbench").experiment_id])
+    scores = pd.read_csv(out / "scores.csv").set_index("metric")["value"]
+    assert logged.data.metrics["max_at_2/bleu"] == pytest.approx(scores["max@2/bleu"])
+    assert logged.data.metrics["max/bleu"] == pytest.approx(scores["max/bleu"])
+
+
 def test_default_mlflow_store_is_local_sqlite(run_dirs, tiny_sets):
     out, cache = run_dirs
     assert run(out, cache, tiny_sets) == 0
