@@ -325,17 +325,22 @@ class Cache:
                 lock.unlink(missing_ok=True)
         return removed
 
-    def clear(self, stage: str | None = None) -> int:
-        """Remove every artifact, resumable work and leftover (of one stage); returns the
-        bytes freed. Folders the cache did not make (a base rebuilt under its root) stay."""
-        freed = 0
+    def clear(self, stage: str | None = None) -> tuple[int, list[Path]]:
+        """Remove every artifact, resumable work and leftover (of one stage); returns the bytes
+        freed (what is gone, measured after deleting) and the entries that could not be removed
+        (a read-only cache). Folders the cache did not make (a base rebuilt under its root) stay."""
+        freed, kept = 0, []
         for folder in self._stage_folders():
             if stage in (None, folder.name):
                 for entry in folder.iterdir():
                     if KEYED.fullmatch(entry.name):
-                        freed += _size(entry)
+                        before = _size(entry)
                         _remove(entry)
-        return freed
+                        left = _size(entry) if entry.exists() else 0
+                        freed += before - left
+                        if entry.exists():
+                            kept.append(entry)
+        return freed, kept
 
     def _stage_folders(self) -> list[Path]:
         if not self.root.is_dir():
@@ -346,7 +351,10 @@ class Cache:
 def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    try:
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    except OSError:  # an unreadable folder: nothing counted
+        return 0
 
 
 def _remove(path: Path) -> None:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import errno
 import json
 import logging
+import os
+import shlex
+import signal
 import sys
 from pathlib import Path
 
 from harness import registry
 from harness.config import ConfigError, RunSpec, coerce, load_spec, parse_assignment, unique
-from harness.errors import MCLBenchError
+from harness.errors import MCLBenchError, error_line
 
 
 def _csv(value: str, what: str) -> list[str]:
@@ -76,7 +78,7 @@ def _run_spec(args) -> RunSpec:
     if args.tasks is not None:
         spec.tasks = {n: spec.tasks.get(n, {}) for n in _csv(args.tasks, "--tasks")}
     for file in args.task_file:
-        spec.task_files.append(str(Path(file).resolve()))
+        spec.task_files.append(os.path.abspath(file))  # a symlinked file's data lie beside the link
         spec.tasks.setdefault(registry.load_task_file(file), {})
     if args.methods is not None:
         spec.methods = {n: spec.methods.get(n, {}) for n in _csv(args.methods, "--methods")}
@@ -110,7 +112,8 @@ def _run_spec(args) -> RunSpec:
 
 
 def cmd_run(args) -> int:
-    from harness import publish
+    from harness import manifest, publish
+    from harness.files import check_writable_dir
     from harness.runner import Runner
 
     spec = _run_spec(args)
@@ -128,10 +131,16 @@ def cmd_run(args) -> int:
 
         torch.set_num_threads(args.threads)
     runner = Runner(spec, tracking=not args.no_tracking, overwrite=args.overwrite)
-    result = runner.run(executor, on_progress=_say)
-    command = " ".join(["mclbench", *(argv if (argv := getattr(args, "argv", None)) is not None
-                                      else sys.argv[1:])])
-    publish.write(result, command, plots=not args.no_plots)
+    command = shlex.join(["mclbench", *(argv if (argv := getattr(args, "argv", None)) is not None
+                                        else sys.argv[1:])])
+    check_writable_dir(spec.output, "--output")
+    with manifest.locked(spec.output):  # from the check of the published rows to the last file
+        manifest.owned(spec.output, args.overwrite)  # a folder mclbench did not write: refused first
+        result = runner.run(executor, on_progress=_say)
+        published = publish.write(result, command, plots=not args.no_plots, overwrite=args.overwrite)
+    if published.restored:
+        _say(f"restored {len(published.restored)} damaged or missing published file(s): "
+             f"{', '.join(published.restored[:5])}{' ...' if len(published.restored) > 5 else ''}")
     print((Path(spec.output) / "leaderboard.md").read_text())
     _say(result.summary())
     return 0
@@ -157,9 +166,15 @@ def cmd_compare(args) -> int:
 
 
 def cmd_plot(args) -> int:
+    import tempfile
+
+    from harness import manifest, tables
     from harness.plots import plot_run
 
-    for path in plot_run(args.dir):
+    tables.load(args.dir)  # a run folder, as published
+    with tempfile.TemporaryDirectory(dir=args.dir, prefix=".plots-") as staging:
+        drawn = {p.relative_to(staging).as_posix(): p.read_bytes() for p in plot_run(args.dir, dest=staging)}
+    for path in manifest.add(args.dir, drawn):
         print(path)
     return 0
 
@@ -241,7 +256,12 @@ def cmd_cache(args) -> int:
     else:
         if not args.yes:
             raise ConfigError(f"cache clear deletes every artifact under {cache.root}: add --yes to confirm")
-        print(f"freed {_bytes(cache.clear(args.stage))} in {cache.root}")
+        freed, kept = cache.clear(args.stage)
+        print(f"freed {_bytes(freed)} in {cache.root}")
+        if kept:
+            raise ConfigError(f"{len(kept)} cache entries could not be removed (e.g. {kept[0]}): the "
+                              "cache is not writable here; fix its permissions and run `mclbench cache "
+                              "clear` again")
     return 0
 
 
@@ -406,8 +426,13 @@ def main(argv: list[str] | None = None) -> int:
     handler = _LineHandler(logging.INFO)
     logging.getLogger("harness").addHandler(handler)
     logging.getLogger("harness").setLevel(logging.INFO)
+    previous = signal.signal(signal.SIGTERM, _terminated) if _main_thread() else None
     try:
         return args.func(args)
+    except Terminated:
+        print("mclbench: terminated (SIGTERM); finished stages are cached and will be reused, and an "
+              "interrupted training resumes from its last checkpoint", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("mclbench: interrupted; finished stages are cached and will be reused",
               file=sys.stderr)
@@ -419,22 +444,22 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(exc, MCLBenchError | OSError) else 1
     finally:
         logging.getLogger("harness").removeHandler(handler)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
-def error_line(exc: Exception) -> str:
-    """One line for the user: what is wrong (and what to do, where the error says it)."""
-    if isinstance(exc, MCLBenchError):
-        text = str(exc.args[0]) if exc.args else str(exc)
-    elif isinstance(exc, OSError):
-        where = f" ({exc.filename})" if exc.filename else ""
-        text = f"{exc.strerror or exc}{where}"
-        if exc.errno == errno.ENOSPC:
-            text += "; free disk space and run again (finished stages are kept)"
-    else:
-        lines = [line for line in str(exc).split("\n") if line.strip()]  # some start with a newline
-        text = (f"{type(exc).__name__}: {lines[0] if lines else ''} "
-                "(an internal error: rerun with --debug for the traceback)")
-    return " ".join(text.split("\n")[0].split()) if not isinstance(exc, MCLBenchError) else text
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it unwinds as Ctrl-C does."""
+
+
+def _terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

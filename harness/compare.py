@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from harness import manifest
 from harness.errors import MCLBenchError
 from harness.metrics import registry, significance
 from harness.metrics.bootstrap import paired_bootstrap
@@ -55,6 +56,7 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
             have = ", ".join(sorted(p.name for p in cells.iterdir() if p.is_dir()))
             raise CompareError(f"{task}: no cells of method {method!r} in {run_dir}; it has {have}")
         rows_seeds[method] = found
+    manifest.verify(run_dir)  # the candidates as published, not edited since
     meta = _meta(run_dir)
     seeds = sorted(set(rows_seeds[a]) & set(rows_seeds[b]) & set(meta.get("seeds", rows_seeds[a])))
     if not seeds:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import re
 import types
 import typing
@@ -319,7 +320,7 @@ def load_spec(path: str | Path | None) -> RunSpec:
         spec.methods = _named_overrides(data["methods"], "methods", where)
     if "task_files" in data:  # relative to the run file
         files = coerce(data["task_files"], list[str], f"{where}: task_files")
-        spec.task_files = [str((path.parent / f).resolve()) for f in files]
+        spec.task_files = [os.path.abspath(path.parent / f) for f in files]  # symlinks kept
     if "variants" in data:
         add_variants(spec, data["variants"], where)
     if "seeds" in data:
@@ -344,6 +345,8 @@ def load_spec(path: str | Path | None) -> RunSpec:
     for key in ("output", "cache_dir", "device"):
         if key in data:
             setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))
+            if key in ("output", "cache_dir") and not getattr(spec, key).strip():
+                raise ConfigError(f"{where}: {key} is empty; name a folder (e.g. {key}: out)")
     return spec
 
 
@@ -356,8 +359,13 @@ def add_variants(spec: RunSpec, value: Any, where: str) -> None:
     from harness.registry import available
 
     registered = available("method")
+    from harness.registry import check_name
+
     for name, settings in value.items():
-        name = str(name)
+        try:
+            name = check_name("variant", name)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: variants: {exc}") from None
         if not isinstance(settings, dict) or not isinstance(settings.get("method"), str):
             raise ConfigError(f"{where}: variants.{name}: needs method: <one of {', '.join(registered)}>, "
                               f"e.g. {{method: lora_mle, rank: 4}}")

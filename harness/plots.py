@@ -195,10 +195,13 @@ def _read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def plot_run(run_dir: str | Path) -> list[Path]:
-    """Draw every figure the run directory has data for; returns the files written."""
+def plot_run(run_dir: str | Path, dest: str | Path | None = None) -> list[Path]:
+    """Draw every figure the run directory has data for, into ``dest`` as
+    ``<task>/plots/<figure>.<format>`` (default: the run directory, whose files are checked
+    against its manifest first; a ``dest`` is given while publishing); returns the files."""
     run_dir = Path(run_dir)
-    df, meta = tables.load(run_dir)
+    df, meta = tables.load(run_dir, published=dest is None)
+    dest = Path(dest) if dest is not None else run_dir
     plt = _pyplot()
     written: list[Path] = []
     for task in df["task"].unique():
@@ -208,7 +211,7 @@ def plot_run(run_dir: str | Path) -> list[Path]:
         methods = list(dict.fromkeys(tdf["method"]))
         palette = plt.get_cmap("tab10")
         colors = {m: palette(i % 10) for i, m in enumerate(methods)}
-        out = run_dir / task / "plots"
+        out = dest / task / "plots"
         cells = run_dir / "cells" / task
         if axes.get("quality_diversity"):
             quality, diversity = axes["quality_diversity"]

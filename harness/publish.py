@@ -2,8 +2,11 @@
 best, :mod:`harness.metrics.significance`), ``run.json`` (provenance), the leaderboards in
 Markdown / CSV / LaTeX, the figures, and each cell's small artifacts under ``cells/``.
 
-A separate step from running (the CLI calls it with the runner's :class:`RunResult`): a
-re-run whose numbers, code and settings are unchanged leaves every file as it is.
+A separate step from running (the CLI calls it with the runner's :class:`RunResult`, holding
+the output folder's lock). Publishing goes through :class:`harness.manifest.Publisher`: each
+file is written atomically and only where its bytes change, a file mclbench did not write is
+never overwritten or pruned, and a published file that was damaged or deleted is restored (and
+reported). A re-run whose numbers, code and settings are unchanged leaves every file as it is.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness import tables
-from harness.cache import write_json_atomic
 from harness.config import as_dict
 from harness.fingerprint import library_versions as installed_versions
+from harness.manifest import Publisher
 from harness.method import COST_METRICS, Method
 from harness.plan import Cell
 from harness.runner import CellRecord, RunResult
@@ -30,66 +34,77 @@ from harness.task import Task
 CODE_PATHS = ["harness", "methods", "tasks", "configs", "pyproject.toml"]
 
 
-def write(result: RunResult, command: str, plots: bool = True) -> Path:
-    """Write the run's outputs into ``result.spec.output``; returns that folder."""
+@dataclass
+class Published:
+    """What :func:`write` did: the folder, the files it wrote, those of them it restored (damaged
+    or missing since the last publication) and the files of the last publication it pruned."""
+
+    output: Path
+    written: list[str]
+    restored: list[str]
+    pruned: list[str]
+
+
+def write(result: RunResult, command: str, plots: bool = True, overwrite: bool = False) -> Published:
+    """Publish the run into ``result.spec.output`` (see the module docstring)."""
     output = Path(result.spec.output)
     output.mkdir(parents=True, exist_ok=True)
+    pub = Publisher(output, overwrite)
+    damaged = pub.damaged()
     for record in result.records:
-        export_cell(output, record)
-    prune_cells(output, {_cell_dir(output, r.cell) for r in result.records})
-    df = result.scores
+        export_cell(pub, record)
     provenance = _provenance(result, command)
-    csv = df.to_csv(index=False)
-    tests = result.significance.to_csv(index=False)
-    if _unchanged(output, csv, tests, provenance):
-        return output  # same code, same run, same numbers: leave the published files as they are
-    write_json_atomic(output / "run.json", provenance)
-    for name, text in (("scores.csv", csv), (tables.SIGNIFICANCE, tests)):
-        tmp = output / f".{name}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, output / name)
-    (output / "leaderboard.md").write_text(tables.render(output, "md"))
-    for task in df["task"].unique():  # one folder per task, its table in every format
-        (output / task).mkdir(exist_ok=True)
+    pub.write("run.json", _run_json(output, provenance))
+    pub.write("scores.csv", result.scores.to_csv(index=False))
+    pub.write(tables.SIGNIFICANCE, result.significance.to_csv(index=False))
+    pub.write("leaderboard.md", tables.render(output, "md", published=False))  # reads the files just written
+    for task in result.scores["task"].unique():  # one folder per task, its table in every format
         for fmt, ext in (("md", "md"), ("csv", "csv"), ("latex", "tex")):
-            (output / task / f"leaderboard.{ext}").write_text(tables.render(output, fmt, task=task))
-    if plots:
+            pub.write(f"{task}/leaderboard.{ext}", tables.render(output, fmt, task=task, published=False))
+    old_plots = {rel: d for rel, d in pub.before.items() if "/plots/" in rel and rel.count("/") == 2}
+    if plots and (pub.changed or not old_plots or set(old_plots) & set(damaged)):
         from harness.plots import plot_run
 
-        plot_run(output)
-    return output
+        with tempfile.TemporaryDirectory(dir=output, prefix=".plots-") as staging:
+            for path in plot_run(output, dest=Path(staging)):
+                pub.write(path.relative_to(staging).as_posix(), path.read_bytes())
+    else:  # nothing the figures read changed: they stay as published
+        pub.files.update({rel: d for rel, d in old_plots.items() if rel not in damaged})
+    if "report.html" in pub.before:  # `mclbench report` made one: it follows the tables
+        from harness.report import render
+
+        pub.write("report.html", render(output, published=False))
+    pruned = pub.close()
+    return Published(output, pub.changed, [rel for rel in damaged if rel in pub.changed], pruned)
 
 
-def _cell_dir(output: Path, cell: Cell) -> Path:
-    return output / "cells" / cell.task.name / cell.method.name / f"seed{cell.seed}"
+def _run_json(output: Path, provenance: dict) -> str:
+    """``run.json``: the published one where command, commit, grid and seeds are the same (its
+    date and wall time stay those of the run that computed the numbers), else this run's."""
+    text = json.dumps(provenance, indent=2, sort_keys=True, default=str)
+    try:
+        old_text = (output / "run.json").read_text()
+        old = json.loads(old_text)
+    except (OSError, ValueError):
+        return text
+    same = ("command", "commit", "tasks", "methods", "seeds", "best_of_n", "metrics", "notes", "plots")
+    fresh = json.loads(text)
+    return old_text if isinstance(old, dict) and all(old.get(k) == fresh.get(k) for k in same) else text
 
 
-def prune_cells(output: Path, keep: set[Path]) -> None:
-    """Remove the cell folders of an earlier run that this run does not hold (another seed
-    or method; the runner refuses to drop published cells without ``--overwrite``), so that
-    ``cells/`` and ``scores.csv`` describe the same run."""
-    for folder in sorted((output / "cells").glob("*/*/seed*")):
-        if folder not in keep:
-            shutil.rmtree(folder)
-    for parent in sorted((output / "cells").glob("*/*"), reverse=True) + sorted((output / "cells").glob("*")):
-        if parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+def _cell_dir(cell: Cell) -> str:
+    return f"cells/{cell.task.name}/{cell.method.name}/seed{cell.seed}"
 
 
-def export_cell(output: Path, record: CellRecord) -> None:
-    """Copy the small per-cell artifacts next to the tables (for plots and browsing); a file
-    that is already there with the same bytes is left alone."""
-    dest = _cell_dir(output, record.cell)
-    dest.mkdir(parents=True, exist_ok=True)
+def export_cell(pub: Publisher, record: CellRecord) -> None:
+    """Copy the small per-cell artifacts next to the tables (for plots and browsing)."""
     sources = [record.decode_dir / "candidates.jsonl", record.score_dir / "details.json"]
     if (record.decode_dir / "train_log.json").exists():
         sources.append(record.decode_dir / "train_log.json")
     if record.curve_dir is not None:
         sources.append(record.curve_dir / "best_of_n.json")
     for src in sources:
-        target = dest / src.name
-        if not (target.exists() and target.read_bytes() == src.read_bytes()):
-            shutil.copyfile(src, target)
+        pub.write(f"{_cell_dir(record.cell)}/{src.name}", src.read_bytes())
 
 
 def _provenance(result: RunResult, command: str) -> dict:
@@ -128,21 +143,6 @@ def _provenance(result: RunResult, command: str) -> dict:
 
 def _methods_of(cells: list[Cell], task: str) -> list[Method]:
     return [c.method for c in cells if c.task.name == task]
-
-
-def _unchanged(output: Path, csv: str, tests: str, provenance: dict) -> bool:
-    try:
-        old_csv = (output / "scores.csv").read_text()
-        old_tests = (output / tables.SIGNIFICANCE).read_text()
-        old = json.loads((output / "run.json").read_text())
-        for path in ["leaderboard.md", *(f"{t}/leaderboard.{ext}" for t in provenance["tasks"]
-                                         for ext in ("md", "csv", "tex"))]:
-            (output / path).stat()
-    except (OSError, ValueError):
-        return False
-    same = ("command", "commit", "tasks", "methods", "seeds", "best_of_n")
-    return (old_csv == csv and old_tests == tests
-            and all(old.get(k) == json.loads(json.dumps(provenance[k])) for k in same))
 
 
 def declared_figures(task: Task, methods: list[Method]) -> list[dict]:

@@ -37,7 +37,18 @@ _KINDS = {
 }
 
 
+def check_name(kind: str, name: object) -> str:
+    """``name`` if it can name a row, a folder and a LaTeX cell: letters, digits and ``_`` (a
+    Python identifier, the rule task files' names follow); else ValueError saying so."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{kind} name {name!r}: use letters, digits and _ only (it names folders, "
+                         "table rows and LaTeX cells)")
+    return name
+
+
 def _register(kind: str, name: str):
+    check_name(kind, name)
+
     def decorator(cls: type) -> type:
         entries = _KINDS[kind].entries
         if name in entries and entries[name] is not cls:

@@ -13,7 +13,7 @@ import html
 import json
 from pathlib import Path
 
-from harness import tables
+from harness import manifest, tables
 
 STYLE = """
 * { box-sizing: border-box; }
@@ -81,15 +81,16 @@ def _photo(file: str | None) -> str:
             f'src="data:image/{IMAGE_TYPES[Path(file).suffix.lower()]};base64,{data}">')
 
 
-def render(run_dir: str | Path, limit: int = 50) -> str:
+def render(run_dir: str | Path, limit: int = 50, published: bool = True) -> str:
+    """The report page (``published``: see :func:`harness.tables.load`)."""
     run_dir = Path(run_dir)
-    df, meta = tables.load(run_dir)
+    df, meta = tables.load(run_dir, published)
     sections = []
     for task in df["task"].unique():
         tdf = df[df["task"] == task]
         methods = list(dict.fromkeys(tdf["method"]))
         seed = int(min(tdf["seed"]))
-        table = tables.render(run_dir, "html", task=task)
+        table = tables.render(run_dir, "html", task=task, published=published)
         examples = _candidates(run_dir / "cells" / task, methods, seed, limit)
         sections.append(
             f'<section id="{html.escape(task)}"><h2>{html.escape(task)}</h2>{table}'
@@ -104,6 +105,5 @@ def render(run_dir: str | Path, limit: int = 50) -> str:
 
 
 def write(run_dir: str | Path, limit: int = 50) -> Path:
-    path = Path(run_dir) / "report.html"
-    path.write_text(render(run_dir, limit))
-    return path
+    """``report.html`` in the run folder (added to what the folder's manifest lists)."""
+    return manifest.add(run_dir, {"report.html": render(run_dir, limit)})[0]

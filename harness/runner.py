@@ -40,6 +40,7 @@ from harness.cache import Cache, cache_location, file_sha256, is_uri, stable_has
 from harness.config import ConfigError, RunSpec, as_dict
 from harness.devices import device_key, resolve_device, to_device
 from harness.distributed import launch
+from harness.errors import MCLBenchError, error_line
 from harness.files import check_writable_dir
 from harness.fingerprint import code_fingerprint, library_versions
 from harness.metrics import significance
@@ -328,9 +329,16 @@ class Runner:
         for task in {id(c.task): c.task for c in cells}.values():
             try:
                 task.check_environment()
-                score_stages.check_metrics(task)
-            except ValueError as exc:
-                raise ConfigError(f"task {task.name!r}: {exc}") from None
+                examples = task.test_examples()
+                if not examples:
+                    raise ValueError("no test inputs: its test data is empty (or num_test selects none)")
+                score_stages.check_metrics(task, examples)
+            except MCLBenchError:
+                raise
+            except (ValueError, OSError) as exc:  # data that cannot be read: the reader's one line
+                what = error_line(exc) if isinstance(exc, OSError) else next(
+                    (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+                raise ConfigError(f"task {task.name!r}: {what}") from None
         if not is_uri(self.spec.cache_dir):
             check_writable_dir(self.spec.cache_dir, "--cache-dir")
         published = self.output / "scores.csv"

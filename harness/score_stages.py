@@ -40,11 +40,20 @@ def reported_metrics(task: Task) -> dict[str, MetricInfo]:
     return out | dict(task.own_metrics)
 
 
-def check_metrics(task: Task) -> None:
-    """ValueError (one line) for a task whose metrics cannot be scored (an unknown tokenisation;
-    names are checked where they are declared: task files), before any stage runs."""
+def check_metrics(task: Task, examples: list[Example]) -> None:
+    """ValueError (one line) for a task whose metrics cannot be scored on its test data (an
+    unknown tokenisation; a declared metric whose needs the references do not meet, e.g.
+    ``loo_bleu`` on inputs with one reference), before any stage runs."""
     if task.tokenize not in TOKENIZERS:
         raise ValueError(f"tokenize must be one of {', '.join(TOKENIZERS)}, got {task.tokenize!r}")
+    labels = task.mode_labels(examples, [[e.references[0]] for e in examples]) or (None, None)
+    data = registry.ScoreInputs([["", ""]] * len(examples), [e.references for e in examples], task.tokenize,
+                                labels[0], probes={"reference_nll": None})  # N and probes: the method's
+    for name in task.metric_names():
+        reason = data.unmet(registry.spec(name).needs)
+        if reason is not None:
+            raise ValueError(f"metric {name} {reason}, which its test data does not give; leave it out "
+                             "of the task's metrics")
 
 
 def metric_modules(task: Task) -> list[str]:

@@ -34,6 +34,8 @@ class ScoreInputError(MCLBenchError, ValueError):
 
 def read_jsonl(path: str | Path) -> list[dict]:
     path = Path(path)
+    if path.is_dir():
+        raise ScoreInputError(f"{path} is a folder; pass a JSONL file (one JSON object per line)")
     if not path.is_file():
         raise ScoreInputError(f"{path}: no such file")
     rows = []
@@ -55,6 +57,9 @@ def read_jsonl(path: str | Path) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise ScoreInputError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+            if isinstance(row, list):
+                raise ScoreInputError(f"{path}:{number}: a JSON array; mclbench reads JSON Lines, one object "
+                                      "per line (e.g. jq -c '.[]' FILE > FILE.jsonl)")
             if not isinstance(row, dict) or "id" not in row:
                 raise ScoreInputError(f'{path}:{number}: expected an object with an "id"')
             if isinstance(row["id"], bool) or not isinstance(row["id"], str | int | float):
@@ -93,6 +98,10 @@ def load(predictions: str | Path, references: str | Path | None = None) -> Predi
                                   "add them or pass --references")
         refs_rows = preds
     else:
+        inline = [r["id"] for r in preds if "references" in r]
+        if inline:
+            raise ScoreInputError(f'{predictions}: id {inline[0]!r} has "references" and --references is '
+                                  "also given: keep one of the two")
         refs_rows = read_jsonl(references)
         absent = [r["id"] for r in refs_rows if r["id"] not in by_id]
         if absent:
@@ -102,9 +111,26 @@ def load(predictions: str | Path, references: str | Path | None = None) -> Predi
             raise ScoreInputError(f"{predictions}: id {sorted(extra)[0]!r} has no references in {references}")
     ids = [r["id"] for r in refs_rows]
     pred_rows = [by_id[i] for i in ids]
-    return Predictions(ids, [r["candidates"] for r in pred_rows], [r.get("references") for r in refs_rows],
-                       _column(refs_rows, "reference_modes", references or predictions),
-                       _column(pred_rows, "candidate_modes", predictions))
+    out = Predictions(ids, [r["candidates"] for r in pred_rows], [r.get("references") for r in refs_rows],
+                      _column(refs_rows, "reference_modes", references or predictions),
+                      _column(pred_rows, "candidate_modes", predictions))
+    for name, labels, sizes, path in (("reference_modes", out.reference_modes, out.references,
+                                       references or predictions),
+                                      ("candidate_modes", out.candidate_modes, out.candidates, predictions)):
+        for i, row, items in zip(ids, labels, sizes, strict=True) if labels is not None else ():
+            _check_labels(path, i, name, row, items)
+    return out
+
+
+def _check_labels(path, id_, name: str, labels, items) -> None:
+    """A list of one label (a string or null) per reference / candidate, or a one-line error."""
+    what = "reference" if name == "reference_modes" else "candidate"
+    if not isinstance(labels, list) or any(x is not None and not isinstance(x, str) for x in labels):
+        raise ScoreInputError(f'{path}: id {id_!r}: "{name}" must be a list of labels (strings or null), one '
+                              f"per {what}; got {json.dumps(labels)[:60]}")
+    if isinstance(items, list) and len(labels) != len(items):
+        raise ScoreInputError(f'{path}: id {id_!r}: "{name}" has {len(labels)} labels for {len(items)} '
+                              f"{what}s; give one per {what}")
 
 
 def _column(rows: list[dict], name: str, path) -> list | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness import manifest
 from harness.metrics.significance import ALPHA
 
 FORMATS = ("md", "csv", "latex", "html")
@@ -33,19 +34,43 @@ LEGEND = (f"bold: the best of its column; {DAGGER}: not significantly worse than
           "leaderboard.csv)")
 
 
-def load(run_dir: str | Path) -> tuple[pd.DataFrame, dict]:
+KEY = ["task", "method", "seed", "metric"]
+
+
+def load(run_dir: str | Path, published: bool = True) -> tuple[pd.DataFrame, dict]:
+    """A run folder's scores and provenance, checked: the files as mclbench published them
+    (:func:`harness.manifest.verify`; ``published`` False while publishing, before the
+    manifest is written), a whole CSV of the right columns, one row per cell and metric. A
+    damaged folder is an OutputError naming the file."""
     run_dir = Path(run_dir)
     path = run_dir / "scores.csv"
     if not path.is_file():
         raise FileNotFoundError(
             f"{path} not found: pass the --output directory of a finished `mclbench run`"
         )
-    df = pd.read_csv(path)
-    missing = {"task", "method", "seed", "metric", "value"} - set(df.columns)
+    if published:
+        manifest.verify(run_dir)
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        raise manifest.OutputError(f"{path} ends in the middle of a line: it was truncated; re-run the "
+                                   "`mclbench run` that wrote it")
+    try:
+        df = pd.read_csv(path)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise manifest.OutputError(f"{path} is not a scores table ({str(exc).splitlines()[0]})") from None
+    missing = {*KEY, "value"} - set(df.columns)
     if missing:
-        raise ValueError(f"{path}: missing columns {sorted(missing)}")
+        raise manifest.OutputError(f"{path}: missing columns {sorted(missing)}")
+    twice = df[df.duplicated(KEY)]
+    if len(twice):
+        row = twice.iloc[0]
+        raise manifest.OutputError(f"{path}: {row['task']} / {row['method']} / seed {row['seed']} / "
+                                   f"{row['metric']} appears twice; re-run the `mclbench run` that wrote it")
     meta_path = run_dir / "run.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    try:
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    except ValueError:
+        raise manifest.OutputError(f"{meta_path} is not valid JSON: it was damaged") from None
     return df, meta
 
 
@@ -118,12 +143,13 @@ def _arrow(metric: str, metric_info: dict, up: str = " ↑", down: str = " ↓")
 
 
 def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
-           metrics: list[str] | None = None, footer: bool = True) -> str:
+           metrics: list[str] | None = None, footer: bool = True, published: bool = True) -> str:
     """The leaderboard of every task in ``run_dir`` (or of ``task`` only) in ``fmt``;
-    ``metrics``: only these columns, in this order; ``footer``: the provenance lines."""
+    ``metrics``: only these columns, in this order; ``footer``: the provenance lines;
+    ``published``: see :func:`load`."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    df, meta = load(run_dir)
+    df, meta = load(run_dir, published)
     if task is not None:
         if task not in set(df["task"]):
             have = ", ".join(df["task"].unique())
@@ -200,9 +226,14 @@ def _html(task, methods, metrics, text, best, info, seeds) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+          "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+          "±": r"$\pm$", "–": "--", DAGGER: r"$^\dagger$"}
+
+
 def _latex_escape(s: str) -> str:
-    return (s.replace("_", r"\_").replace("±", r"$\pm$").replace("–", "--")
-            .replace(DAGGER, r"$^\dagger$"))
+    """``s`` as LaTeX text: its special characters escaped (names come from users' files)."""
+    return "".join(_LATEX.get(ch, ch) for ch in s)
 
 
 def _latex(task, methods, metrics, text, best, info, seeds) -> str:

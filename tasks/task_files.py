@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ConfigError, read_yaml_mapping
-from harness.registry import get_task, register_task, register_task_file_reader
+from harness.registry import available, get_task, register_task, register_task_file_reader
 
 HERE = Path(__file__).resolve().parent
 # input kind -> (the task it builds on by default, our tasks whose committed base it may name)
@@ -85,7 +85,9 @@ def _mapping(path: Path, key: str, value: Any, allowed: set[str]) -> dict:
 def _existing(path: Path, key: str, value: Any) -> str:
     if not isinstance(value, str) or not value:
         _fail(path, key, f"expected a path, got {value!r}")
-    found = (path.parent / value).resolve()
+    # absolute, symlinks kept: a DVC or git-annex data file is a link to a file named by its hash,
+    # and its format is read from the link's name
+    found = Path(os.path.abspath(path.parent / value))
     if not found.exists():
         _fail(path, key, f"{found} does not exist")
     return str(found)
@@ -173,9 +175,9 @@ _LOADED: dict[Path, type] = {}  # a file read once: registered once
 
 def task_class(path: str | Path) -> type:
     """Read a task file and register the task it declares; returns the class."""
-    path = Path(path).resolve()
-    if path in _LOADED:
-        return _LOADED[path]
+    loaded, path = Path(path).resolve(), Path(os.path.abspath(path))  # data paths: beside a symlink
+    if loaded in _LOADED:
+        return _LOADED[loaded]
     raw = read_yaml_mapping(path, "task file", sorted(TOP_KEYS))
     name, base_name, values, metrics = task_defaults(path, raw)
     base = get_task(base_name)
@@ -203,7 +205,11 @@ def task_class(path: str | Path) -> type:
     if metrics:  # the declared selection: exactly these columns
         members["metric_names"] = lambda self: list(metrics)
     cls = type(name, (base,), members)
-    _LOADED[path] = register_task(name)(cls)
+    taken = available("task")
+    if name in taken:
+        _fail(path, "name", f"{name!r} is the name of a task already registered ({taken[name].__module__}); "
+              "give this task a name of its own")
+    _LOADED[loaded] = register_task(name)(cls)
     return cls
 
 

@@ -22,6 +22,11 @@ RUN = ["run", "--tasks", "markov", "--methods", "lora_mcl,lora_mle", "--seeds", 
        "--output", "out", "--cache-dir", "cache", "--no-tracking", "--no-plots", *SETS]
 UNSEEDED = [a for a in RUN if a not in ("--seeds", "0")]  # seeds from the run file
 NOT_UTF8 = "tasks: [markov]\n# caf\xe9\n".encode("latin-1")
+TASK_FILE = "name: {name}\ninput: text\ndata: {{test: test.jsonl}}\n"
+TASK_RUN = ["run", "--task-file", "t.yaml", "--methods", "lora_mle", "--output", "o_task",
+            "--cache-dir", "cache", "--no-tracking", "--no-plots", "--set", "method.steps=1"]
+ONE_REF = ('{"id": "a", "source": "a dog", "references": ["ein Hund"]}\n'
+           '{"id": "b", "source": "a cat", "references": ["eine Katze"]}\n')
 
 CASES = [
     # (name, {file: content}, argv, part of the one-line message)
@@ -74,6 +79,49 @@ CASES = [
     ("report --limit 0", {}, ["report", "out", "--limit", "0"], "argument --limit: must be >= 1"),
     ("table --metrics typo", {}, ["table", "out", "--metrics", "markov_tvv"], "has no metric 'markov_tvv'"),
     ("cache clear without --yes", {}, ["cache", "clear", "--cache-dir", "cache"], "add --yes to confirm"),
+    # names that become paths and LaTeX cells
+    ("variant name with a path", {"run.yaml": "variants: {'x/../lora_mcl': {method: lora_mle}}\n"},
+     [*RUN, "--config", "run.yaml"], "variant name 'x/../lora_mcl': use letters, digits and _ only"),
+    ("variant name with LaTeX", {"run.yaml": "variants: {'a%b&c': {method: lora_mle}}\n"},
+     [*RUN, "--config", "run.yaml"], "variant name 'a%b&c': use letters, digits and _ only"),
+    ("output: '' in the run file", {"run.yaml": "output: ''\n"},
+     ["run", "--config", "run.yaml", "--tasks", "markov", "--methods", "lora_mle"], "output is empty"),
+    ("--output a folder mclbench did not write", {"mine/notes.txt": "my notes"}, [*RUN, "--output", "mine"],
+     "mine is not empty and mclbench did not write it (notes.txt, ...)"),
+    # task files: checked before any stage
+    ("task file: empty test data", {"t.yaml": TASK_FILE.format(name="t_empty"), "test.jsonl": ""},
+     [*TASK_RUN], "task 't_empty': "),
+    ("task file: the name of a built-in task", {"t.yaml": TASK_FILE.format(name="translation"),
+                                                "test.jsonl": ONE_REF},
+     [*TASK_RUN], "'translation' is the name of a task already registered"),
+    ("task file: a metric its data cannot give",
+     {"t.yaml": TASK_FILE.format(name="t_loo") + "metrics: [bleu, loo_bleu]\n", "test.jsonl": ONE_REF},
+     [*TASK_RUN], "metric loo_bleu needs the same number (>= 2) of references for every input"),
+    ("task file: corrupt parquet",
+     {"t.yaml": TASK_FILE.format(name="t_pq").replace("test.jsonl", "test.parquet"),
+      "test.parquet": b"PAR1 this is not parquet"},
+     [*TASK_RUN], "test.parquet: cannot be read as parquet (Parquet magic bytes not found"),
+    # mclbench score: input it used to misread or drop without a word
+    ("score: a string of reference_modes",
+     {"p.jsonl": '{"id": 1, "candidates": ["a", "b"], "references": ["a"], "reference_modes": "du"}\n'},
+     ["score", "--predictions", "p.jsonl"], '"reference_modes" must be a list of labels'),
+    ("score: candidate_modes of the wrong length",
+     {"p.jsonl": '{"id": 1, "candidates": ["a", "b"], "references": ["a"], "reference_modes": ["du"], '
+                 '"candidate_modes": ["du"]}\n'},
+     ["score", "--predictions", "p.jsonl"], '"candidate_modes" has 1 labels for 2 candidates'),
+    ("score: a metric needing N >= 2 with N = 1",
+     {"p.jsonl": '{"id": 1, "candidates": ["a"], "references": ["a"]}\n'},
+     ["score", "--predictions", "p.jsonl", "--metrics", "mbleu_4"], "mbleu_4 needs at least 2 candidates"),
+    ("score: inline references and --references",
+     {"p.jsonl": '{"id": 1, "candidates": ["a"], "references": ["a"]}\n',
+      "r.jsonl": '{"id": 1, "references": ["b"]}\n'},
+     ["score", "--predictions", "p.jsonl", "--references", "r.jsonl"], 'has "references" and --references'),
+    ("score: --metrics ''", {"p.jsonl": '{"id": 1, "candidates": ["a"], "references": ["a"]}\n'},
+     ["score", "--predictions", "p.jsonl", "--metrics", ""], "--metrics names no metric"),
+    ("score: a JSON array", {"p.json": '[{"id": 1, "candidates": ["a"], "references": ["a"]}]\n'},
+     ["score", "--predictions", "p.json"], "a JSON array; mclbench reads JSON Lines"),
+    ("score: a folder", {"pdir/x.jsonl": "{}\n"}, ["score", "--predictions", "pdir"],
+     "pdir is a folder; pass a JSONL file"),
 ]
 
 
@@ -100,6 +148,7 @@ def published(tmp_path_factory):
 def _write(where: Path, files: dict) -> None:
     for name, content in files.items():
         path = where / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content) if isinstance(content, bytes) else path.write_text(content)
 
 
@@ -190,3 +239,5 @@ if __name__ == "__main__":  # the README table: each case and the message a run 
             print(f"| {name} | {code} | `` {message} `` |")
             for f in files:
                 Path(f).unlink()
+                if Path(f).parent != Path("."):
+                    Path(f).parent.rmdir()

@@ -97,7 +97,7 @@ def test_a_hub_id_offline_fails_with_one_line_naming_it(tmp_path):
                          capture_output=True, text=True, env=env, timeout=300)
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and "'wmt/wmt14' (config 'de-en'), split 'train'" in lines[0]
+    assert len(lines) == 1 and "'wmt/wmt14' (config 'de-en'), split 'test'" in lines[0]  # read first
     assert "without a network" in lines[0] and "Traceback" not in run.stderr
 
 

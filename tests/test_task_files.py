@@ -126,3 +126,18 @@ def test_image_and_audio_task_files_run_on_the_committed_bases(run_dirs, kind, d
     assert set(scores["task"]) == {f"my_{kind}"}
     flavoured = {m for m in scores["metric"] if "/" in m}
     assert flavoured and all(m.endswith("cider_d") or m.endswith("nll") for m in flavoured), flavoured
+
+
+def test_a_symlinked_data_file_is_read_by_the_links_name(tmp_path):
+    """DVC and git-annex keep data as links to files named by their hash (no extension)."""
+    from tasks.task_files import task_class
+
+    objects = tmp_path / "objects"
+    objects.mkdir()
+    blob = objects / "3f2a9c0d5e"
+    blob.write_text('{"id": "a", "source": "a dog", "references": ["ein Hund"]}\n'
+                    '{"id": "b", "source": "a cat", "references": ["eine Katze"]}\n')
+    (tmp_path / "test.jsonl").symlink_to(blob)
+    (tmp_path / "linked.yaml").write_text("name: linked_data\ninput: text\ndata: {test: test.jsonl}\n")
+    task = task_class(tmp_path / "linked.yaml")(task_class(tmp_path / "linked.yaml").Config())
+    assert [e.id for e in task.test_examples()] == ["a", "b"]

@@ -47,8 +47,8 @@ def test_ter_equals_sacrebleu_corpus_and_sentence_ter(installed, tmp_path):
     preds.write_text("".join(json.dumps({"id": i, "candidates": c, "references": r}) + "\n"
                              for i, (c, r) in enumerate(zip(CANDS, REFS, strict=True))))
     assert "sacreBLEU TER" in mclbench(["metrics"], installed, tmp_path)
-    values = json.loads(mclbench(["score", "--predictions", str(preds), "--metrics", "ter", "--format", "json"],
-                                 installed, tmp_path))
+    args = ["score", "--predictions", str(preds), "--metrics", "ter", "--format", "json"]
+    values = json.loads(mclbench(args, installed, tmp_path))
     first = [c[0] for c in CANDS]
     assert values["top1/ter"] == pytest.approx(sacrebleu.corpus_ter(first, reference_streams(REFS)).score,
                                                abs=1e-9)

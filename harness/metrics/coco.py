@@ -110,10 +110,25 @@ def unavailable(metrics: Sequence[str]) -> dict[str, str]:
 
 
 # ---------------------------------------------------------------- tokenisation
+# Java reads these as line ends (PTBTokenizer's -preserveLines, METEOR's and SPICE's line
+# readers); inside one text they would split it into two lines and shift every later one.
+JAVA_LINE_BREAKS = ("\r\n", "\n", "\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029")
+
+
+def jvm_text(text: str, meteor: bool = False) -> str:
+    """``text`` as one line for the Java tools: every line break Java honours becomes a space;
+    for METEOR also without ``|||``, its field separator (pycocoevalcap removes it from
+    candidates). The one place text is sanitised before it reaches a JVM."""
+    for brk in JAVA_LINE_BREAKS:
+        text = text.replace(brk, " ")
+    return " ".join(text.replace("|||", "").split()) if meteor else text
+
+
 def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
-    """pycocoevalcap's PTBTokenizer on every sentence in one JVM: lower-cased, punctuation removed."""
+    """pycocoevalcap's PTBTokenizer on every sentence in one JVM: lower-cased, punctuation
+    removed; one output line per sentence, checked before it is used."""
     jar = _package_dir() / "tokenizer" / "stanford-corenlp-3.4.1.jar"
-    text = "\n".join(s.replace("\n", " ") for s in sentences)
+    text = "\n".join(jvm_text(s) for s in sentences)
     with tempfile.NamedTemporaryFile("wb", suffix=".txt", delete=False) as f:
         f.write(text.encode())
     try:
@@ -127,10 +142,14 @@ def ptb_tokenize(sentences: Sequence[str]) -> list[str]:
         last = [ln for ln in done.stderr.decode(errors="replace").splitlines() if ln.strip()]
         raise MetricUnavailable(f"the PTB tokenizer's JVM exited with status {done.returncode}: "
                                 f"{last[-1].strip()[:300] if last else 'it wrote nothing to stderr'}")
-    out = done.stdout.decode()
-    lines = out.split("\n")[: len(sentences)]
+    lines = done.stdout.decode().split("\n")
+    while len(lines) > len(sentences) and lines[-1] == "":  # the output's final line ends
+        lines.pop()
+    if len(lines) < len(sentences) and not "".join(sentences[len(lines):]).strip():
+        lines += [""] * (len(sentences) - len(lines))  # blank sentences at the end write no line
     if len(lines) != len(sentences):
-        raise RuntimeError(f"PTB tokenizer returned {len(lines)} lines for {len(sentences)} sentences")
+        raise RuntimeError(f"PTB tokenizer returned {len(lines)} lines for {len(sentences)} sentences: "
+                           "a line break it honours was not removed (harness.metrics.coco.jvm_text)")
     return [" ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATION) for line in lines]
 
 
@@ -285,8 +304,9 @@ class Meteor:
         def write():
             try:
                 for hyp, rs in zip(hyps, refs, strict=True):
-                    hyp = hyp.replace("|||", "").replace("  ", " ")
-                    self.proc.stdin.write(f"SCORE ||| {' ||| '.join(rs)} ||| {hyp}\n".encode())
+                    hyp = jvm_text(hyp, meteor=True)
+                    line = f"SCORE ||| {' ||| '.join(jvm_text(r, meteor=True) for r in rs)} ||| {hyp}\n"
+                    self.proc.stdin.write(line.encode())
                 self.proc.stdin.flush()
             except BrokenPipeError:  # the JVM died; the reader reports why
                 pass
@@ -396,7 +416,8 @@ def spice_scores(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> np.ndarr
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         pairs = enumerate(zip(hyps, refs, strict=True))
-        items = [{"image_id": i, "test": h, "refs": list(r)} for i, (h, r) in pairs]
+        items = [{"image_id": i, "test": jvm_text(h), "refs": [jvm_text(x) for x in r]}
+                 for i, (h, r) in pairs]
         (tmp / "in.json").write_text(json.dumps(items))
         subprocess.run([java(), "-Xmx8G", "-cp", classpath, "edu.anu.spice.SpiceScorer", str(tmp / "in.json"),
                         "-cache", str(tmp / "cache"), "-out", str(tmp / "out.json"), "-subset", "-silent"],

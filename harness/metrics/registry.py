@@ -107,8 +107,11 @@ class ScoreInputs:
         return len(self.candidates[0])
 
     def shared(self, key: str, compute: Callable[[], Any]) -> Any:
-        """``compute()`` once per inputs and key (tokens, n-gram tables, a family's pass)."""
+        """``compute()`` once per inputs and key (tokens, n-gram tables, a family's pass); a
+        lock per key, so that one family's long pass does not hold up another's."""
         with self._lock:
+            lock = self._shared.setdefault(("lock", key), threading.Lock())
+        with lock:
             if key not in self._shared:
                 self._shared[key] = compute()
             return self._shared[key]

@@ -8,6 +8,7 @@ as if it had never stopped.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -20,6 +21,8 @@ from harness import checkpoints
 from harness.errors import MCLBenchError
 from harness.progress import progress
 from harness.task import TrainingSet
+
+_LOG = logging.getLogger("harness.training")  # the CLI prints the engine's log records, one line each
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -88,6 +91,8 @@ def train_adapters(
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     ckpt = work_dir / CHECKPOINT
     history, start = _resume(ckpt, model, opt)
+    if start:
+        _LOG.info(f"{desc}: resuming from the checkpoint at step {start} of {settings.steps} ({ckpt})")
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     if settings.batch_size % (world * settings.grad_accum_steps):
         raise ValueError(f"batch_size {settings.batch_size} must be a multiple of {world} processes × "

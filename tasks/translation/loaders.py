@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,7 +141,16 @@ def read_hf_dataset(data_files: str | list[str], split: str = "train",
     for f in files:
         if not Path(f).is_file():
             raise DataFormatError(f"{f}: no such file")
-    ds = load_dataset(builders[suffixes.pop()], data_files={split: files}, split=split)
+    builder = builders[suffixes.pop()]
+    quiet = logging.getLogger("datasets")  # it logs a damaged file before raising: one line is ours
+    level, quiet.level = quiet.level, logging.CRITICAL
+    try:
+        ds = load_dataset(builder, data_files={split: files}, split=split)
+    except (ValueError, OSError) as exc:  # e.g. pyarrow's ArrowInvalid on a damaged parquet file
+        reason = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise DataFormatError(f"{files[0]}: cannot be read as {builder} ({reason.strip()[:200]})") from None
+    finally:
+        quiet.setLevel(level)
     return [_example(row, f"{files[0]}, row {i}", columns, i) for i, row in enumerate(ds)]
 
 
