@@ -170,12 +170,13 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
     return name, base, values, metrics
 
 
-_LOADED: dict[Path, type] = {}  # a file read once: registered once
+_LOADED: dict[tuple[Path, str], type] = {}  # a file (and content) read once: registered once
 
 
 def task_class(path: str | Path) -> type:
     """Read a task file and register the task it declares; returns the class."""
-    loaded, path = Path(path).resolve(), Path(os.path.abspath(path))  # data paths: beside a symlink
+    path = Path(os.path.abspath(path))  # data paths: beside a symlink
+    loaded = (path.resolve(), hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "")
     if loaded in _LOADED:
         return _LOADED[loaded]
     raw = read_yaml_mapping(path, "task file", sorted(TOP_KEYS))
