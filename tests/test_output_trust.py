@@ -4,7 +4,6 @@ before it reaches a JVM, LaTeX escaped, SIGTERM in one line."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -17,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import TINY_SETS
+from test_bad_input import _digest
 
 from harness.cli import main
 from harness.manifest import MANIFEST
@@ -26,11 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SETS = [a for s in TINY_SETS for a in ("--set", s)]
 RUN = ["run", "--tasks", "markov", "--methods", "lora_mcl,lora_mle", "--seeds", "0",
        "--output", "out", "--cache-dir", "cache", "--no-tracking", *SETS]
-
-
-def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.conftest import TINY_SETS
+from tests.conftest import TINY_SETS, install_example
 
 PACKAGE = Path(__file__).resolve().parents[1] / "examples" / "mclbench-typical"
 
@@ -18,11 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "examples" / "mclbench-typical"
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """pip-installs the example into a folder of its own (not this environment's site-packages)."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(PACKAGE)], check=True, capture_output=True, timeout=300)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
-    return env
+    return install_example(PACKAGE, tmp_path_factory.mktemp("site"))
 
 
 def mclbench(args, env, cwd):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import sacrebleu
+from conftest import install_example
 from test_text_metrics import CANDS, REFS
 
 from harness.metrics.text import reference_streams
@@ -23,11 +24,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "examples" / "mclbench-ter"
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The example pip-installed into a folder of its own (not this environment's site-packages)."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(PACKAGE)], check=True, capture_output=True, timeout=300)
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]),
-            "MCLBENCH_PROGRESS": "0"}
+    return {**install_example(PACKAGE, tmp_path_factory.mktemp("site")), "MCLBENCH_PROGRESS": "0"}
 
 
 def mclbench(args, env, cwd):

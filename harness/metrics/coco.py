@@ -530,77 +530,38 @@ def _signature(references, tokenize) -> str:
     return "COCO metrics: pycocoevalcap on PTB-tokenised text; 0–1 scale (CIDEr-D 0–10)"
 
 
-for _order in range(1, 5):
-    register_metric(f"bleu_{_order}", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
-                    signature=_signature, description=f"COCO BLEU-{_order} (pycocoevalcap)", paper=_PAPER)(
-        lambda inputs, _name=f"bleu_{_order}": _result(inputs, _name))
-
-
-@register_metric("meteor", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
-                 signature=_signature,
-                 own_corpus=True, paper=_PAPER,
-                 description="COCO METEOR 1.5 (corpus: METEOR's own aggregate)")
-def meteor(inputs: ScoreInputs) -> CandidateScores:
-    return _result(inputs, "meteor")
-
-
-@register_metric("rouge_l", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
-                 signature=_signature,
-                 description="COCO ROUGE-L (F, beta 1.2), mean over inputs", paper=_PAPER)
-def rouge_l_metric(inputs: ScoreInputs) -> CandidateScores:
-    return _result(inputs, "rouge_l")
-
-
-@register_metric("cider_d", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
-                 signature=_signature,
-                 description="COCO CIDEr-D (0-10), mean over inputs",
-                 paper="max/: aac-metrics -max; the LoRA-MCL paper's captioning CIDEr oracle")
-def cider_d(inputs: ScoreInputs) -> CandidateScores:
-    return _result(inputs, "cider_d")
-
-
-@register_metric("spice", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
-                 signature=_signature,
-                 description="COCO SPICE 1.0 F-score (needs Stanford CoreNLP 3.6.0)", paper=_PAPER)
-def spice(inputs: ScoreInputs) -> CandidateScores:
-    return _result(inputs, "spice")
-
-
-@register_metric("spider", kind="candidate", higher_is_better=True, tokenisation=_PTB, group="jvm",
-                 signature=_signature,
-                 paper="aac-metrics spider_max",
-                 description="SPIDEr = (CIDEr-D + SPICE) / 2; max/: SPIDEr-max")
-def spider(inputs: ScoreInputs) -> CandidateScores:
-    return _result(inputs, "spider")
-
-
 _CODE = "the LoRA-MCL code's utils_diversity.eval_div_stats"
-
-
-@register_metric("mbleu_4_ptb", kind="set", higher_is_better=False, tokenisation=_PTB, group="jvm",
-                 needs=("two_candidates",), paper=_CODE,
-                 description="mean over ranks i of pycocoevalcap corpus BLEU-4 of candidate i vs the "
-                 "other N-1 (lower = more diverse; the paper's captioning mBLEU-4)")
-def mbleu_4_ptb(inputs: ScoreInputs) -> float:
-    return _result(inputs, "mbleu_4_ptb")
-
-
-@register_metric("div_1_ptb", kind="set", higher_is_better=True, tokenisation=_PTB, group="jvm", paper=_CODE,
-                 description="distinct unigrams / (1e-6 + tokens) over the N candidates (the paper's Div-1)")
-def div_1_ptb(inputs: ScoreInputs) -> float:
-    return _result(inputs, "div_1_ptb")
-
-
-@register_metric("div_2_ptb", kind="set", higher_is_better=True, tokenisation=_PTB, group="jvm", paper=_CODE,
-                 description="distinct bigrams / (1e-6 + tokens) over the N candidates (the paper's Div-2)")
-def div_2_ptb(inputs: ScoreInputs) -> float:
-    return _result(inputs, "div_2_ptb")
-
-
-@register_metric("vocab_ptb", kind="set", higher_is_better=True, tokenisation=_PTB, group="jvm", paper=_CODE,
-                 description="distinct tokens over all candidates (the paper's vocabulary size)")
-def vocab_ptb(inputs: ScoreInputs) -> float:
-    return _result(inputs, "vocab_ptb")
+# The family, each name read from the one pass (_result): name -> what the registry records.
+FAMILY = {
+    **{f"bleu_{n}": dict(kind="candidate", higher_is_better=True, paper=_PAPER,
+                         description=f"COCO BLEU-{n} (pycocoevalcap)") for n in range(1, 5)},
+    "meteor": dict(kind="candidate", higher_is_better=True, paper=_PAPER, own_corpus=True,
+                   description="COCO METEOR 1.5 (corpus: METEOR's own aggregate)"),
+    "rouge_l": dict(kind="candidate", higher_is_better=True, paper=_PAPER,
+                    description="COCO ROUGE-L (F, beta 1.2), mean over inputs"),
+    "cider_d": dict(kind="candidate", higher_is_better=True,
+                    paper="max/: aac-metrics -max; the LoRA-MCL paper's captioning CIDEr oracle",
+                    description="COCO CIDEr-D (0-10), mean over inputs"),
+    "spice": dict(kind="candidate", higher_is_better=True, paper=_PAPER,
+                  description="COCO SPICE 1.0 F-score (needs Stanford CoreNLP 3.6.0)"),
+    "spider": dict(kind="candidate", higher_is_better=True, paper="aac-metrics spider_max",
+                   description="SPIDEr = (CIDEr-D + SPICE) / 2; max/: SPIDEr-max"),
+    "mbleu_4_ptb": dict(kind="set", higher_is_better=False, needs=("two_candidates",), paper=_CODE,
+                        description="mean over ranks i of pycocoevalcap corpus BLEU-4 of candidate i vs the "
+                        "other N-1 (lower = more diverse; the paper's captioning mBLEU-4)"),
+    "div_1_ptb": dict(kind="set", higher_is_better=True, paper=_CODE,
+                      description="distinct unigrams / (1e-6 + tokens) over the N candidates (the paper's "
+                      "Div-1)"),
+    "div_2_ptb": dict(kind="set", higher_is_better=True, paper=_CODE,
+                      description="distinct bigrams / (1e-6 + tokens) over the N candidates (the paper's "
+                      "Div-2)"),
+    "vocab_ptb": dict(kind="set", higher_is_better=True, paper=_CODE,
+                      description="distinct tokens over all candidates (the paper's vocabulary size)"),
+}
+for _name, _declared in FAMILY.items():
+    _signed = {"signature": _signature} if _declared["kind"] == "candidate" else {}
+    register_metric(_name, tokenisation=_PTB, group="jvm", **_signed, **_declared)(
+        lambda inputs, _name=_name: _result(inputs, _name))
 
 
 def ptb_diversity(candidates: Sequence[Sequence[str]]) -> MetricValues:

@@ -44,7 +44,7 @@ import numpy as np
 
 from harness.metrics import ngrams as ng
 from harness.metrics.ngrams import NgramTable, tokenizer
-from harness.metrics.registry import MetricValues, ScoreInputs, register_metric, score
+from harness.metrics.registry import MetricValues, ScoreInputs, load, register_metric, score
 from harness.metrics.text import check_inputs
 
 
@@ -244,11 +244,5 @@ def diversity(candidates: Sequence[Sequence[str]], references: Sequence[Sequence
               tokenize: str = "13a") -> MetricValues:
     """Every metric of this module that applies (through the registry)."""
     check_inputs(candidates, references)
-    mine = [m.name for m in _registered() if m.module == __name__]
+    mine = [m.name for m in load().values() if m.module == __name__]
     return score(candidates, references, mine, tokenize)
-
-
-def _registered():
-    from harness.metrics.registry import load
-
-    return load().values()

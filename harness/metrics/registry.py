@@ -307,7 +307,8 @@ def reduce(metric: MetricSpec, scores: CandidateScores) -> tuple[dict[str, float
     rows and the aggregate that recomputes the value from any resample of them."""
     sentence = np.asarray(scores.sentence, dtype=float)
     inputs, n = sentence.shape
-    best, pick = (metric.best, np.max) if metric.best == "max" else (metric.best, np.min)
+    best = metric.best
+    pick = np.max if best == "max" else np.min
     if scores.stats is None:  # a mean of sentence scores: every reduction is a mean over inputs
         corpus = _mean
         rows = {"top1": sentence[:, 0], "mean": sentence.mean(1), "oracle_corpus": pick(sentence, 1)}
