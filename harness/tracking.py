@@ -40,14 +40,16 @@ def _ledger(uri: str) -> Path:
 def training_metrics(history: dict[str, list]) -> list:
     """MLflow metrics of a training log ``{"step": [...], <series>: [...]}``: a number per
     step as ``train/<series>``; a list of counts per step (a series named ``<x>_counts``)
-    as its shares ``train/<x>_share_<k>``; other lists as ``train/<series>_<k>``."""
+    as its shares ``train/<x>_share_<k>``; other lists as ``train/<series>_<k>``. The
+    ``val_*`` series have their own steps (``val_step``)."""
     from mlflow.entities import Metric
 
     out = []
     for name, values in history.items():
-        if name == "step" or len(values) != len(history["step"]):
+        steps = history["val_step"] if name.startswith("val_") else history["step"]
+        if name in ("step", "val_step") or len(values) != len(steps):
             continue
-        for step, value in zip(history["step"], values, strict=True):
+        for step, value in zip(steps, values, strict=True):
             if isinstance(value, list):
                 total = (sum(value) or 1) if name.endswith("_counts") else 1
                 stem = name.removesuffix("_counts") + "_share" if name.endswith("_counts") else name

@@ -147,3 +147,27 @@ def test_rebuild_base_flag_recreates_it_with_the_script(tmp_path, monkeypatch):
     assert (tmp_path / "base" / "model.safetensors").exists() and model.config.d_model == 16
     assert task.backbone_spec(0)["rebuild"]["steps"] == 2
     assert len(task.tokenizer) == 300
+
+
+def test_held_out_validation_inputs_give_a_training_curve(tmp_path, data, monkeypatch):
+    """num_validation holds the last training inputs out (never trained on); eval_every logs
+    their oracle NLL before training and every eval_every steps; the run draws the curve."""
+    ckpt = tiny_checkpoint(tmp_path / "causal", causal=True)
+    monkeypatch.chdir(tmp_path)
+    train_jsonl = data[0].split("=", 1)[1]
+    task = TranslationTask(TranslationConfig(backbone=str(ckpt), train_jsonl=train_jsonl, num_validation=3))
+    held_out = {e.source for e in task._validation}
+    assert len(held_out) == 3 and not held_out & {e.source for e in task._train_pairs}
+    assert len(task._train_pairs) == 5 and len(task.validation_set()) == 3
+    run(tmp_path, "lora_mcl,lora_mle", [*data, f"task.backbone={ckpt}", "task.num_validation=3",
+                                        "method.eval_every=1", "lora_mcl.num_hypotheses=2",
+                                        "method.target_modules=[c_attn]"])
+    cells = tmp_path / "out" / "cells" / "translation"
+    for method in ("lora_mcl", "lora_mle"):
+        log = json.loads((cells / method / "seed0" / "train_log.json").read_text())
+        assert log["val_step"] == [0, 1, 2] and len(log["val_nll"]) == 3
+        assert all(v > 0 for v in log["val_nll"]) and log["val_nll"][0] != log["val_nll"][-1]
+    assert (tmp_path / "out" / "translation" / "plots" / "training_curves.png").is_file()
+    with pytest.raises(ValueError, match="num_validation 8: the training data has only 8 inputs"):
+        TranslationTask(TranslationConfig(backbone=str(ckpt), train_jsonl=train_jsonl,
+                                          num_validation=8))._train_pairs

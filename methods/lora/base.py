@@ -32,12 +32,13 @@ class LoRATrainConfig:
     grad_accum_steps: int = 1  # split each step's batch into this many micro-batches
     decode_batch_size: int = 64  # halved and retried when a batch runs out of memory
     gradient_checkpointing: bool = False  # recompute the base's activations in the backward
+    eval_every: int = 0  # validation NLL every this many steps, where the task has a validation set
 
     def validate(self) -> None:
         if self.rank < 1 or self.alpha <= 0 or not 0 <= self.dropout < 1:
             raise ValueError("need rank >= 1, alpha > 0 and 0 <= dropout < 1")
-        if self.grad_accum_steps < 1 or self.decode_batch_size < 1:
-            raise ValueError("need grad_accum_steps >= 1 and decode_batch_size >= 1")
+        if self.grad_accum_steps < 1 or self.decode_batch_size < 1 or self.eval_every < 0:
+            raise ValueError("need grad_accum_steps >= 1, decode_batch_size >= 1 and eval_every >= 0")
         for key in ("steps", "batch_size", "lr"):
             value = getattr(self, key)
             if value is not None and not value > 0:
@@ -95,13 +96,14 @@ class LoRAMethod(Method):
 
     def train_settings(self) -> TrainSettings:
         c = self.config
-        return TrainSettings(steps=c.steps, batch_size=c.batch_size, lr=c.lr,
-                             weight_decay=c.weight_decay, grad_accum_steps=c.grad_accum_steps)
+        return TrainSettings(steps=c.steps, batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay,
+                             grad_accum_steps=c.grad_accum_steps, eval_every=c.eval_every)
 
     def train_spec(self) -> dict:
         settings = asdict(self.train_settings())
-        if settings["grad_accum_steps"] == 1:  # the keys of runs made before it existed
-            del settings["grad_accum_steps"]
+        for key, default in (("grad_accum_steps", 1), ("eval_every", 0)):
+            if settings[key] == default:  # the keys of runs made before it existed
+                del settings[key]
         return {"trainer": "lora", "adapter": asdict(self.adapter_config()),
                 "objective": self.objective_spec(), "settings": settings}
 
@@ -118,7 +120,8 @@ class LoRAMethod(Method):
         model = self.model_class(backbone, self.adapter_config())
         history = train_adapters(model, task.training_set(), self.train_settings(),
                                  lambda nll, step: self.objective(nll, step, model), seed,
-                                 work_dir, desc=f"train {self.name}", accelerator=accelerator)
+                                 work_dir, desc=f"train {self.name}", accelerator=accelerator,
+                                 validation=task.validation_set() if self.config.eval_every else None)
         if accelerator is None or accelerator.is_main_process:
             model.save_adapters(out_dir)
             (Path(out_dir) / "train_log.json").write_text(json.dumps(history))

@@ -42,6 +42,7 @@ class TrainSettings:
     grad_accum_steps: int = 1  # micro-batches per step: same batch, less memory
     log_every: int = 25
     checkpoint_every: int = 200
+    eval_every: int = 0  # validation NLL every this many steps (and at the start and end); 0: never
 
 
 def lr_at(step: int, s: TrainSettings) -> float:
@@ -74,12 +75,16 @@ def train_adapters(
     work_dir: Path,
     desc: str = "train",
     accelerator=None,
+    validation: TrainingSet | None = None,
 ) -> dict:
     """Train the trainable parameters of ``model`` (a MultiLoRAModel) and return the history.
 
     ``objective(nll, step)`` maps the per-hypothesis sequence NLL ``(K, B)`` to a scalar
     (a mean over the batch). History: every ``log_every`` steps the mean loss, the learning
-    rate and how many sequences each hypothesis won (lowest NLL) since the previous entry.
+    rate and how many sequences each hypothesis won (lowest NLL) since the previous entry;
+    with ``validation`` and ``eval_every``, ``val_step`` / ``val_nll``: the validation rows'
+    oracle NLL (per row the best hypothesis's mean token NLL, averaged; K = 1: the NLL) before
+    training and every ``eval_every`` steps — the curve that shows whether training flattened.
 
     With an ``accelerate.Accelerator`` over P processes, each process takes every P-th
     example of the step's batch and the model is wrapped by ``accelerator.prepare``
@@ -105,6 +110,9 @@ def train_adapters(
     k = model.num_hypotheses
     wins = torch.zeros(k, dtype=torch.long)
     loss_sum, loss_n = 0.0, 0
+    evaluate = validation is not None and settings.eval_every > 0 and rank == 0
+    if evaluate and start == 0:
+        _validate(model, validation, settings.batch_size, device, history, 0)
     model.train()
     bar = progress(total=settings.steps, initial=start, desc=desc, unit="step",
                    **({"disable": True} if rank else {}))  # one bar, the main process's
@@ -137,6 +145,9 @@ def train_adapters(
             bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
             wins.zero_()
             loss_sum, loss_n = 0.0, 0
+        if evaluate and (done % settings.eval_every == 0 or done == settings.steps):
+            _validate(model, validation, settings.batch_size, device, history, done)
+            bar.set_postfix(val_nll=f"{history['val_nll'][-1]:.4f}")
         if done % settings.checkpoint_every == 0 and done < settings.steps and rank == 0:
             _save_checkpoint(ckpt, model, opt, history, done)
         bar.update(1)
@@ -154,6 +165,21 @@ def _resume(ckpt: Path, model, opt) -> tuple[dict[str, list], int]:
     model.load_state_dict(state["adapters"], strict=False)
     opt.load_state_dict(state["optimizer"])
     return state["history"], state["step"]
+
+
+def _validate(model, data: TrainingSet, batch_size: int, device, history: dict, step: int) -> None:
+    """Append the oracle NLL of every validation row at ``step`` to ``history``."""
+    training = model.training
+    model.eval()
+    best = []
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            indices = torch.arange(start, min(start + batch_size, len(data)))
+            batch = {name: t.to(device) for name, t in data.batch(indices).items()}
+            best.append(model(**batch).min(0).values.float().cpu())
+    model.train(training)
+    history.setdefault("val_step", []).append(step)
+    history.setdefault("val_nll", []).append(torch.cat(best).mean().item())
 
 
 def _accumulate(forward, data: TrainingSet, indices: torch.Tensor, objective, step: int,

@@ -74,6 +74,9 @@ class TranslationConfig(PretrainedConfig):
     tokenize: str = "13a"  # sacreBLEU's: 13a, intl, zh, char or none (BLEU, the diversity metrics, Div-n)
     num_train: int = 0  # adapter training pairs to use (0: all)
     num_test: int = 0  # test inputs to score (0: all)
+    # training inputs held out for the validation NLL of a trainer's eval_every (the last ones;
+    # never trained on; 0: none)
+    num_validation: int = 0
     max_source_tokens: int = 64
     max_new_tokens: int = 64
     source_language: str = "English"
@@ -94,6 +97,8 @@ class TranslationConfig(PretrainedConfig):
             raise ValueError("give hf_dataset (its test_split) or a test file, not both")
         if self.hf_config and not self.hf_dataset:
             raise ValueError("hf_config needs hf_dataset")
+        if self.num_validation < 0:
+            raise ValueError("num_validation must be >= 0")
         check_pretrained_config(self)
 
 
@@ -148,6 +153,17 @@ class TranslationTask(PretrainedTask):
     @cached_property
     def _train_pairs(self) -> list[Example]:
         c = self.config
+        pairs = self._train_inputs[: len(self._train_inputs) - c.num_validation]
+        return pairs[: c.num_train] if c.num_train else pairs
+
+    @cached_property
+    def _validation(self) -> list[Example]:
+        n = self.config.num_validation
+        return self._train_inputs[-n:] if n else []
+
+    @cached_property
+    def _train_inputs(self) -> list[Example]:
+        c = self.config
         if c.train_jsonl or c.train_file:
             pairs = self._read(c.train_jsonl or c.train_file, c.train_split, test=False)
         elif c.train_source:
@@ -156,7 +172,10 @@ class TranslationTask(PretrainedTask):
             pairs = self._read_hub(c.train_split, test=False)
         else:
             pairs = self.default_train()
-        return pairs[: c.num_train] if c.num_train else pairs
+        if c.num_validation >= len(pairs):
+            raise ValueError(f"num_validation {c.num_validation}: the training data has only "
+                             f"{len(pairs)} inputs")
+        return pairs
 
     def default_train(self) -> list[Example]:
         """The adapters' training inputs when the config names none: Multi30k's pairs the
@@ -195,7 +214,7 @@ class TranslationTask(PretrainedTask):
 
     def data_fingerprint(self) -> str:
         h = hashlib.sha256()
-        for e in self._train_pairs + self._test:
+        for e in self._train_pairs + self._validation + self._test:
             h.update(repr((e.id, e.source, e.references) if e.modes is None else
                           (e.id, e.source, e.references, e.modes)).encode())
         return h.hexdigest()
@@ -205,6 +224,10 @@ class TranslationTask(PretrainedTask):
         # correct translations are what multiple-choice learning splits between its heads
         return self._pair_set([(e.source, r) for e in self._train_pairs for r in e.references])
 
+    def validation_set(self) -> TrainingSet | None:
+        return self._pair_set([(e.source, r) for e in self._validation for r in e.references]) \
+            if self._validation else None
+
     def reference_set(self, examples):
         pairs = [(e.source, r) for e in examples for r in e.references]
         return self._pair_set(pairs), [i for i, e in enumerate(examples) for _ in e.references]
@@ -213,7 +236,8 @@ class TranslationTask(PretrainedTask):
         """(source, target) text pairs tokenised as training rows."""
         tok, c = self.tokenizer, self.config
         if self.causal:
-            prompts = [tok(self._prompt(src), add_special_tokens=False)["input_ids"] for src, _ in pairs]
+            # the prompt with the tokenizer's own special tokens (Gemma's BOS: without it, BLEU drops)
+            prompts = [tok(self._prompt(src))["input_ids"] for src, _ in pairs]
             targets = [tok(" " + tgt, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
                        for _, tgt in pairs]
         else:
@@ -243,8 +267,7 @@ class TranslationTask(PretrainedTask):
         tok = self.tokenizer
         if self.causal:
             tok.padding_side = "left"
-            return dict(tok([self._prompt(e.source) for e in examples], return_tensors="pt", padding=True,
-                            add_special_tokens=False))
+            return dict(tok([self._prompt(e.source) for e in examples], return_tensors="pt", padding=True))
         tok.padding_side = "right"
         return dict(tok([e.source for e in examples], return_tensors="pt", padding=True, truncation=True,
                         max_length=self.config.max_source_tokens))
