@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 
 from harness.errors import MCLBenchError
@@ -53,3 +55,19 @@ def check_writable_dir(path: str | Path, option: str) -> None:
                     f"{option} {given!r}: cannot create folders in {candidate} ({exc.strerror}); "
                     "choose another folder or fix its permissions") from None
             return
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file read in 1 MiB blocks (a multi-GB shard never sits in memory);
+    memoised on (path, size, mtime) for the process, so a grid hashes each file once."""
+    st = Path(path).stat()
+    return _sha256(Path(path), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _sha256(path: Path, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

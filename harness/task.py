@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from harness.devices import DTYPES
+from harness.files import file_sha256
 from harness.probes import HypothesisModel, reference_nll
 
 
@@ -93,24 +94,8 @@ def checkpoint_spec(source: str) -> dict[str, str]:
     h = hashlib.sha256()
     for f in sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts):
         h.update(f.relative_to(folder).as_posix().encode())
-        h.update(_file_digest(f, *_stat(f)).encode())
+        h.update(file_sha256(f).encode())
     return {"checkpoint": h.hexdigest()}
-
-
-def _stat(path: Path) -> tuple[int, int]:
-    st = path.stat()
-    return st.st_size, st.st_mtime_ns
-
-
-@functools.lru_cache(maxsize=4096)
-def _file_digest(path: Path, size: int, mtime_ns: int) -> str:
-    """SHA-256 of a file read in 1 MiB blocks (a multi-GB shard never sits in memory);
-    memoised on (path, size, mtime) for the process, so a grid hashes each file once."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def hub_revision(repo_id: str, revision: str = "main") -> str:

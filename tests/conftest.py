@@ -42,3 +42,16 @@ def install_example(package, target) -> dict[str, str]:
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--target", str(target), str(package)], check=True, capture_output=True, timeout=300)
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+
+
+def run_in(folder, args: list[str]) -> None:
+    """``mclbench <args>`` (asserted to succeed) with ``folder`` as the working directory, for
+    module-scoped fixtures, which cannot use ``monkeypatch.chdir``."""
+    from harness.cli import main
+
+    cwd = os.getcwd()
+    try:
+        os.chdir(folder)
+        assert main(args) == 0
+    finally:
+        os.chdir(cwd)

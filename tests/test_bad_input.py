@@ -13,7 +13,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from conftest import TINY_SETS
+from conftest import TINY_SETS, run_in
 
 from harness.cli import main
 
@@ -134,14 +134,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def published(tmp_path_factory):
     """A finished tiny run: ``out/`` (the published folder) and ``cache/``."""
     root = tmp_path_factory.mktemp("published")
-    cwd = Path.cwd()
-    try:
-        import os
-
-        os.chdir(root)
-        assert main(RUN) == 0
-    finally:
-        os.chdir(cwd)
+    run_in(root, RUN)
     return root
 
 

