@@ -297,11 +297,11 @@ class PretrainedConfig:
 def check_pretrained_config(config) -> None:
     """The settings every :class:`PretrainedTask` config shares: ``backbone`` (an existing
     folder or a hub id) or ``rebuild_base``, not both; sizes ``num_train`` / ``num_test``
-    (0: all) and ``max_new_tokens``; a quantised base only where bitsandbytes can run."""
+    (0: all), ``num_validation`` and ``max_new_tokens``; a quantised base only where bitsandbytes can run."""
     if config.backbone and config.rebuild_base:
         raise ValueError("rebuild_base re-creates the offline base; it cannot be combined with backbone")
-    if config.num_train < 0 or config.num_test < 0 or config.max_new_tokens < 1:
-        raise ValueError("num_train and num_test must be >= 0 and max_new_tokens >= 1")
+    if config.num_train < 0 or config.num_test < 0 or config.num_validation < 0 or config.max_new_tokens < 1:
+        raise ValueError("num_train, num_test and num_validation must be >= 0 and max_new_tokens >= 1")
     check_backbone_source(config.backbone)
     if config.load_in_4bit and config.load_in_8bit:
         raise ValueError("set load_in_4bit or load_in_8bit, not both")
@@ -380,9 +380,17 @@ class PretrainedTask(Task):
         if self.config.rebuild_base and not Path(self.source, "model.safetensors").exists():
             out = Path(self.source)
             self.base.pretrain(self.base.Recipe(), out.parent / "work", out)
-        return self.load_backbone(self.source, quantize=False)  # what the cache keeps: unquantised
+        return self.pretrained(self.source, quantize=False)  # what the cache keeps: unquantised
 
-    def load_backbone(self, directory, quantize: bool = True) -> nn.Module:
+    def load_backbone(self, directory) -> nn.Module:
+        return self.ready_backbone(self.pretrained(directory))
+
+    def ready_backbone(self, model: nn.Module) -> nn.Module:
+        """What the loaded base becomes for training and decoding (an encoder whose output is
+        remembered, ...); the backbone stage saves the plain model."""
+        return model
+
+    def pretrained(self, directory, quantize: bool = True) -> nn.Module:
         """The frozen base in the configured dtype (the committed bases are fp16 on disk,
         fp32 by default here), quantised on the current CUDA device if configured."""
         from transformers import AutoConfig

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from harness.cli import main
 from harness.files import DataFormatError
@@ -95,3 +96,78 @@ def test_beam_search_on_the_whisper_base_returns_distinct_beams():
     prompt = task.prompt_batch(task.test_examples())
     cands = LoRAMethod.generate_n(model, task, prompt, 3, num_beams=3, do_sample=False)
     assert all(len(set(c)) == 3 for c in cands), cands
+
+
+def _memo_task(**config):
+    from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
+
+    return AudioCaptioningTask(AudioCaptioningConfig(num_test=4, encoder_memo=True, **config))
+
+
+def test_the_memoised_encoder_runs_once_per_clip_and_returns_the_encoders_output():
+    task = _memo_task()
+    plain = task.pretrained(ab.BASE_DIR)
+    model = task.load_backbone(ab.BASE_DIR)
+    inner = model.get_encoder().encoder
+    calls = []
+    inner.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    features = task.prompt_batch(task.test_examples())["input_features"]
+    with torch.no_grad():
+        expected = plain.get_encoder()(features).last_hidden_state
+        first = model.get_encoder()(features).last_hidden_state
+        again = model.get_encoder()(features[[2, 0]]).last_hidden_state
+    assert calls == [4]  # the second call is answered from the memo
+    torch.testing.assert_close(first, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again, expected[[2, 0]], rtol=1e-5, atol=1e-5)
+
+
+def test_encoder_seconds_keeps_the_first_frames_and_enters_the_backbone_key():
+    full, trimmed = _memo_task(), _memo_task(encoder_seconds=1.0)
+    features = full.prompt_batch(full.test_examples())["input_features"]
+    with torch.no_grad():
+        whole = full.load_backbone(ab.BASE_DIR).get_encoder()(features).last_hidden_state
+        first = trimmed.load_backbone(ab.BASE_DIR).get_encoder()(features).last_hidden_state
+    assert whole.shape[1] == 100 and first.shape[1] == 50  # the base's 2 s window: 50 frames a second
+    torch.testing.assert_close(first, whole[:, :50])
+    no_memo = type(full)(type(full.config)())
+    assert len({str(t.backbone_spec(0)) for t in (full, trimmed, no_memo)}) == 3
+
+
+def test_lora_mcl_trains_the_same_with_the_memoised_encoder_and_refuses_an_adapted_encoder():
+    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+
+    task = _memo_task()
+    cfg = MultiLoRAConfig(num_hypotheses=2, rank=2, target_modules=["model.decoder.*.q_proj", "model.decoder.*.fc1"])
+    torch.manual_seed(0)
+    memo = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), cfg)
+    torch.manual_seed(0)
+    plain = MultiLoRAModel(task.pretrained(ab.BASE_DIR), cfg)
+    batch = task.training_set().batch(torch.arange(6))
+    memo.eval(), plain.eval()  # the adapters' dropout
+    torch.testing.assert_close(memo.sequence_nll(batch), plain.sequence_nll(batch), rtol=1e-5, atol=1e-5)
+    adapted = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(
+        num_hypotheses=2, rank=2, target_modules="all-linear"))
+    with pytest.raises(ValueError, match="adapter was put into the audio encoder.*encoder_memo"):
+        adapted.sequence_nll(batch)
+
+
+def test_validation_clips_are_held_out_of_training_and_bad_memo_settings_are_refused():
+    from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
+
+    task = AudioCaptioningTask(AudioCaptioningConfig(num_validation=5))
+    held = {src for src, _ in task.validation_set().pairs}
+    trained = {src for src, _ in task.training_set().pairs}
+    assert len(held) == 5 and not held & trained and len(trained) == 245
+    assert AudioCaptioningTask(AudioCaptioningConfig()).validation_set() is None
+    with pytest.raises(ValueError, match="encoder_seconds needs encoder_memo"):
+        AudioCaptioningConfig(encoder_seconds=2.0).validate()
+
+
+def test_caption_targets_drop_a_leading_decoder_start_token():
+    """Whisper's tokenizer writes <|startoftranscript|> first; the model prepends it itself."""
+    task = _memo_task()
+    task.__dict__["tokenizer"] = lambda caption: {"input_ids": [7, 11, 12, 2]}
+    task.__dict__["_decoder_start"] = 7
+    assert task.caption_ids("a dog") == [11, 12, 2]
+    task.__dict__["_decoder_start"] = 1
+    assert task.caption_ids("a dog") == [7, 11, 12, 2]

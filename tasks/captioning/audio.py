@@ -32,12 +32,26 @@ from harness.registry import register_task
 from harness.task import Example
 from tasks.captioning import audio_base
 from tasks.captioning import loaders as cl
+from tasks.captioning.encoder_memo import memoise_encoder
 from tasks.captioning.task import CaptioningConfig, CaptioningTask
 
 
 @dataclass
 class AudioCaptioningConfig(CaptioningConfig):
+    # an encoder-decoder backbone's frozen encoder runs once per clip and process
+    # (tasks/captioning/encoder_memo.py); the adapters must then sit outside the encoder
+    encoder_memo: bool = False
+    # with encoder_memo: the decoder reads the encoder's output over the first this many
+    # seconds only (0: the whole window; Whisper encodes 30 s whatever the clip's length)
+    encoder_seconds: float = 0.0
     FORMATS: ClassVar[tuple[str, ...]] = ("clotho", "audiocaps", "audiofolder")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.encoder_seconds < 0:
+            raise ValueError(f"encoder_seconds must be >= 0, got {self.encoder_seconds}")
+        if self.encoder_seconds and not self.encoder_memo:
+            raise ValueError("encoder_seconds needs encoder_memo: true (it trims the remembered output)")
 
 
 @register_task("audio_captioning")
@@ -68,6 +82,21 @@ class AudioCaptioningTask(CaptioningTask):
 
     # Qwen2-Audio's (base model) captioning prompt
     default_prompt = "<|audio_bos|><|AUDIO|><|audio_eos|>Generate the caption in English:"
+
+    def backbone_spec(self, seed: int) -> dict[str, Any]:
+        c = self.config
+        memo = {"encoder_memo": True, "encoder_seconds": c.encoder_seconds} if c.encoder_memo else {}
+        return super().backbone_spec(seed) | memo
+
+    def ready_backbone(self, model: torch.nn.Module) -> torch.nn.Module:
+        c = self.config
+        if not c.encoder_memo:
+            return model
+        if not getattr(model.config, "is_encoder_decoder", False):
+            raise ValueError("encoder_memo needs an encoder-decoder backbone (Whisper-style); "
+                             f"{type(model).__name__} has no separate encoder")
+        frames_per_second = model.config.max_source_positions / self.processor.chunk_length
+        return memoise_encoder(model, round(c.encoder_seconds * frames_per_second))
 
     def media(self, paths: list[Path]) -> dict[str, Any]:
         return {"audio": [audio_base.read_audio(p) for p in paths], "sampling_rate": audio_base.RATE}

@@ -51,6 +51,9 @@ class CaptioningConfig(PretrainedConfig):
     id_field: str = ""  # a column of ids ("": <split>-<row>)
     num_train: int = 0  # 0: all
     num_test: int = 0  # 0: all
+    # training inputs (files) held out for the validation NLL of a trainer's eval_every (the
+    # last ones; never trained on; 0: none)
+    num_validation: int = 0
     max_new_tokens: int = 20
     # the text prompt of a prompted multimodal LM backbone (LLaVA, Qwen2-Audio), with its
     # media placeholder ("": the task's default); unused by encoder–decoder captioners
@@ -78,9 +81,7 @@ class _CaptionPairs(TrainingSet):
 
     def __init__(self, task: CaptioningTask, examples: list[Example]):
         self.task = task
-        tok = task.tokenizer
-        self.pairs = [(e.source, tok(c)["input_ids"][: task.config.max_new_tokens + 1])
-                      for e in examples for c in e.references]
+        self.pairs = [(e.source, task.caption_ids(c)) for e in examples for c in e.references]
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -150,7 +151,8 @@ class CaptioningTask(PretrainedTask):
         return [[t["mode"] for t in tagged[e.id]] for e in examples], None
 
     @cached_property
-    def _splits(self) -> tuple[list[Example], list[Example]]:
+    def _splits(self) -> tuple[list[Example], list[Example], list[Example]]:
+        """``(adapter training, validation, test)`` examples."""
         c = self.config
         if c.hf_dataset:
             tests = self._read_hub(c.test_split)
@@ -169,8 +171,12 @@ class CaptioningTask(PretrainedTask):
             else:
                 cut = int(len(tests) * c.train_fraction)
                 train, tests = tests[:cut], tests[cut:]
+        if c.num_validation >= len(train):
+            raise ValueError(f"num_validation {c.num_validation}: the training data has only {len(train)} inputs")
+        validation = train[len(train) - c.num_validation:]
+        train = train[: len(train) - c.num_validation]
         train = train[: c.num_train] if c.num_train else train
-        return train, (tests[: c.num_test] if c.num_test else tests)
+        return train, validation, (tests[: c.num_test] if c.num_test else tests)
 
     def _read_hub(self, split: str) -> list[Example]:
         c = self.config
@@ -180,7 +186,7 @@ class CaptioningTask(PretrainedTask):
 
     def data_fingerprint(self) -> str:
         h = hashlib.sha256()
-        for e in self._splits[0] + self._splits[1]:
+        for e in self._splits[0] + self._splits[1] + self._splits[2]:
             h.update(repr((e.id, Path(e.source).name, e.references)).encode())
             h.update(hashlib.sha256(Path(e.source).read_bytes()).digest())
         return h.hexdigest()
@@ -189,7 +195,11 @@ class CaptioningTask(PretrainedTask):
         return self._pairs(self._splits[0])
 
     def test_examples(self) -> list[Example]:
-        return self._splits[1]
+        return self._splits[2]
+
+    def validation_set(self) -> TrainingSet | None:
+        validation = self._splits[1]
+        return self._pairs(validation) if validation else None
 
     def reference_set(self, examples):
         return self._pairs(examples), [i for i, e in enumerate(examples) for _ in e.references]
@@ -222,6 +232,21 @@ class CaptioningTask(PretrainedTask):
         """The prompted LM's inputs: the prompt with each file's media placeholder expanded."""
         prompt = self.config.prompt or self.default_prompt
         return processed_prompts(self.multimodal_processor, [prompt] * len(paths), self.media(paths))
+
+    def caption_ids(self, caption: str) -> list[int]:
+        """A caption's decoder targets: its tokens without a leading decoder start token (the
+        model prepends that one when it shifts the targets; Whisper's tokenizer writes
+        ``<|startoftranscript|>`` first), up to ``max_new_tokens`` and the end token."""
+        ids = self.tokenizer(caption)["input_ids"]
+        if ids and ids[0] == self._decoder_start:
+            ids = ids[1:]
+        return ids[: self.config.max_new_tokens + 1]
+
+    @cached_property
+    def _decoder_start(self) -> int | None:
+        from transformers import AutoConfig
+
+        return getattr(AutoConfig.from_pretrained(self.source), "decoder_start_token_id", None)
 
     # ------------------------------------------------------------------------ decoding
     def prompt_batch(self, examples: list[Example]) -> dict[str, torch.Tensor]:

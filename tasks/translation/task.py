@@ -97,8 +97,6 @@ class TranslationConfig(PretrainedConfig):
             raise ValueError("give hf_dataset (its test_split) or a test file, not both")
         if self.hf_config and not self.hf_dataset:
             raise ValueError("hf_config needs hf_dataset")
-        if self.num_validation < 0:
-            raise ValueError("num_validation must be >= 0")
         check_pretrained_config(self)
 
 
