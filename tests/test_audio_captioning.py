@@ -137,7 +137,8 @@ def test_lora_mcl_trains_the_same_with_the_memoised_encoder_and_refuses_an_adapt
     from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
 
     task = _memo_task()
-    cfg = MultiLoRAConfig(num_hypotheses=2, rank=2, target_modules=["model.decoder.*.q_proj", "model.decoder.*.fc1"])
+    cfg = MultiLoRAConfig(num_hypotheses=2, rank=2,
+                          target_modules=["model.decoder.*.q_proj", "model.decoder.*.fc1"])
     torch.manual_seed(0)
     memo = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), cfg)
     torch.manual_seed(0)

@@ -33,6 +33,10 @@ def weights_digest(module: nn.Module) -> str:
     return h.hexdigest()
 
 
+def row_digest(row: torch.Tensor) -> bytes:
+    return hashlib.blake2b(row.detach().cpu().numpy().tobytes(), digest_size=16).digest()
+
+
 class MemoisedEncoder(nn.Module):
     """``encoder`` (frozen) whose output on each input row is computed once; ``frames``:
     keep the first ``frames`` output frames (0: all)."""
@@ -52,8 +56,7 @@ class MemoisedEncoder(nn.Module):
             raise ValueError("an adapter was put into the audio encoder, but encoder_memo is on: "
                              "target the decoder only (e.g. 'model.decoder.*.q_proj') or set "
                              "task.encoder_memo=false")
-        keys = [(self._digest, self.frames, hashlib.blake2b(row.detach().cpu().numpy().tobytes(),
-                                                            digest_size=16).digest()) for row in input_features]
+        keys = [(self._digest, self.frames, row_digest(row)) for row in input_features]
         missing = sorted({i for i, k in enumerate(keys) if k not in _MEMO})
         if missing:
             training = self.encoder.training
@@ -63,7 +66,7 @@ class MemoisedEncoder(nn.Module):
                     hidden = self.encoder(input_features[missing], return_dict=True).last_hidden_state
             finally:
                 self.encoder.train(training)
-            for i, row in zip(missing, hidden):
+            for i, row in zip(missing, hidden, strict=True):
                 _MEMO[keys[i]] = (row[: self.frames] if self.frames else row).clone()
         stacked = torch.stack([_MEMO[k] for k in keys]).to(input_features.device)
         return BaseModelOutput(last_hidden_state=stacked)
@@ -74,5 +77,6 @@ def memoise_encoder(model: nn.Module, frames: int = 0) -> nn.Module:
     encoder = model.get_encoder()
     name = next(n for n, m in model.named_modules() if m is encoder)
     parent_name, _, attr = name.rpartition(".")
-    setattr(model.get_submodule(parent_name) if parent_name else model, attr, MemoisedEncoder(encoder, frames))
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, attr, MemoisedEncoder(encoder, frames))
     return model

@@ -172,7 +172,8 @@ class CaptioningTask(PretrainedTask):
                 cut = int(len(tests) * c.train_fraction)
                 train, tests = tests[:cut], tests[cut:]
         if c.num_validation >= len(train):
-            raise ValueError(f"num_validation {c.num_validation}: the training data has only {len(train)} inputs")
+            raise ValueError(f"num_validation {c.num_validation}: the training data has only "
+                             f"{len(train)} inputs")
         validation = train[len(train) - c.num_validation:]
         train = train[: len(train) - c.num_validation]
         train = train[: c.num_train] if c.num_train else train
