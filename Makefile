@@ -56,4 +56,4 @@ test-all: setup browser
 	$(BIN)/python -m pytest -q -m ''
 
 lint: setup
-	$(BIN)/ruff check harness methods tasks tests benchmarks examples mclbench
+	$(BIN)/ruff check harness methods tasks tests benchmarks examples mclbench tools

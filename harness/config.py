@@ -175,6 +175,7 @@ class RunSpec:
     device: str = "auto"  # in-process stages: auto (CUDA when present), cpu, cuda, cuda:N, mps
     variants: dict[str, str] = field(default_factory=dict)  # row name -> registered method
     task_files: list[str] = field(default_factory=list)  # YAML task files to register first
+    command_line: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> its --set values
 
     def method_of(self, name: str) -> str:
         """The registered method a row of the run runs (a variant's, or the name itself)."""
@@ -188,10 +189,11 @@ class RunSpec:
     def method_overrides(self, task: str, method: str, keys: set[str]) -> dict[str, Any]:
         """The parameters of ``method`` (which has parameters ``keys``) when it runs on
         ``task``: ``methods``, then ``per_task``'s ``method`` (where the key is one of
-        ``keys``), then ``per_task``'s entry for the method itself."""
+        ``keys``), then ``per_task``'s entry for the method itself, then ``--set``."""
         per = self.per_task.get(task, {})
         shared = {k: v for k, v in per.get("method", {}).items() if k in keys}
-        return {**self.methods.get(method, {}), **shared, **per.get(method, {})}
+        return {**self.methods.get(method, {}), **shared, **per.get(method, {}),
+                **self.command_line.get(method, {})}
 
     def apply(self, assignments: list[tuple[str, str, Any]], keys_of) -> None:
         """Apply ``--set`` assignments; ``keys_of(kind, name)`` lists a plugin's parameters.
@@ -224,8 +226,7 @@ class RunSpec:
             for name in targets:
                 selected[name][key] = value
                 if selected is self.methods:  # the command line wins over per-task values
-                    for per_method in self.per_task.values():
-                        per_method.get(name, {}).pop(key, None)
+                    self.command_line.setdefault(name, {})[key] = value
 
 
 def suggest(name: str, valid: list[str]) -> str:
@@ -248,7 +249,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_SPEC_KEYS = {f.name for f in dataclasses.fields(RunSpec)}
+_SPEC_KEYS = {f.name for f in dataclasses.fields(RunSpec)} - {"command_line"}  # that one: --set
 
 
 def unique(values: list, what: str) -> list:

@@ -141,3 +141,19 @@ def test_per_task_names_are_checked(tmp_path):
     path.write_text("tasks: [markov]\nmethods: [lora_mcl]\nper_task: [markov]\n")
     with pytest.raises(ConfigError, match="per_task must map task names"):
         load_spec(path)
+
+
+def test_set_wins_over_a_tasks_shared_method_block(tmp_path):
+    """`--set method.steps=…` beats `per_task.<task>.method.steps` (it did not: the config's
+    400 steps trained although the command line said 6)."""
+    from harness.plan import plugin_keys, resolve
+
+    path = tmp_path / "run.yaml"
+    path.write_text("tasks: [markov, translation]\nmethods: [lora_mcl, lora_mle]\n"
+                    "per_task: {translation: {method: {steps: 7, rank: 3}}}\n")
+    spec = load_spec(path)
+    spec.apply([parse_assignment("method.steps=5"), parse_assignment("lora_mcl.rank=6")], plugin_keys)
+    params = {(c.task.name, c.method.name): c.method.config for c in resolve(spec)}
+    assert {p.steps for p in params.values()} == {5}
+    assert (params["translation", "lora_mcl"].rank, params["translation", "lora_mle"].rank) == (6, 3)
+    assert params["markov", "lora_mcl"].rank == 6

@@ -1,6 +1,7 @@
 """MLflow server mode: cells from several `mclbench run` processes (as on several machines)
 land in one tracking server on 127.0.0.1, each cell once, with metrics and artifacts."""
 
+import json
 import os
 import shutil
 import socket
@@ -84,4 +85,10 @@ def test_every_cell_of_every_worker_lands_once(server, tmp_path):
         assert {"candidates.jsonl", "scores.json", "details.json"} <= names
     mcl = next(r for r in runs if r.info.run_name == "markov/lora_mcl/seed0")
     shares = client.get_metric_history(mcl.info.run_id, "train/winner_share_0")
-    assert len(shares) >= 1
+    log = json.loads((tmp_path / "worker0" / "out" / "cells" / "markov" / "lora_mcl" / "seed0"
+                      / "train_log.json").read_text())  # the server's history is the cell's log
+    want = [(step, counts[0] / sum(counts)) for step, counts in zip(log["step"], log["winner_counts"],
+                                                                    strict=True)]
+    got = sorted((m.step, m.value) for m in shares)
+    assert [s for s, _ in got] == [s for s, _ in want] and len(want) > 1
+    assert [v for _, v in got] == pytest.approx([v for _, v in want])

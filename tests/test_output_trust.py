@@ -150,14 +150,16 @@ def test_sigterm_is_one_line_and_the_run_resumes(tmp_path):
     env = {**os.environ, "MCLBENCH_PROGRESS": "0"}
     env.pop("MLFLOW_TRACKING_URI", None)
     sets = [a for s in TINY_SETS if s != "method.steps=40" for a in ("--set", s)]
-    args = [sys.executable, "-m", "harness.cli", *RUN[:-len(SETS)], *sets, "--set", "method.steps=400",
-            "--no-plots"]  # a checkpoint every 200 steps
+    # a checkpoint every 200 steps; 2000 steps leave the first cell far from done when its first
+    # checkpoint appears, however fast the machine, so the signal lands inside a resumable stage
+    args = [sys.executable, "-m", "harness.cli", *RUN[:-len(SETS)], *sets, "--set", "method.steps=2000",
+            "--no-plots"]
     proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.time() + 120
     while time.time() < deadline and not list((tmp_path / "cache").glob("train/*.partial/*")):
-        time.sleep(0.2)
-    time.sleep(1)
+        time.sleep(0.05)
+    time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err

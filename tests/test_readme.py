@@ -44,7 +44,7 @@ def test_readme_numbers_equal_results(task, row):
 
 def test_readme_tables_equal_the_published_run():
     """Every `<!-- table: ... -->` block is what `mclbench table` renders from results/ now."""
-    from harness.readme import blocks, sync
+    from tools.readme import blocks, sync
 
     text = (ROOT / "README.md").read_text()
     assert sync(check=True) == []
@@ -67,7 +67,7 @@ def test_readme_shows_the_published_figures():
 
 
 def test_sync_detects_a_changed_number(tmp_path):
-    from harness.readme import sync
+    from tools.readme import sync
 
     readme = tmp_path / "README.md"
     text = (ROOT / "README.md").read_text()
@@ -82,7 +82,7 @@ def test_sync_detects_a_changed_number(tmp_path):
 
 def test_sync_detects_a_changed_example(tmp_path):
     """The photo examples block is what the published candidates say."""
-    from harness.readme import sync
+    from tools.readme import sync
 
     readme = tmp_path / "README.md"
     (tmp_path / "results").symlink_to(ROOT / "results")

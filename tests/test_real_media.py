@@ -47,8 +47,8 @@ def test_photo_split_keeps_test_photos_out_of_training():
     assert (len(base), len(monitor), len(test)) == (700, 100, 200)
     assert not set(test) & set(base) and not set(monitor) & set(base) and not set(test) & set(monitor)
     task = PhotoCaptioningTask(PhotoCaptioningConfig())
-    train, tests = task._splits
-    assert len(tests) == 200 and not {e.id for e in train} & {e.id for e in tests}
+    train, validation, tests = task._splits
+    assert len(tests) == 200 and not validation and not {e.id for e in train} & {e.id for e in tests}
     coco_task = PhotoCaptioningTask(PhotoCaptioningConfig(test_set="coco_mini"))
     assert len(coco_task.test_examples()) == 159 and "modes_covered" not in coco_task.metric_names()
     with pytest.raises(ValueError, match="test_set must be one of flickr8k, coco_mini"):
@@ -155,8 +155,9 @@ def test_real_audio_runs_end_to_end_with_the_committed_base(tmp_path, monkeypatc
 def test_report_and_readme_show_the_photo_beside_the_candidates(tmp_path, monkeypatch):
     """A decoded photo input names its file; the HTML report inlines the photo and the README
     examples block links it, above the references and every method's candidates."""
-    from harness import readme, report
+    from harness import report
     from harness.stages import write_candidates
+    from tools import readme
 
     monkeypatch.chdir(DATA.parents[1])
     examples = photo_base.flickr_examples()[:2]

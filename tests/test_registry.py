@@ -3,20 +3,34 @@
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from harness import registry
-from harness.registry import UnknownPluginError, get_method, get_task, register_method
+from harness.registry import UnknownPluginError, get_method, register_method
 
 PLUGIN = Path(__file__).parent / "fixtures" / "plugin_pkg"
 
 
 def test_builtins_are_found_lazily():
-    assert get_task("markov").__name__ == "MarkovTask"
-    assert {"lora_mcl", "lora_mle"} <= set(registry.available("method"))
+    """Importing the registry (and the CLI) imports no plugin; a lookup imports them."""
+    probe = textwrap.dedent("""
+        import sys
+        import harness.cli
+        from harness import registry
+        def plugins():
+            return sorted(m for m in sys.modules if m.split(".")[0] in ("tasks", "methods") and "." in m)
+        before = plugins()
+        assert registry.get_task("markov").__name__ == "MarkovTask"
+        print(before, "tasks.markov.task" in plugins(), any(m.startswith("methods.") for m in plugins()))
+        assert {"lora_mcl", "lora_mle"} <= set(registry.available("method"))
+        print(any(m.startswith("methods.") for m in plugins()))
+    """)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[]", "True", "False", "True"]
     assert registry.describe(get_method("lora_mcl")).startswith("K LoRA hypotheses")
 
 

@@ -10,7 +10,7 @@ holds exactly ``tables.render("results", "md", task=..., metrics=[...], footer=F
 a block ``<!-- examples: results task=photo_captioning seed=0 inputs=1,2 -->`` …
 ``<!-- /examples -->`` holds those test inputs (0-based positions) of the run: the input's
 photo when it is an image file, then the references and every method's candidates, from
-``cells/<task>/<method>/seed<seed>/candidates.jsonl``. ``python -m harness.readme``
+``cells/<task>/<method>/seed<seed>/candidates.jsonl``. ``python -m tools.readme``
 rewrites every block from the run directories; ``--check`` only reports the stale ones
 (the test suite runs it).
 """
@@ -85,7 +85,7 @@ def examples(run_dir: Path, task: str, seed: int, inputs: list[int]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m harness.readme", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tools.readme", description=__doc__.splitlines()[0])
     p.add_argument("--check", action="store_true", help="report stale blocks, change nothing")
     args = p.parse_args(argv)
     stale = sync(check=args.check)
