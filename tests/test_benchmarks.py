@@ -16,6 +16,8 @@ SCRIPTS = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 TINY = {
     "encoder_once.py": (["--k", "2", "--batch", "2", "--repeats", "1"],
                         {"train_ratio", "decode_ratio", "audio"}),
+    "encoder_window.py": (["--base", "", "--k", "2", "--batch", "2", "--repeats", "1"],
+                          {"train", "decode", "base_validation_nll"}),
     "gpu_smoke.py": (["--device", "cpu", "--steps", "1", "--num-test", "2", "--tasks", "markov"],
                      {"device", "rows"}),
     "lora_mcl_speed.py": (["--ks", "4", "--batch", "2", "--seq", "24", "--repeats", "1", "--rounds", "1"],
