@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup java browser bases run test test-all lint
+.PHONY: setup java browser bases run test test-quick test-all lint
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ run: setup
 test: setup browser
 	$(BIN)/python -m pytest -q
 
+# the edit loop: everything but the grid runs (marked slow) and the real bases
+test-quick: setup browser
+	$(BIN)/python -m pytest -q -m 'not slow and not pretrained'
+
+# also the checks on the real pretrained bases (after `make bases`)
 test-all: setup browser
 	$(BIN)/python -m pytest -q -m ''
 

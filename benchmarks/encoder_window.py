@@ -42,9 +42,9 @@ WINDOWS = {"2s": 2.0, "30s": 0.0}  # encoder_seconds: 0 keeps the whole window
 
 def workloads(base: str, seconds: float, k: int, batch: int):
     """``{"train": step(), "decode": step()}`` and the base's validation NLL for one window."""
-    from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
     from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
     from methods.lora_mcl import wta_loss
+    from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
 
     task = AudioCaptioningTask(AudioCaptioningConfig(backbone=base, encoder_memo=True,
                                                      encoder_seconds=seconds, num_validation=25))
@@ -89,8 +89,9 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    print(f"{args.base or 'the committed base'}, K = {args.k}, batch {args.batch}, {args.repeats} alternating repeats after "
-          f"{WARMUP} warm-ups; torch {torch.__version__}, {torch.get_num_threads()} threads\n")
+    print(f"{args.base or 'the committed base'}, K = {args.k}, batch {args.batch}, {args.repeats} "
+          f"alternating repeats after {WARMUP} warm-ups; torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads\n")
     loaded = {w: workloads(args.base, s, args.k, args.batch) for w, s in WINDOWS.items()}
     out: dict[str, dict] = {}
     for work in ("train", "decode"):

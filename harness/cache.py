@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -42,6 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import MCLBenchError
+from harness.files import write_json_atomic
+from harness.hashing import file_sha256, stable_hash
 
 log = logging.getLogger(__name__)
 
@@ -92,26 +93,6 @@ def is_uri(root: str | Path) -> bool:
 def cache_location(root: str | Path) -> str:
     """``root`` as every process and node can use it: an absolute path, or the URI."""
     return str(root) if is_uri(root) else str(Path(root).resolve())
-
-
-def stable_hash(obj: Any) -> str:
-    """SHA-256 of a JSON-serialisable object, independent of dict ordering."""
-    blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
 
 
 class Cache:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from harness.cache import file_sha256
+from harness.hashing import file_sha256
 
 log = logging.getLogger(__name__)
 

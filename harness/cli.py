@@ -15,9 +15,10 @@ import shlex
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from harness import registry
-from harness.config import ConfigError, RunSpec, coerce, load_spec, parse_assignment, unique
+from harness.config import ConfigError, RunSpec, load_spec, parse_assignment, unique
 from harness.errors import MCLBenchError, error_line
 
 
@@ -96,8 +97,29 @@ def _task_defaults(key: str) -> str:
     return "  (task default: " + ", ".join(f"{t} {v!r}" for t, v in per_task.items()) + ")"
 
 
+# RunSpec field -> the flag that sets it (those `run` has; `estimate` has none of them)
+RUN_FLAGS = {"seeds": "--seeds", "output": "--output", "cache_dir": "--cache-dir",
+             "processes": "--processes", "accelerate_config": "--accelerate-config",
+             "device": "--device", "best_of_n": "--best-of-n"}
+
+
+def _flag_overlay(args) -> dict[str, Any]:
+    """The run settings the command line gives, parsed (``RunSpec.validate`` checks them)."""
+    given = {key: value for key in RUN_FLAGS if (value := vars(args).get(key)) is not None}
+    if "seeds" in given:
+        names = _csv(given["seeds"], "--seeds")
+        try:
+            given["seeds"] = [int(s) for s in names]
+        except ValueError:
+            raise ConfigError(f"--seeds {args.seeds!r}: expected integers, e.g. 0,1,2") from None
+    if "accelerate_config" in given:
+        given["accelerate_config"] = str(Path(given["accelerate_config"]).resolve())
+    return given
+
+
 def _run_spec(args) -> RunSpec:
-    """The run described by ``--config`` and the flags given (``run`` and ``estimate``)."""
+    """The run described by ``--config`` and the flags given (``run`` and ``estimate``): the
+    file, the flags laid over it, then one check of the whole (``RunSpec.validate``)."""
     from harness.plan import plugin_keys
 
     spec = load_spec(args.config)
@@ -108,31 +130,8 @@ def _run_spec(args) -> RunSpec:
         spec.tasks.setdefault(registry.load_task_file(file), {})
     if args.methods is not None:
         spec.methods = {n: spec.methods.get(n, {}) for n in _csv(args.methods, "--methods")}
-    if getattr(args, 'seeds', None) is not None:
-        names = _csv(args.seeds, "--seeds")
-        try:
-            seeds = [int(s) for s in names]
-        except ValueError:
-            raise ConfigError(f"--seeds {args.seeds!r}: expected integers, e.g. 0,1,2") from None
-        spec.seeds = unique(coerce(seeds, list[int], "--seeds"), "--seeds")
-    if getattr(args, 'output', None):
-        spec.output = args.output
-    if getattr(args, 'cache_dir', None):
-        spec.cache_dir = args.cache_dir
-    if getattr(args, 'processes', None) is not None:
-        if args.processes < 1:
-            raise ConfigError("--processes must be >= 1")
-        spec.processes = args.processes
-    if getattr(args, 'accelerate_config', None):
-        if not Path(args.accelerate_config).is_file():
-            raise ConfigError(f"--accelerate-config {args.accelerate_config!r} does not exist")
-        spec.accelerate_config = str(Path(args.accelerate_config).resolve())
-    if getattr(args, 'device', None) is not None:
-        spec.device = args.device
-    if getattr(args, 'best_of_n', None) is not None:
-        if args.best_of_n < 0:
-            raise ConfigError("--best-of-n must be >= 0 (0: no best-of-N curves)")
-        spec.best_of_n = args.best_of_n
+    spec.overlay(_flag_overlay(args), RUN_FLAGS)
+    spec.validate()
     spec.apply([parse_assignment(s) for s in args.set], plugin_keys)
     return spec
 

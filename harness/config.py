@@ -176,6 +176,37 @@ class RunSpec:
     variants: dict[str, str] = field(default_factory=dict)  # row name -> registered method
     task_files: list[str] = field(default_factory=list)  # YAML task files to register first
     command_line: dict[str, dict[str, Any]] = field(default_factory=dict)  # method -> its --set values
+    # where a field's value came from ("run.yaml: seeds", "--seeds"), for validate()'s messages
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def overlay(self, values: dict[str, Any], origins: dict[str, str]) -> None:
+        """Set the fields ``values`` names (the command line's flags over the file), each
+        with where it came from."""
+        for key, value in values.items():
+            setattr(self, key, value)
+            self.origins[key] = origins[key]
+
+    def validate(self) -> None:
+        """The run's own settings, checked once whatever set them (file or flags); each
+        error names where the value came from."""
+        def origin(key: str) -> str:
+            return self.origins.get(key, key)
+
+        unique(self.seeds, origin("seeds"))
+        if self.best_of_n < 0:
+            raise ConfigError(f"{origin('best_of_n')} must be >= 0 (0: no best-of-N curves)")
+        if self.processes < 1:
+            raise ConfigError(f"{origin('processes')} must be >= 1")
+        for key in ("output", "cache_dir"):
+            if not getattr(self, key).strip():
+                raise ConfigError(f"{origin(key)} is empty; name a folder (e.g. {key}: out)")
+        if self.accelerate_config is not None and not Path(self.accelerate_config).is_file():
+            raise ConfigError(f"{origin('accelerate_config')} {self.accelerate_config!r} does not exist")
+
+    def only(self, task: str, method: str, seed: int) -> RunSpec:
+        """This run narrowed to one cell (what a launched process builds)."""
+        return dataclasses.replace(self, tasks={task: self.tasks[task]},
+                                   methods={method: self.methods[method]}, seeds=[seed])
 
     def method_of(self, name: str) -> str:
         """The registered method a row of the run runs (a variant's, or the name itself)."""
@@ -249,7 +280,7 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-_SPEC_KEYS = {f.name for f in dataclasses.fields(RunSpec)} - {"command_line"}  # that one: --set
+_SPEC_KEYS = {f.name for f in dataclasses.fields(RunSpec)} - {"command_line", "origins"}  # not in a file
 
 
 def unique(values: list, what: str) -> list:
@@ -324,8 +355,9 @@ def load_spec(path: str | Path | None) -> RunSpec:
         spec.task_files = [os.path.abspath(path.parent / f) for f in files]  # symlinks kept
     if "variants" in data:
         add_variants(spec, data["variants"], where)
+    spec.origins = {key: f"{where}: {key}" for key in data}
     if "seeds" in data:
-        spec.seeds = unique(coerce(data["seeds"], list[int], f"{where}: seeds"), f"{where}: seeds")
+        spec.seeds = coerce(data["seeds"], list[int], f"{where}: seeds")
     if "per_task" in data:
         per_task = data["per_task"]
         if not isinstance(per_task, dict):
@@ -333,21 +365,15 @@ def load_spec(path: str | Path | None) -> RunSpec:
                               f"e.g. per_task: {{<task>: {{<method>: {{<parameter>: <value>}}}}}}")
         spec.per_task = {str(t): _named_overrides(m or {}, f"per_task.{t}", where)
                          for t, m in per_task.items()}
-    if "best_of_n" in data:
-        spec.best_of_n = coerce(data["best_of_n"], int, f"{where}: best_of_n")
-        if spec.best_of_n < 0:
-            raise ConfigError(f"{where}: best_of_n must be >= 0 (0: no best-of-N curves)")
-    if "processes" in data:
-        spec.processes = coerce(data["processes"], int, f"{where}: processes")
-        if spec.processes < 1:
-            raise ConfigError(f"{where}: processes must be >= 1")
-    if data.get("accelerate_config") is not None:
+    for key in ("best_of_n", "processes"):
+        if key in data:
+            setattr(spec, key, coerce(data[key], int, f"{where}: {key}"))
+    if data.get("accelerate_config") is not None:  # relative to the working folder, as on the command line
         spec.accelerate_config = coerce(data["accelerate_config"], str, f"{where}: accelerate_config")
     for key in ("output", "cache_dir", "device"):
         if key in data:
             setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))
-            if key in ("output", "cache_dir") and not getattr(spec, key).strip():
-                raise ConfigError(f"{where}: {key} is empty; name a folder (e.g. {key}: out)")
+    spec.validate()
     return spec
 
 

@@ -3,7 +3,7 @@
 ``auto`` is the first CUDA device when torch sees one, else the CPU. A device the machine
 lacks is a one-line error before any work. The device is part of the train and decode
 keys when it is not the CPU (a GPU's kernels round differently, so its results are its
-own); the dtype is part of the backbone's key (:meth:`harness.task.PretrainedTask.backbone_spec`).
+own); the dtype is part of the backbone's key (the pretrained task family's ``backbone_spec``).
 """
 
 from __future__ import annotations

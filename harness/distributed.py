@@ -61,10 +61,10 @@ def launch(job: dict, num_processes: int, config_file: str | None = None) -> Non
 
 
 def run_job(job: dict) -> None:
-    """One process's part of a job (every process of the launch calls this)."""
+    """One process's part of a job (every process of the launch calls this): the job's cell
+    alone is built, and its stage runs through the same function as in process."""
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import gather_object
 
     from harness import stages
     from harness.config import RunSpec
@@ -73,26 +73,17 @@ def run_job(job: dict) -> None:
     # gradient accumulation is the trainer's own (method.grad_accum_steps), not accelerate's
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), gradient_accumulation_steps=1)
     spec = RunSpec(**job["spec"])
-    cell = resolve(spec, check_backbones=False)[job["cell"]]
+    [cell] = resolve(spec.only(job["task"], job["method"], job["seed"]), check_backbones=False)
     if job["best_of_n"]:
         cell = best_of_n_variant(cell, spec.best_of_n, spec.seeds[0])
-    task, method = cell.task, cell.method
-    backbone = task.load_backbone(Path(job["backbone_dir"])).to(accelerator.device)
+    backbone_dir = Path(job["backbone_dir"])
     if job["stage"] == "train":
-        method.train(backbone, task, cell.seed, Path(job["out_dir"]), Path(job["work_dir"]),
-                     accelerator=accelerator)
+        stages.train_to(Path(job["out_dir"]), cell.method, cell.task, backbone_dir, cell.seed,
+                        Path(job["work_dir"]), spec.device, accelerator)
     else:
         train_dir = Path(job["train_dir"]) if job["train_dir"] else None
-        model = method.load(backbone, train_dir).to(accelerator.device)
-        examples = task.test_examples()
-        mine = examples[accelerator.process_index::accelerator.num_processes]
-        torch.manual_seed(cell.seed)
-        candidates = method.decode(model, task, mine, cell.seed) if mine else []
-        pairs = gather_object([[e.id, c] for e, c in zip(mine, candidates, strict=True)])
-        if accelerator.is_main_process:  # the same record as an in-process decode
-            by_id = {i: c for i, c in pairs}
-            stages.record_decode(Path(job["out_dir"]), method, model, task, examples,
-                                 [by_id[e.id] for e in examples], train_dir)
+        stages.decode_to(Path(job["out_dir"]), cell.method, cell.task, backbone_dir, train_dir,
+                         cell.seed, spec.device, accelerator)
     accelerator.wait_for_everyone()
 
 

@@ -95,26 +95,21 @@ def cell_estimate(task, method, seed: int, seq_len: int) -> dict[str, Any] | Non
     out: dict[str, Any] = {"task": task.name, "method": method.name, "dtype": dtype,
                            "quantisation": quantisation or "none", "base_params": base_params,
                            "seq_len": seq_len}
-    m = method.config
-    k = method.num_hypotheses() if hasattr(method, "num_hypotheses") else 1
-    adapter_params = 0
-    if hasattr(method, "adapter_config") and method.train_spec() is not None:
-        adapted = method.model_class(skeleton, method.adapter_config())  # on the meta device too
-        adapter_params = adapted.num_trainable_parameters()
+    fp = method.footprint(skeleton)  # on the meta device too
+    adapter_params = fp.trainable_params
     act_bytes = BYTES[dtype] if not quantisation else 2  # a quantised base computes in 16 bits
     train: dict[str, float] = {}
     if adapter_params:
-        micro = m.batch_size // m.grad_accum_steps
-        rows = k * micro
+        micro = fp.micro_batch
+        rows = fp.rows_per_input * micro
         per_layer = 34 * seq_len * rows * dims.hidden * act_bytes / 2
-        if getattr(m, "gradient_checkpointing", False):
+        if fp.gradient_checkpointing:
             activations = dims.layers * seq_len * rows * dims.hidden * act_bytes + per_layer
         else:
             activations = dims.layers * per_layer
         logits = 2 * micro * seq_len * dims.vocab * 4 + rows * seq_len * dims.hidden * act_bytes
         train = {"adapter_state": adapter_params * 16, "activations": activations, "logits": logits}
-    per_input = method.decode_rows() if hasattr(method, "decode_rows") else k
-    decode_rows = getattr(m, "decode_batch_size", 1) * per_input
+    decode_rows = fp.decode_rows
     head_dim = dims.hidden // dims.heads
     kv_cache = 2 * dims.layers * decode_rows * seq_len * dims.kv_heads * head_dim * act_bytes
     out.update(adapter_params=adapter_params, weights=weights, **train, kv_cache=kv_cache,

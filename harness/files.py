@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import tempfile
-from functools import lru_cache
+import uuid
 from pathlib import Path
+from typing import Any
 
 from harness.errors import MCLBenchError
 
@@ -57,17 +58,9 @@ def check_writable_dir(path: str | Path, option: str) -> None:
             return
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file read in 1 MiB blocks (a multi-GB shard never sits in memory);
-    memoised on (path, size, mtime) for the process, so a grid hashes each file once."""
-    st = Path(path).stat()
-    return _sha256(Path(path), st.st_size, st.st_mtime_ns)
-
-
-@lru_cache(maxsize=4096)
-def _sha256(path: Path, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+def write_json_atomic(path: Path, obj: Any) -> None:
+    """``obj`` as indented, key-sorted JSON at ``path``, written beside it and renamed in (a
+    reader never sees half a file)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)

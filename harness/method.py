@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -9,12 +10,18 @@ from torch import nn
 
 from harness.task import Example, Figure, MetricInfo, Task
 
-# Reported by every method beside the task's metrics (reference values, not ranked).
-COST_METRICS = {
-    "trainable_params": MetricInfo(None, "trainable parameters of the method's adapter(s)"),
-    "decode_forward_passes": MetricInfo(None, "decoding budget: sequences decoded side by side "
-                                        "per input × new tokens (K·b for LoRA-MCL, N otherwise)"),
-}
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a cell of the method holds in memory, as ``mclbench estimate`` needs it
+    (:mod:`harness.estimate`): the default is a method that trains nothing and decodes one
+    sequence at a time."""
+
+    trainable_params: int = 0  # parameters trained and kept in AdamW state (0: nothing trained)
+    rows_per_input: int = 1  # sequences one training input occupies side by side (K for LoRA-MCL)
+    micro_batch: int = 0  # training inputs per forward and backward
+    gradient_checkpointing: bool = False
+    decode_rows: int = 1  # sequences decoded side by side (inputs per batch × rows per input)
 
 
 class Method:
@@ -27,6 +34,9 @@ class Method:
     # task figures it appears in as a row: {figure name: row title}.
     figures: ClassVar[tuple[Figure, ...]] = ()
     figure_rows: ClassVar[dict[str, str]] = {}
+    # what the method spends, reported beside the task's metrics (reference values, not
+    # ranked): {column: its MetricInfo}; :meth:`cost` gives the values
+    cost_metrics: ClassVar[dict[str, MetricInfo]] = {}
 
     def __init__(self, config):
         self.config = config
@@ -36,7 +46,7 @@ class Method:
         or None. The run skips such cells and says so; a run left with none is an error."""
         return None
 
-    def resolve(self, task: Task) -> None:
+    def fill_defaults(self, task: Task) -> None:
         """Fill settings the user left unset from the task's defaults (before keys are made)."""
 
     def check_backbone(self, skeleton: nn.Module) -> None:
@@ -85,5 +95,10 @@ class Method:
         return None
 
     def cost(self, model: nn.Module, task: Task) -> dict[str, float]:
-        """Values of :data:`COST_METRICS` (what the method spends), where it knows them."""
+        """Values of :attr:`cost_metrics` (what the method spends), where it knows them."""
         return {}
+
+    def footprint(self, skeleton: nn.Module) -> Footprint:
+        """Its cells' memory needs on this backbone (``Task.backbone_skeleton``: modules on the
+        meta device) for ``mclbench estimate``."""
+        return Footprint()

@@ -31,6 +31,12 @@ class Cell:
     def label(self) -> str:
         return f"{self.task.name}/{self.method.name}/seed{self.seed}"
 
+    @property
+    def identity(self) -> tuple[str, bool]:
+        """What tells the cell from every other of its run (a best-of-N variant shares its
+        cell's label)."""
+        return self.label, self.best_of_n
+
 
 def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
     """Build every plugin config and the grid, so that bad input fails before any compute:
@@ -66,7 +72,7 @@ def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
                     method = None
                     break
                 try:
-                    method.resolve(task)
+                    method.fill_defaults(task)
                 except ValueError as exc:
                     raise ConfigError(str(exc)) from None
                 cells.append(Cell(task, method, seed, index=len(cells)))

@@ -24,7 +24,7 @@ from harness import tables
 from harness.config import as_dict
 from harness.fingerprint import library_versions as installed_versions
 from harness.manifest import Publisher
-from harness.method import COST_METRICS, Method
+from harness.method import Method
 from harness.plan import Cell
 from harness.runner import CellRecord, RunResult
 from harness.score_stages import curve_metric, reported_metrics
@@ -110,9 +110,12 @@ def export_cell(pub: Publisher, record: CellRecord) -> None:
 def _provenance(result: RunResult, command: str) -> dict:
     cells = [r.cell for r in result.records]
     tasks = {c.task.name: c.task for c in cells}
+    costs: dict[str, dict] = {name: {} for name in tasks}  # the cost columns of a task's methods
+    for c in cells:
+        costs[c.task.name].update(c.method.cost_metrics)
     # a list, not a mapping: the task's column order must survive sorted JSON keys
     metrics = {name: [{"name": k, "higher_is_better": v.higher_is_better, "description": v.description}
-                      for k, v in {**reported_metrics(t), **COST_METRICS}.items()]
+                      for k, v in {**reported_metrics(t), **costs[name]}.items()]
                for name, t in tasks.items()}
     notes = {name: metric_notes(t) for name, t in tasks.items()}
     for r in result.records:  # what could not be computed while scoring, and why

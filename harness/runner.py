@@ -36,13 +36,14 @@ from pathlib import Path
 import pandas as pd
 
 from harness import score_stages, stages
-from harness.cache import Cache, cache_location, file_sha256, is_uri, stable_hash
+from harness.cache import Cache, cache_location, is_uri
 from harness.config import ConfigError, RunSpec, as_dict
-from harness.devices import device_key, resolve_device, to_device
+from harness.devices import device_key, resolve_device
 from harness.distributed import launch
 from harness.errors import MCLBenchError, error_line
 from harness.files import check_writable_dir
 from harness.fingerprint import code_fingerprint, library_versions
+from harness.hashing import file_sha256, stable_hash
 from harness.metrics import significance
 from harness.plan import Cell, best_of_n_variant, resolve
 from harness.stages import read_candidates
@@ -96,9 +97,9 @@ class Runner:
         self.device = resolve_device(spec.device)
         self.output = Path(spec.output)
         self.tracking = tracking
-        self._keys: dict[int, dict[str, str | None]] = {}
-        self._data: dict[int, str] = {}  # id(task) -> its data fingerprint (the cells share tasks)
-        self._variants: dict[int, Cell | None] = {}
+        self._keys: dict[tuple[str, bool], dict[str, str | None]] = {}  # by Cell.identity
+        self._data: dict[str, str] = {}  # task name -> its data fingerprint (the cells share tasks)
+        self._variants: dict[tuple[str, bool], Cell | None] = {}
 
     # ---------------------------------------------------------------------- keys
     def keys(self, cell: Cell) -> dict[str, str | None]:
@@ -106,8 +107,8 @@ class Runner:
 
         Computed once per cell: the train key hashes the task's whole training data.
         """
-        if id(cell) in self._keys:
-            return self._keys[id(cell)]
+        if cell.identity in self._keys:
+            return self._keys[cell.identity]
         m, t = cell.method, cell.task
         # the code each stage runs (plugins, their bases, the harness modules they import)
         libs = library_versions()
@@ -134,16 +135,16 @@ class Runner:
         score = stable_hash({"decode": decode, "task": t.name, "task_version": t.version,
                              "scores": SCORES_VERSION,
                              "code": [task_code, method_code, self.scoring_code(t)]})
-        self._keys[id(cell)] = {"backbone": backbone, "train": train, "decode": decode,
-                                "score": score}
-        return self._keys[id(cell)]
+        self._keys[cell.identity] = {"backbone": backbone, "train": train, "decode": decode,
+                                     "score": score}
+        return self._keys[cell.identity]
 
     def data_fingerprint(self, task) -> str:
         """``task.data_fingerprint()``, hashed once per task of the run (it reads all the
         training data), not once per cell."""
-        if id(task) not in self._data:
-            self._data[id(task)] = task.data_fingerprint()
-        return self._data[id(task)]
+        if task.name not in self._data:
+            self._data[task.name] = task.data_fingerprint()
+        return self._data[task.name]
 
     def scoring_code(self, task) -> str:
         """The fingerprint of the scoring code and of the task's registered metrics' modules."""
@@ -173,7 +174,7 @@ class Runner:
             if self.spec.launches:
                 self._launch(cell, "train", d, bdir, work_dir=work)
             else:
-                m.train(to_device(t.load_backbone(bdir), self.device), t, cell.seed, d, work)
+                stages.train_to(d, m, t, bdir, cell.seed, work, self.device)
 
         return self.cache.get_or_compute("train", key, train,
                                          describe={"cell": cell.label, "train": m.train_spec()})[0]
@@ -190,11 +191,8 @@ class Runner:
         def decode(d: Path) -> None:
             if self.spec.launches:
                 self._launch(cell, "decode", d, bdir, train_dir=tdir)
-                return
-            # loaded from the artifacts even right after training, so that a fresh run and a
-            # cached run decode exactly the same weights
-            model = cell.method.load(to_device(cell.task.load_backbone(bdir), self.device), tdir)
-            stages.decode_to(d, cell.method, model, cell.task, cell.task.test_examples(), cell.seed, tdir)
+            else:
+                stages.decode_to(d, cell.method, cell.task, bdir, tdir, cell.seed, self.device)
 
         return self.cache.get_or_compute("decode", key, decode, describe={"cell": cell.label})[0]
 
@@ -224,8 +222,9 @@ class Runner:
 
     def _launch(self, cell: Cell, stage: str, out_dir: Path, backbone_dir: Path, **paths) -> None:
         spec = dataclasses.asdict(self.spec) | {"cache_dir": cache_location(self.spec.cache_dir)}
-        job = {"stage": stage, "label": cell.label, "cell": cell.index, "best_of_n": cell.best_of_n,
-               "spec": spec, "out_dir": str(out_dir), "backbone_dir": str(backbone_dir),
+        job = {"stage": stage, "label": cell.label, "task": cell.task.name, "method": cell.method.name,
+               "seed": cell.seed, "best_of_n": cell.best_of_n, "spec": spec, "out_dir": str(out_dir),
+               "backbone_dir": str(backbone_dir),
                **{k: (str(v) if v is not None else None) for k, v in paths.items()}}
         launch(job, self.spec.processes, self.spec.accelerate_config)
 
@@ -233,11 +232,11 @@ class Runner:
         """Per task, each row against the best of every column that decomposes over inputs;
         a stage keyed on the task's decode keys, so a second run reads it from the cache."""
         frames = []
-        for task in {id(r.cell.task): r.cell.task for r in records}.values():
+        for task in {r.cell.task.name: r.cell.task for r in records}.values():
             cells: dict[str, dict[int, Path]] = {}
             decodes: dict[str, dict[int, str]] = {}
             for r in records:
-                if r.cell.task is task:
+                if r.cell.task.name == task.name:
                     cells.setdefault(r.cell.method.name, {})[r.cell.seed] = r.decode_dir
                     decodes.setdefault(r.cell.method.name, {})[r.cell.seed] = self.keys(r.cell)["decode"]
             reported = score_stages.reported_metrics(task)
@@ -258,9 +257,9 @@ class Runner:
 
     # ----------------------------------------------------------------------- cells
     def best_of_n_cell(self, cell: Cell) -> Cell | None:
-        if id(cell) not in self._variants:
-            self._variants[id(cell)] = best_of_n_variant(cell, self.spec.best_of_n, self.spec.seeds[0])
-        return self._variants[id(cell)]
+        if cell.identity not in self._variants:
+            self._variants[cell.identity] = best_of_n_variant(cell, self.spec.best_of_n, self.spec.seeds[0])
+        return self._variants[cell.identity]
 
     def compute(self, cell: Cell) -> CellRecord:
         """Every artifact of a cell, computed where missing."""
@@ -326,7 +325,7 @@ class Runner:
         drop published rows: cells in ``output/scores.csv`` that this run does not include
         are kept only with ``overwrite`` (which replaces the whole table)."""
         check_writable_dir(self.output, "--output")
-        for task in {id(c.task): c.task for c in cells}.values():
+        for task in {c.task.name: c.task for c in cells}.values():
             try:
                 task.check_environment()
                 examples = task.test_examples()

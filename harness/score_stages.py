@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.cache import write_json_atomic
+from harness.files import write_json_atomic
 from harness.method import Method
 from harness.metrics import registry, significance
 from harness.metrics.bootstrap import bootstrap_ci
 from harness.metrics.ngrams import TOKENIZERS
-from harness.stages import read_candidates, read_measured
+from harness.stages import Measured, read_candidates, read_measured
 from harness.task import Example, MetricInfo, Task
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -84,11 +84,11 @@ def evaluate(task: Task, examples: list[Example], candidates: list[list[str]], p
 
 
 def score_to(directory: Path, task: Task, examples: list[Example], candidates: list[list[str]],
-             measured: dict, seed: int) -> None:
+             measured: Measured, seed: int) -> None:
     """``scores.json`` (the task's metrics — every reduction, ``max@n/`` included —, their
     bootstrap half-widths, the method's costs) and ``details.json`` (what the task keeps beside
     them, and the metrics that could not run here): a pure function of the decode."""
-    probes = measured["probes"]
+    probes = measured.probes
     done = evaluate(task, examples, candidates, probes)
     own, details = task.score(examples, candidates, probes)
     values = {**done.values, **own}
@@ -99,7 +99,7 @@ def score_to(directory: Path, task: Task, examples: list[Example], candidates: l
         if name in done.parts:
             low, high = bootstrap_ci(*done.parts[name], n_resamples=BOOTSTRAP_RESAMPLES, seed=seed)
             values[f"ci95/{name}"] = (high - low) / 2
-    values.update(measured["cost"])
+    values.update(measured.cost)
     write_json_atomic(directory / "scores.json", values)
     write_json_atomic(directory / "details.json", details)
 
@@ -135,7 +135,7 @@ def significance_to(directory: Path, task: Task, columns: dict[str, bool], cells
     parts: dict[str, dict[str, list]] = {}  # metric -> row -> per-seed decompositions
     for row, by_seed in cells.items():
         for seed in seeds:
-            probes = read_measured(by_seed[seed])["probes"]
+            probes = read_measured(by_seed[seed]).probes
             found = evaluate(task, examples, read_candidates(by_seed[seed] / "candidates.jsonl", examples),
                              probes, names).parts
             for metric in names:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors.numpy import load_file, save_file
 
-from harness.cache import write_json_atomic
+from harness.devices import to_device
+from harness.files import write_json_atomic
 from harness.method import Method
 from harness.task import Example, Task
 
@@ -27,12 +29,41 @@ COST = "cost.json"  # what the method spent (Method.cost)
 TRAIN_LOG = "train_log.json"  # the trainer's log, kept with what it produced
 
 
-def decode_to(directory: Path, method: Method, model, task: Task, examples: list[Example],
-              seed: int, train_dir: Path | None) -> None:
-    """Decode every test input, then :func:`record_decode`."""
+def place(model, device: str, accelerator=None):
+    """``model`` where the stage runs: on ``device`` in process, on the process's own device
+    under ``accelerate launch``."""
+    return model.to(accelerator.device) if accelerator is not None else to_device(model, device)
+
+
+def train_to(directory: Path, method: Method, task: Task, backbone_dir: Path, seed: int,
+             work_dir: Path, device: str, accelerator=None) -> None:
+    """The train stage: the method trains on the cached backbone and writes its state into
+    ``directory`` (``work_dir`` keeps its checkpoints across interruptions). With an
+    ``accelerator`` every process of the launch calls this and the main one writes."""
+    backbone = place(task.load_backbone(backbone_dir), device, accelerator)
+    method.train(backbone, task, seed, directory, work_dir, accelerator=accelerator)
+
+
+def decode_to(directory: Path, method: Method, task: Task, backbone_dir: Path, train_dir: Path | None,
+              seed: int, device: str, accelerator=None) -> None:
+    """The decode stage: every test input decoded, then :func:`record_decode`. The model is
+    loaded from the artifacts even right after training, so that a fresh run and a cached run
+    decode exactly the same weights. With an ``accelerator`` each process decodes every N-th
+    input and the main one gathers them in input order and writes."""
+    model = place(method.load(place(task.load_backbone(backbone_dir), device, accelerator), train_dir),
+                  device, accelerator)
+    examples = task.test_examples()
+    mine = examples if accelerator is None else examples[accelerator.process_index::accelerator.num_processes]
     torch.manual_seed(seed)
-    record_decode(directory, method, model, task, examples, method.decode(model, task, examples, seed),
-                  train_dir)
+    candidates = method.decode(model, task, mine, seed) if mine else []
+    if accelerator is not None:
+        from accelerate.utils import gather_object
+
+        by_id = dict(gather_object([[e.id, c] for e, c in zip(mine, candidates, strict=True)]))
+        if not accelerator.is_main_process:
+            return
+        candidates = [by_id[e.id] for e in examples]
+    record_decode(directory, method, model, task, examples, candidates, train_dir)
 
 
 def record_decode(directory: Path, method: Method, model, task: Task, examples: list[Example],
@@ -49,10 +80,18 @@ def record_decode(directory: Path, method: Method, model, task: Task, examples: 
         shutil.copyfile(train_dir / TRAIN_LOG, directory / TRAIN_LOG)
 
 
-def read_measured(directory: Path) -> dict:
-    """``{"probes": {name: array}, "cost": {metric: value}}`` of a decode folder."""
+@dataclass(frozen=True)
+class Measured:
+    """What the decode stage measured of the model besides the candidates."""
+
+    probes: dict[str, np.ndarray]  # the task's probes (Task.probe), by name
+    cost: dict[str, float]  # the method's costs (Method.cost), by metric
+
+
+def read_measured(directory: Path) -> Measured:
+    """The :class:`Measured` of a decode folder."""
     probes = load_file(str(directory / PROBES)) if (directory / PROBES).is_file() else {}
-    return {"probes": probes, "cost": json.loads((directory / COST).read_text())}
+    return Measured(probes, json.loads((directory / COST).read_text()))
 
 
 def write_candidates(directory: Path, examples: list[Example], candidates: list[list[str]]) -> None:

@@ -15,8 +15,9 @@ import logging
 import os
 from pathlib import Path
 
-from harness.cache import stable_hash, write_json_atomic
 from harness.config import as_dict
+from harness.files import write_json_atomic
+from harness.hashing import stable_hash
 
 EXPERIMENT = "mclbench"
 LOCAL_DIR = Path("mlruns")

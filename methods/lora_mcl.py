@@ -107,6 +107,7 @@ class LoRAMCL(LoRAMethod):
         "ylabel": "share of sequences won", "label": "hypothesis"}),)
     figure_rows = {"transitions": "LoRA-MCL"}
 
+    @property
     def num_hypotheses(self) -> int:
         return self.config.num_hypotheses
 

@@ -22,7 +22,7 @@ from torch import nn
 from harness.registry import register_method
 from methods.lora.base import LoRAMethod, LoRATrainConfig, target_patterns
 from methods.lora.model import AdaptedModel, MultiLoRAConfig, stacked_lora_factors
-from methods.nucleus import sample_per_input
+from methods.lora.sampling import sample_per_input
 
 
 def router_probs(logits: torch.Tensor, top_k: int) -> torch.Tensor:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 
 from harness.registry import register_method
+from methods.lora.sampling import input_seed
 from methods.moe_lora import MoELoRA, MoETrainConfig
-from methods.nucleus import input_seed
 
 
 @dataclass

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from harness.registry import register_method
 from methods.lora.base import LoRATrainConfig
-from methods.nucleus import SamplingMethod
+from methods.lora.sampling import SamplingMethod
 
 
 @dataclass

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from harness.registry import register_method
 from methods.lora.base import LoRAMethod, LoRATrainConfig
-from methods.nucleus import input_seed
+from methods.lora.sampling import input_seed
 
 MEDIA = {"image": "pixel_values", "audio": "input_features"}  # modality -> the tensor augmented
 

@@ -28,6 +28,7 @@ def candidates(tmp_path, name, method):
     return [json.loads(line)["candidates"] for line in path.read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_two_processes_train_and_decode_like_one(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # each of the two processes: one core
     one = run(tmp_path, "one")
@@ -47,6 +48,7 @@ def test_two_processes_train_and_decode_like_one(tmp_path, monkeypatch):
     assert log_two["loss"] == pytest.approx(log_one["loss"], abs=1e-3)
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_trains_like_the_whole_batch(tmp_path):
     one = run(tmp_path, "whole")
     two = run(tmp_path, "accum", "--set", "method.grad_accum_steps=4")
@@ -63,6 +65,7 @@ def test_batch_must_split_into_micro_batches(tmp_path, capsys):
     assert "batch_size 16 is not a multiple of grad_accum_steps 3" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_accelerate_config_file_is_passed_through(tmp_path, monkeypatch):
     """An `accelerate config` file (here: DDP on 2 processes with bf16 mixed precision, which
     accelerate runs on the CPU too): it trains under a cache key of its own, near fp32."""

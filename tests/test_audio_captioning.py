@@ -62,6 +62,7 @@ def test_read_audio_resamples_to_16k_and_names_bad_files(tmp_path):
         ab.read_audio(tmp_path / "bad.wav")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(coco.unavailable(["cider_d"])), reason="no Java here")
 def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
     ckpt = tmp_path / "ckpt"

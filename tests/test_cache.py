@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from harness.cache import MANIFEST, Cache, stable_hash
+from harness.cache import MANIFEST, Cache
+from harness.hashing import stable_hash
 
 
 def writer(calls, text="hello"):
@@ -108,6 +109,7 @@ def test_remote_root_shares_artifacts_between_mirrors(tmp_path, monkeypatch):
     assert not reused and calls == [1, 1] and (uploaded / "weights.bin").read_bytes() == b"trained"
 
 
+@pytest.mark.slow
 def test_a_run_on_another_machine_reads_the_remote_cache(tmp_path, monkeypatch):
     from harness.cli import main
     from tests.conftest import TINY_SETS

@@ -26,6 +26,7 @@ def artifacts(cache: Path) -> dict[str, float]:
             for p in cache.rglob("MANIFEST.json")}
 
 
+@pytest.mark.slow
 def test_run_writes_tidy_scores_and_leaderboard_then_reuses_everything(run_dirs, tiny_sets, capsys):
     out, cache = run_dirs
     assert run(out, cache, tiny_sets) == 0
@@ -54,6 +55,7 @@ def test_run_writes_tidy_scores_and_leaderboard_then_reuses_everything(run_dirs,
     assert capsys.readouterr().out.startswith("task,method,metric,mean,std,seeds")
 
 
+@pytest.mark.slow
 def test_mlflow_logs_each_cell_once(run_dirs, tiny_sets, monkeypatch):
     import mlflow
 
@@ -73,6 +75,7 @@ def test_mlflow_logs_each_cell_once(run_dirs, tiny_sets, monkeypatch):
     assert mcl.data.metrics["markov_tv"] == pytest.approx(want)
 
 
+@pytest.mark.slow
 def test_mlflow_takes_the_best_of_n_reductions(run_dirs, monkeypatch):
     import mlflow
 
@@ -90,6 +93,7 @@ def test_mlflow_takes_the_best_of_n_reductions(run_dirs, monkeypatch):
     assert logged.data.metrics["max/bleu"] == pytest.approx(scores["max/bleu"])
 
 
+@pytest.mark.slow
 def test_default_mlflow_store_is_local_sqlite(run_dirs, tiny_sets):
     out, cache = run_dirs
     assert run(out, cache, tiny_sets) == 0
@@ -121,6 +125,7 @@ def test_bad_input_gives_one_line_error(tmp_path, args, msg):
     assert lines[0].startswith("mclbench: error: ") and msg in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_kill_9_mid_training_then_resume_gives_identical_scores(tmp_path):
     sets = [a for s in TINY_SETS if not s.startswith("method.steps") for a in ("--set", s)]
     sets += ["--set", "method.steps=600"]

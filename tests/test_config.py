@@ -157,3 +157,28 @@ def test_set_wins_over_a_tasks_shared_method_block(tmp_path):
     assert {p.steps for p in params.values()} == {5}
     assert (params["translation", "lora_mcl"].rank, params["translation", "lora_mle"].rank) == (6, 3)
     assert params["markov", "lora_mcl"].rank == 6
+
+
+@pytest.mark.parametrize("key,value,flag,msg", [
+    ("processes", 0, "--processes", "must be >= 1"),
+    ("best_of_n", -1, "--best-of-n", "must be >= 0"),
+    ("seeds", [0, 0], "--seeds", ": 0 is given twice"),
+    ("output", " ", "--output", "is empty"),
+])
+def test_the_run_is_checked_once_and_names_where_a_value_came_from(tmp_path, key, value, flag, msg):
+    """The same check whether the file or the command line gives the value (RunSpec.validate),
+    each error naming its origin; the flag overrides the file."""
+    import yaml
+
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"tasks": ["markov"], key: value}))
+    with pytest.raises(ConfigError, match=f"^{path}: {key} ?{msg}"):
+        load_spec(path)
+    spec = RunSpec(tasks={"markov": {}})
+    spec.overlay({key: value}, {key: flag})
+    with pytest.raises(ConfigError, match=f"^{flag} ?{msg}"):
+        spec.validate()
+    path.write_text(yaml.safe_dump({"tasks": ["markov"], "seeds": [0, 1], "processes": 2}))
+    spec = load_spec(path)
+    spec.overlay({"seeds": [2]}, {"seeds": "--seeds"})
+    assert (spec.seeds, spec.processes, spec.origins["seeds"]) == ([2], 2, "--seeds")

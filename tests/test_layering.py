@@ -7,7 +7,10 @@ module level and inside functions).
 - ``harness.metrics`` imports no model code (torch, transformers, peft, the plugins) and not
   the runner or its stages;
 - the engine's modules import each other without a cycle;
-- the runner, the plan, the stages and the cache print nothing (progress goes to a callback).
+- the runner, the plan, the stages and the cache print nothing (progress goes to a callback);
+- the engine does not duck-type the LoRA family: no ``hasattr``/``getattr`` in ``harness`` of
+  a name that only LoRA methods or their configs have (it asks ``Method``'s hooks instead, e.g.
+  ``Method.footprint``).
 """
 
 from __future__ import annotations
@@ -107,6 +110,46 @@ def test_the_runner_and_its_stages_print_nothing():
         calls = [n.lineno for n in ast.walk(ast.parse(path.read_text()))
                  if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"]
         assert calls == [], f"{path}: print() at lines {calls}"
+
+
+def lora_only_names() -> set[str]:
+    """Attributes of the LoRA method family (its classes and their config fields) that the
+    ``Method`` interface does not have."""
+    import dataclasses
+
+    import harness.registry as registry
+    from harness.method import Method
+    from methods.lora.base import LoRAMethod, LoRATrainConfig
+
+    names = set(dir(LoRAMethod)) | {f.name for f in dataclasses.fields(LoRATrainConfig)}
+    for cls in registry.available("method").values():
+        if issubclass(cls, LoRAMethod):
+            names |= set(dir(cls)) | {f.name for f in dataclasses.fields(cls.Config)}
+    return {n for n in names - set(dir(Method)) if not n.startswith("__")}
+
+
+def duck_typing(root: Path, names: set[str]) -> list[str]:
+    """``file:line`` of every ``hasattr(x, "<name>")`` / ``getattr(x, "<name>", …)`` in the
+    engine whose name is one of ``names``."""
+    found = []
+    for path in sorted((root / "harness").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("hasattr", "getattr") \
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) \
+                    and node.args[1].value in names:
+                call = f"{node.func.id}(…, {node.args[1].value!r})"
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {call}")
+    return found
+
+
+def test_the_engine_does_not_duck_type_the_lora_family(tmp_path):
+    names = lora_only_names()
+    assert {"num_hypotheses", "adapter_config", "decode_rows", "rank", "grad_accum_steps"} <= names
+    assert duck_typing(ROOT, names) == []
+    (tmp_path / "harness").mkdir()
+    (tmp_path / "harness" / "estimate.py").write_text("k = method.num_hypotheses if hasattr(method, "
+                                                      "'num_hypotheses') else getattr(m, 'rank', 1)\n")
+    assert len(duck_typing(tmp_path, names)) == 2
 
 
 def test_the_check_catches_a_forbidden_import(tmp_path):

@@ -125,6 +125,7 @@ def _manifests(cache: Path) -> dict[str, dict[str, int]]:
     return out
 
 
+@pytest.mark.slow
 def test_editing_a_metric_rescores_without_training_or_decoding_again(tmp_path):
     tree, cache = _copy_tree(tmp_path / "tree"), tmp_path / "cache"
     first = _run(tree, tmp_path / "out1", cache)

@@ -60,6 +60,7 @@ def run(workdir: Path, url: str, seeds: str):
                             env={**os.environ, "MLFLOW_TRACKING_URI": url, "MCLBENCH_PROGRESS": "0"})
 
 
+@pytest.mark.slow
 def test_every_cell_of_every_worker_lands_once(server, tmp_path):
     import mlflow
 

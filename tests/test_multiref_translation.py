@@ -136,6 +136,7 @@ def test_committed_tatoeba_base_translates():
     assert summary["greedy_bleu_tatoeba_multiref_test"] > 0
 
 
+@pytest.mark.slow
 def test_wmt14_multiref_path_with_a_checkpoint_on_a_tiny_model(tmp_path, monkeypatch):
     """The documented path to the paper's figure: ``task.backbone=<checkpoint>`` on newstest2014
     with 11 references gives LOO-BLEU, pairwise BLEU, max/bleu, refs covered and oracle NLL."""

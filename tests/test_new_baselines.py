@@ -4,6 +4,7 @@ stochastic-routing decoding, test-time augmentation — their own logic, then a 
 import json
 
 import pandas as pd
+import pytest
 import torch
 
 from harness.cli import main
@@ -122,6 +123,7 @@ def run(out, cache, tiny_sets, methods, *extra):
                  "--cache-dir", str(cache), "--no-tracking", "--no-plots", *tiny_sets, *extra])
 
 
+@pytest.mark.slow
 def test_samplers_are_seeded_per_input_and_top_1_is_greedy(run_dirs, tiny_sets):
     out, cache = run_dirs
     assert run(out, cache, tiny_sets, "lora_mle,top_k,temperature", "--set", "top_k.num_candidates=3",
@@ -141,6 +143,7 @@ def test_samplers_are_seeded_per_input_and_top_1_is_greedy(run_dirs, tiny_sets):
     assert [c for cands in candidates(greedy, "markov", "top_k") for c in set(cands)] == mle
 
 
+@pytest.mark.slow
 def test_new_baselines_run_in_a_grid_and_tta_skips_text(run_dirs, tiny_sets, caplog):
     out, cache = run_dirs
     code = main(["run", "--tasks", "markov,audio_captioning", "--methods",
@@ -171,7 +174,7 @@ def test_a_text_only_grid_of_tta_is_a_one_line_error(run_dirs, capsys):
 def test_row_seeded_sampler_draws_from_the_warped_softmax():
     """argmax(warped scores + Gumbel noise) over many seeds has the frequencies of
     softmax(logits / τ) kept to its top-k / top-p, as transformers' multinomial sampling."""
-    from methods.nucleus import RowSeededSampling
+    from methods.lora.sampling import RowSeededSampling
 
     logits = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
     draws = 4000

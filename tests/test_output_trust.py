@@ -50,12 +50,14 @@ def _error(capsys) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_the_manifest_lists_every_published_file(copy):
     files = json.loads((copy / "out" / MANIFEST).read_text())["files"]
     on_disk = {k for k in _digest(copy / "out") if not k.startswith(".")}
     assert set(files) == on_disk and "scores.csv" in files and any(k.endswith(".png") for k in files)
 
 
+@pytest.mark.slow
 def test_a_rerun_restores_damaged_and_missing_published_files(copy, capsys):
     out = copy / "out"
     before = _digest(out)
@@ -73,6 +75,7 @@ def test_a_rerun_restores_damaged_and_missing_published_files(copy, capsys):
     assert _digest(out) == before
 
 
+@pytest.mark.slow
 def test_files_mclbench_did_not_write_are_kept(copy, capsys):
     out = copy / "out"
     mine = out / "cells" / "lab" / "plate1" / "seed7" / "img001.tif"
@@ -87,6 +90,7 @@ def test_files_mclbench_did_not_write_are_kept(copy, capsys):
     assert (out / "cells" / "markov" / "lora_mle" / "seed0" / "candidates.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_a_folder_mclbench_did_not_write_is_refused_and_kept(copy, capsys):
     foreign = copy / "theirs"
     img = foreign / "cells" / "lab" / "plate1" / "seed7" / "img001.tif"
@@ -101,6 +105,7 @@ def test_a_folder_mclbench_did_not_write_is_refused_and_kept(copy, capsys):
     assert img.read_bytes() == b"tif" and json.loads((foreign / "run.json").read_text())["command"]
 
 
+@pytest.mark.slow
 def test_readers_refuse_damaged_published_files(copy, capsys):
     out = copy / "out"
     scores = (out / "scores.csv").read_text()
@@ -114,6 +119,7 @@ def test_readers_refuse_damaged_published_files(copy, capsys):
     assert main(["table", "out"]) == 2 and "appears twice" in _error(capsys)
 
 
+@pytest.mark.slow
 def test_compare_refuses_edited_candidates(copy, capsys):
     path = copy / "out" / "cells" / "markov" / "lora_mle" / "seed0" / "candidates.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
@@ -123,6 +129,7 @@ def test_compare_refuses_edited_candidates(copy, capsys):
     assert "candidates.jsonl is not the file mclbench published" in _error(capsys)
 
 
+@pytest.mark.slow
 def test_two_runs_into_one_output_never_drop_rows_silently(tmp_path):
     env = {**os.environ, "MCLBENCH_PROGRESS": "0"}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -146,6 +153,7 @@ def test_two_runs_into_one_output_never_drop_rows_silently(tmp_path):
         assert (tmp_path / "out" / "cells" / "markov" / method / "seed0" / "candidates.jsonl").is_file()
 
 
+@pytest.mark.slow
 def test_sigterm_is_one_line_and_the_run_resumes(tmp_path):
     env = {**os.environ, "MCLBENCH_PROGRESS": "0"}
     env.pop("MLFLOW_TRACKING_URI", None)

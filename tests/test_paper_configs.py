@@ -39,6 +39,7 @@ def lora_params(model, patterns, rank: int, k: int) -> int:
     return k * rank * sum(m.in_features + m.out_features for m in layers)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(CASES))
 def test_paper_config_runs_on_a_tiny_model_of_its_class(name, tiny_models, tmp_path):
     task, _ = CASES[name]

@@ -31,6 +31,7 @@ def test_not_there_before_install(tmp_path):
     assert out.returncode == 0 and "typical" not in out.stdout
 
 
+@pytest.mark.slow
 def test_listed_and_run_after_pip_install(installed, tmp_path):
     out = mclbench(["list", "--params"], installed, tmp_path)
     assert out.returncode == 0, out.stderr

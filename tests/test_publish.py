@@ -37,6 +37,7 @@ def published(tmp_path_factory):
     return root / "out", args
 
 
+@pytest.mark.slow
 def test_per_task_leaderboards_in_three_formats(published):
     out, _ = published
     for task in ("markov", "translation"):
@@ -58,6 +59,7 @@ def test_per_task_leaderboards_in_three_formats(published):
     assert f"[±{beam:.4f}]" in md
 
 
+@pytest.mark.slow
 def test_best_of_n_curves(published):
     out, _ = published
     cells = out / "cells" / "translation"
@@ -75,6 +77,7 @@ def test_best_of_n_curves(published):
     assert all(len(json.loads(x)["candidates"]) == 2 for x in lines)
 
 
+@pytest.mark.slow
 def test_figures_are_written_and_reproducible(published):
     out, _ = published
     expected = {"markov": {"quality_diversity", "winners", "transitions"},
@@ -88,6 +91,7 @@ def test_figures_are_written_and_reproducible(published):
     assert all(p.read_bytes() == b for p, b in before.items())  # byte-identical
 
 
+@pytest.mark.slow
 def test_second_run_changes_nothing(published):
     out, args = published
     files = [p for p in out.rglob("*") if p.is_file()]
@@ -107,6 +111,7 @@ def test_pareto_front():
     assert pareto_front(points, (False, True)) == ["a", "c"]
 
 
+@pytest.mark.slow
 def test_report_page(published, tmp_path):
     out, _ = published
     page = write_report(out, limit=3)
@@ -120,6 +125,7 @@ def test_report_page(published, tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium here (CI installs it: .ci/run)")
 def test_report_renders_in_headless_chromium(published, tmp_path):
     out, _ = published
@@ -142,6 +148,7 @@ def test_report_renders_in_headless_chromium(published, tmp_path):
     assert image.crop((1242, 0, 1262, 1600)).getextrema()[0] > 240
 
 
+@pytest.mark.slow
 def test_lora_mcl_variant_lists_each_hypothesis_best_beam_first(published):
     """The best-of-N variant of LoRA-MCL (r beams returned per hypothesis) starts with the K
     candidates that the same beam width gives with one beam returned per hypothesis."""
@@ -169,6 +176,7 @@ def test_lora_mcl_variant_lists_each_hypothesis_best_beam_first(published):
     assert [w[:2] for w in wide] == narrow
 
 
+@pytest.mark.slow
 def test_leaderboards_mark_cells_not_significantly_worse_than_the_best(published, capsys):
     out, _ = published
     tests = pd.read_csv(out / "significance.csv")
@@ -205,6 +213,7 @@ def test_leaderboards_mark_cells_not_significantly_worse_than_the_best(published
     assert result["p_value"] == pytest.approx(want["p_value"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["beam", "nobody", "--metric", "max/bleu"], "no cells of method 'nobody'"),
     (["beam", "nucleus", "--metric", "oracle_nll"], "probes a run folder does not keep"),

@@ -40,6 +40,7 @@ def kill_first_worker_after_a_checkpoint(cache, killed: list, stop: threading.Ev
         time.sleep(0.02)
 
 
+@pytest.mark.slow
 def test_ray_grid_survives_a_killed_worker_and_equals_the_sequential_table(tmp_path):
     (tmp_path / "grid.yaml").write_text(GRID)
     common = ["run", "--config", "grid.yaml", "--no-tracking", "--no-plots"]

@@ -49,9 +49,7 @@ def test_readme_tables_equal_the_published_run():
     text = (ROOT / "README.md").read_text()
     assert sync(check=True) == []
     quoted = {task for run_dir, task, _ in blocks(text) if run_dir == "results"}
-    published = set(pd.read_csv(ROOT / "results" / "scores.csv")["task"])
-    assert quoted == published == {"markov", "translation", "tatoeba_en_de", "image_captioning",
-                                   "photo_captioning", "audio_captioning"}
+    assert quoted == set(pd.read_csv(ROOT / "results" / "scores.csv")["task"])  # every published task
 
 
 def test_readme_shows_the_published_figures():
@@ -60,8 +58,8 @@ def test_readme_shows_the_published_figures():
     assert images, "README shows no figure from results/"
     for path in images:
         assert (ROOT / path).is_file(), path
-    for task in ("markov", "translation", "image_captioning", "photo_captioning", "audio_captioning"):
-        assert (ROOT / "results" / task / "plots" / "quality_diversity.png").is_file()
+    for task in set(pd.read_csv(ROOT / "results" / "scores.csv")["task"]):
+        assert (ROOT / "results" / task / "plots" / "quality_diversity.png").is_file(), task
     for photo in re.findall(r'<img src="([^"]+)"', text):
         assert (ROOT / photo).is_file(), photo
 

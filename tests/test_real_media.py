@@ -129,6 +129,7 @@ def test_an_unreadable_photo_or_clip_is_named(tmp_path):
         audio.inputs([tmp_path / "clip.ogg"])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(bool(coco.unavailable(["cider_d"])), reason="no Java here")
 @pytest.mark.parametrize("data", ["clotho", "tuxpaint"])
 def test_real_audio_runs_end_to_end_with_the_committed_base(tmp_path, monkeypatch, data):

@@ -74,6 +74,7 @@ def test_third_party_plugin_is_discovered_through_entry_points(plugin_site, tmp_
     assert "echo " in out.stdout and "lora_mcl" in out.stdout
 
 
+@pytest.mark.slow
 def test_third_party_plugin_runs_through_the_runner(plugin_site, tmp_path):
     out = _cli(["run", "--tasks", "echo_copy", "--methods", "echo", "--output", "o",
                 "--set", "echo.copies=3", "--set", "task.size=5", "--no-tracking"],

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "yaml-task" / "tatoeba_you.yaml"
 
 
+@pytest.mark.slow
 def test_the_example_task_file_runs_through_the_cli(run_dirs):
     out, cache = run_dirs
     assert main(["run", "--task-file", str(EXAMPLE), "--methods", "lora_mcl,lora_mle",
@@ -107,6 +108,7 @@ def test_bad_task_files_are_one_line_errors_naming_file_and_key(tmp_path, capsys
     assert f"{task}: {key}: " in err and message in err, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, data", [
     ("image", {"test": "tasks/data/photos/flickr8k/captions.txt",
                "media": "tasks/data/photos/flickr8k/images", "format": "flickr"}),

@@ -64,6 +64,7 @@ def test_ter_equals_sacrebleu_corpus_and_sentence_ter(installed, tmp_path):
     assert found.stdout.strip() == "True", found.stderr[-1000:]
 
 
+@pytest.mark.slow
 def test_a_task_file_names_it_and_its_table_and_significance_rows_have_it(installed, tmp_path):
     rows = [{"id": str(i), "source": " ".join(r[0].split()[:4]), "references": r} for i, r in enumerate(REFS)]
     (tmp_path / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

@@ -61,6 +61,7 @@ def data(tmp_path):
             "method.steps=2", "method.batch_size=4"]
 
 
+@pytest.mark.slow
 def test_causal_checkpoint_by_path_with_alma_prompt(tmp_path, data, monkeypatch):
     ckpt = tiny_checkpoint(tmp_path / "causal", causal=True)
     monkeypatch.chdir(tmp_path)
@@ -78,6 +79,7 @@ def test_causal_checkpoint_by_path_with_alma_prompt(tmp_path, data, monkeypatch)
     assert all("\n" not in c for r in rows for c in r["candidates"])  # the first line only
 
 
+@pytest.mark.slow
 def test_seq2seq_checkpoint_by_path_with_diverse_beam(tmp_path, data, monkeypatch):
     ckpt = tiny_checkpoint(tmp_path / "seq2seq", causal=False)
     monkeypatch.chdir(tmp_path)
@@ -149,6 +151,7 @@ def test_rebuild_base_flag_recreates_it_with_the_script(tmp_path, monkeypatch):
     assert len(task.tokenizer) == 300
 
 
+@pytest.mark.slow
 def test_held_out_validation_inputs_give_a_training_curve(tmp_path, data, monkeypatch):
     """num_validation holds the last training inputs out (never trained on); eval_every logs
     their oracle NLL before training and every eval_every steps; the run draws the curve."""

@@ -64,6 +64,7 @@ def _manifests(cache: Path, stage: str) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in (cache / stage).glob("*/MANIFEST.json")}
 
 
+@pytest.mark.slow
 def test_editing_a_plugins_decode_recomputes_it_and_nothing_else_does(tmp_path):
     (tmp_path / "echo_plugin.py").write_text(PLUGIN)
     first = _plugin_run(tmp_path)
@@ -85,6 +86,7 @@ def test_editing_a_plugins_decode_recomputes_it_and_nothing_else_does(tmp_path):
     assert top1(bleu) == pytest.approx(100.0) and top1(new) < 50  # upper-cased: re-scored
 
 
+@pytest.mark.slow
 def test_two_identical_runs_on_one_cache_both_finish_with_identical_scores(tmp_path):
     sets = [a for s in TINY_SETS if not s.startswith("method.steps") for a in ("--set", s)]
     args = ["run", "--tasks", "markov", "--methods", "lora_mle", "--cache-dir", "c", "--no-tracking",
@@ -212,6 +214,7 @@ def test_a_killed_runs_temporary_folder_is_removed_when_the_key_is_next_computed
     assert not stale.exists() and cache.get("decode", key) is not None
 
 
+@pytest.mark.slow
 def test_scores_come_back_without_training_when_train_artifacts_are_gone(run_dirs, tiny_sets, capsys):
     """Scoring is a pure function of the decode artifact (candidates + probes + costs): with
     every train artifact deleted, a re-run trains nothing and publishes the same scores."""

@@ -21,6 +21,7 @@ def run(tmp_path, text, *extra):
                  "--cache-dir", str(tmp_path / "cache"), "--no-tracking", "--no-plots", *extra])
 
 
+@pytest.mark.slow
 def test_variants_are_rows_and_share_artifacts_with_equal_settings(tmp_path):
     text = HEAD + """variants:
   lora_mle_r2: {method: lora_mle, rank: 2, steps: 20, batch_size: 16}

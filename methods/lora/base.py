@@ -11,8 +11,8 @@ from pathlib import Path
 import torch
 
 from harness.devices import in_batches
-from harness.method import Method
-from harness.task import Task
+from harness.method import Footprint, Method
+from harness.task import MetricInfo, Task
 from methods.lora.model import MultiLoRAConfig, MultiLoRAModel, require_targets
 from methods.lora.trainer import TrainSettings, train_adapters
 
@@ -53,10 +53,17 @@ def target_patterns(targets: str | list[str]) -> str | list[str]:
 class LoRAMethod(Method):
     """One trainer for all LoRA methods: subclasses choose K, the objective and the decoder."""
 
+    @property
     def num_hypotheses(self) -> int:
+        """K: the adapters trained side by side (1 for LoRA-MLE)."""
         return 1
 
     model_class = MultiLoRAModel
+    cost_metrics = {
+        "trainable_params": MetricInfo(None, "trainable parameters of the method's adapter(s)"),
+        "decode_forward_passes": MetricInfo(None, "decoding budget: sequences decoded side by side "
+                                            "per input × new tokens (K·b for LoRA-MCL, N otherwise)"),
+    }
 
     def objective(self, nll: torch.Tensor, step: int, model: MultiLoRAModel) -> torch.Tensor:
         return nll.mean()  # maximum likelihood
@@ -64,7 +71,7 @@ class LoRAMethod(Method):
     def objective_spec(self) -> dict:
         return {"loss": "mle"}
 
-    def resolve(self, task: Task) -> None:
+    def fill_defaults(self, task: Task) -> None:
         for key in ("steps", "batch_size", "lr", "target_modules"):
             if getattr(self.config, key) is None:
                 if key not in task.training_defaults:
@@ -91,7 +98,7 @@ class LoRAMethod(Method):
 
     def adapter_config(self) -> MultiLoRAConfig:
         c = self.config
-        return MultiLoRAConfig(num_hypotheses=self.num_hypotheses(), rank=c.rank, alpha=c.alpha,
+        return MultiLoRAConfig(num_hypotheses=self.num_hypotheses, rank=c.rank, alpha=c.alpha,
                                dropout=c.dropout, target_modules=target_patterns(c.target_modules))
 
     def train_settings(self) -> TrainSettings:
@@ -147,6 +154,16 @@ class LoRAMethod(Method):
     def decode_rows(self) -> int:
         """Sequences decoded side by side per input (the decoding budget's width)."""
         raise NotImplementedError
+
+    def footprint(self, skeleton) -> Footprint:
+        c = self.config
+        trained = self.train_spec() is not None  # decoders of a shared adapter train it too
+        params = self.model_class(skeleton, self.adapter_config()).num_trainable_parameters() \
+            if trained else 0
+        return Footprint(trainable_params=params, rows_per_input=self.num_hypotheses,
+                         micro_batch=c.batch_size // c.grad_accum_steps,
+                         gradient_checkpointing=c.gradient_checkpointing,
+                         decode_rows=c.decode_batch_size * self.decode_rows())
 
     def with_candidates(self, n: int) -> LoRAMethod | None:
         if not hasattr(self.config, "num_candidates"):

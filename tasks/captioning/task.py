@@ -19,14 +19,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from harness.task import (
-    Example,
-    PretrainedConfig,
-    PretrainedTask,
-    TrainingSet,
-    check_pretrained_config,
-    pad,
-)
+from harness.task import Example, TrainingSet, pad
+from tasks._pretrained import PretrainedConfig, PretrainedTask, check_pretrained_config
 from tasks.captioning.loaders import read_hub_captions
 from tasks.captioning.prompted import PromptedCaptionPairs, continuation, processed_prompts
 

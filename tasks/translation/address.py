@@ -29,8 +29,8 @@ you* → *Sie kennen Sie* does not); plural imperatives without "!" or with a su
 (*Kommt ihr?* resolves through *ihr*); *ihr* as a possessive ("her"/"their") beside a
 verb ending in *-t* can be read as the plural pronoun (*Ihr Hund bellt* at a sentence
 start is excluded by the capital rule, *weil ihr Hund bellt* is not). Its accuracy on 200
-hand-labelled Tatoeba references is measured by ``tests/test_address.py`` and stated in
-README.
+hand-labelled Tatoeba references is measured by ``tests/test_multiref_translation.py`` and
+stated in README.
 """
 
 from __future__ import annotations

@@ -31,14 +31,8 @@ from functools import cached_property
 import torch
 
 from harness.registry import register_task
-from harness.task import (
-    Example,
-    PretrainedConfig,
-    PretrainedTask,
-    TrainingSet,
-    check_pretrained_config,
-    pad,
-)
+from harness.task import Example, TrainingSet, pad
+from tasks._pretrained import PretrainedConfig, PretrainedTask, check_pretrained_config
 from tasks.translation import base as tb
 from tasks.translation.loaders import Columns, read_examples, read_hub, read_parallel
 
