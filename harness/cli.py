@@ -376,6 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_run(sub)
 
+    _add_readers(sub)
+    _add_scoring(sub)
+    _add_admin(sub)
+    return p
+
+
+def _add_readers(sub) -> None:
+    """Commands that read a finished run folder: table, compare, plot, report."""
     tb = sub.add_parser("table", help="print the leaderboard of a run directory")
     tb.add_argument("dir")
     tb.add_argument("--format", default="md", choices=["md", "csv", "latex", "html"])
@@ -403,6 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--limit", type=_positive, default=50, help="inputs shown per task (default 50)")
     rp.set_defaults(func=cmd_report)
 
+
+def _add_scoring(sub) -> None:
+    """The metric catalogue and scoring a predictions file without a model."""
     mt = sub.add_parser("metrics", help="list the registered metrics (or write their Markdown reference)")
     mt.add_argument("--markdown", action="store_true", help="print the reference table (docs/metrics.md)")
     mt.set_defaults(func=cmd_metrics)
@@ -423,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="add 95%% bootstrap intervals over inputs from N resamples (e.g. 1000)")
     sc.set_defaults(func=cmd_score)
 
+
+def _add_admin(sub) -> None:
+    """Planning and housekeeping: estimate, bases, cache."""
     es = sub.add_parser("estimate", help="memory a run's cells need (weights, adapters, optimizer, "
                         "activations, KV cache), from the configs alone")
     _add_spec_args(es)
@@ -449,7 +463,6 @@ def build_parser() -> argparse.ArgumentParser:
                                     "significance)")
     ca.add_argument("--yes", action="store_true", help="clear: confirm")
     ca.set_defaults(func=cmd_cache)
-    return p
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,55 +54,77 @@ def _type_name(tp: Any) -> str:
 def coerce(value: Any, tp: Any, where: str) -> Any:
     """Return ``value`` checked (and where lossless, converted) against annotation ``tp``."""
     origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
     if tp is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [a for a in args if a is not type(None)]
-        if len(options) == 1:  # Optional[X]: X's own, more precise, message
-            return coerce(value, options[0], where)
-        for arg in options:
-            try:
-                return coerce(value, arg, where)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+        return _coerce_union(value, tp, where)
     if origin is Literal:
-        if value not in args:
-            choices = ", ".join(repr(a) for a in args)
+        if value not in typing.get_args(tp):
+            choices = ", ".join(repr(a) for a in typing.get_args(tp))
             raise ConfigError(f"{where}: expected one of {choices}, got {value!r}")
         return value
-    if origin in (list, tuple):
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list ({_type_name(tp)}), got {value!r}")
-        item = args[0] if args else Any
-        return [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
+    if origin in (list, tuple, dict):
+        return _coerce_container(value, tp, where)
+    if tp in _SCALARS:
+        return _SCALARS[tp](value, where)
+    raise TypeError(f"{where}: unsupported annotation {tp!r} in a plugin config")
+
+
+def _coerce_union(value: Any, tp: Any, where: str) -> Any:
+    args = typing.get_args(tp)
+    if value is None and type(None) in args:
+        return None
+    options = [a for a in args if a is not type(None)]
+    if len(options) == 1:  # Optional[X]: X's own, more precise, message
+        return coerce(value, options[0], where)
+    for arg in options:
+        try:
+            return coerce(value, arg, where)
+        except ConfigError:
+            pass
+    raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+
+
+def _coerce_container(value: Any, tp: Any, where: str) -> Any:
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         kt, vt = args if args else (Any, Any)
         return {coerce(k, kt, where): coerce(v, vt, f"{where}.{k}") for k, v in value.items()}
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-            return float(value)
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    raise TypeError(f"{where}: unsupported annotation {tp!r} in a plugin config")
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}: expected a list ({_type_name(tp)}), got {value!r}")
+    item = args[0] if args else Any
+    return [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def _as_bool(value: Any, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}: expected true or false, got {value!r}")
+
+
+def _as_int(value: Any, where: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ConfigError(f"{where}: expected an integer, got {value!r}")
+
+
+def _as_float(value: Any, where: str) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+        return float(value)
+    raise ConfigError(f"{where}: expected a number, got {value!r}")
+
+
+def _as_str(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: expected a string, got {value!r}")
+
+
+_SCALARS = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str}
 
 
 def build(cls: type, values: dict[str, Any], where: str) -> Any:
@@ -356,25 +378,31 @@ def load_spec(path: str | Path | None) -> RunSpec:
     if "variants" in data:
         add_variants(spec, data["variants"], where)
     spec.origins = {key: f"{where}: {key}" for key in data}
-    if "seeds" in data:
-        spec.seeds = coerce(data["seeds"], list[int], f"{where}: seeds")
     if "per_task" in data:
-        per_task = data["per_task"]
-        if not isinstance(per_task, dict):
-            raise ConfigError(f"{where}: per_task must map task names to method overrides, "
-                              f"e.g. per_task: {{<task>: {{<method>: {{<parameter>: <value>}}}}}}")
-        spec.per_task = {str(t): _named_overrides(m or {}, f"per_task.{t}", where)
-                         for t, m in per_task.items()}
-    for key in ("best_of_n", "processes"):
-        if key in data:
-            setattr(spec, key, coerce(data[key], int, f"{where}: {key}"))
-    if data.get("accelerate_config") is not None:  # relative to the working folder, as on the command line
-        spec.accelerate_config = coerce(data["accelerate_config"], str, f"{where}: accelerate_config")
-    for key in ("output", "cache_dir", "device"):
-        if key in data:
-            setattr(spec, key, coerce(data[key], str, f"{where}: {key}"))
+        spec.per_task = _per_task(data["per_task"], where)
+    _read_settings(spec, data, where)
     spec.validate()
     return spec
+
+
+def _per_task(value: Any, where: str) -> dict[str, dict[str, dict[str, Any]]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: per_task must map task names to method overrides, "
+                          f"e.g. per_task: {{<task>: {{<method>: {{<parameter>: <value>}}}}}}")
+    return {str(t): _named_overrides(m or {}, f"per_task.{t}", where) for t, m in value.items()}
+
+
+# the run's own settings in a file, by their types (RunSpec.validate checks their values)
+_SETTINGS = {"seeds": list[int], "best_of_n": int, "processes": int, "output": str, "cache_dir": str,
+             "device": str}
+
+
+def _read_settings(spec: RunSpec, data: dict, where: str) -> None:
+    for key, tp in _SETTINGS.items():
+        if key in data:
+            setattr(spec, key, coerce(data[key], tp, f"{where}: {key}"))
+    if data.get("accelerate_config") is not None:  # relative to the working folder, as on the command line
+        spec.accelerate_config = coerce(data["accelerate_config"], str, f"{where}: accelerate_config")
 
 
 def add_variants(spec: RunSpec, value: Any, where: str) -> None:

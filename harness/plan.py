@@ -42,53 +42,67 @@ def resolve(spec: RunSpec, check_backbones: bool = True) -> list[Cell]:
     """Build every plugin config and the grid, so that bad input fails before any compute:
     an empty grid, unknown names and parameters, values out of range, and (``check_backbones``)
     settings a backbone cannot take, checked on its weightless skeleton."""
-    if not spec.tasks:
-        raise ConfigError("no task selected; pass --tasks (see `mclbench list`)")
-    if not spec.methods:
-        raise ConfigError("no method selected; pass --methods (see `mclbench list`)")
-    if not spec.seeds:
-        raise ConfigError("no seed selected; pass at least one, e.g. --seeds 0")
+    for what, selected, flag in (("task", spec.tasks, "pass --tasks (see `mclbench list`)"),
+                                 ("method", spec.methods, "pass --methods (see `mclbench list`)"),
+                                 ("seed", spec.seeds, "pass at least one, e.g. --seeds 0")):
+        if not selected:
+            raise ConfigError(f"no {what} selected; {flag}")
     for file in spec.task_files:  # registered here too: in every process that resolves the grid
         load_task_file(file)
     check_per_task(spec)
-    tasks = {}
-    for name, overrides in spec.tasks.items():
-        cls = get_task(name)
-        tasks[name] = cls(build(cls.Config, overrides, f"task {name!r}"))
     cells, skipped = [], []
-    for task in tasks.values():
+    for task in _tasks(spec):
         skeleton = None
         for mname in spec.methods:
-            cls = get_method(spec.method_of(mname))
-            fields = {f.name for f in dataclasses.fields(cls.Config)}
-            overrides = spec.method_overrides(task.name, mname, fields)
-            method = None
-            for seed in spec.seeds:
-                method = cls(build(cls.Config, overrides, f"method {mname!r} on {task.name!r}"))
-                method.name = mname  # the row's name: a variant's own
-                reason = method.not_applicable(task)
-                if reason:
-                    skipped.append(f"{mname} on {task.name}: {reason}")
-                    method = None
-                    break
-                try:
-                    method.fill_defaults(task)
-                except ValueError as exc:
-                    raise ConfigError(str(exc)) from None
-                cells.append(Cell(task, method, seed, index=len(cells)))
-            if check_backbones and method is not None:
+            made, reason = _method_cells(spec, task, mname, len(cells))
+            cells += made
+            if reason:
+                skipped.append(f"{mname} on {task.name}: {reason}")
+            elif check_backbones and made:
                 if skeleton is None:
                     skeleton = task.backbone_skeleton(spec.seeds[0]) or False
-                try:
-                    if skeleton is not False:
-                        method.check_backbone(skeleton)
-                except ValueError as exc:
-                    raise ConfigError(f"{exc} (task {task.name!r})") from None
+                if skeleton is not False:
+                    _check_backbone(made[-1].method, skeleton, task)
     if skipped and not cells:
         raise ConfigError(f"nothing to run: {'; '.join(skipped)}")
     for line in skipped:
         log.warning("skipped (not applicable) %s", line)
     return cells
+
+
+def _tasks(spec: RunSpec) -> list[Task]:
+    built = []
+    for name, overrides in spec.tasks.items():
+        cls = get_task(name)
+        built.append(cls(build(cls.Config, overrides, f"task {name!r}")))
+    return built
+
+
+def _method_cells(spec: RunSpec, task: Task, mname: str, first_index: int) -> tuple[list[Cell], str | None]:
+    """The cells of row ``mname`` on ``task``, one per seed, and why it does not apply (None: it does)."""
+    cls = get_method(spec.method_of(mname))
+    fields = {f.name for f in dataclasses.fields(cls.Config)}
+    overrides = spec.method_overrides(task.name, mname, fields)
+    cells = []
+    for seed in spec.seeds:
+        method = cls(build(cls.Config, overrides, f"method {mname!r} on {task.name!r}"))
+        method.name = mname  # the row's name: a variant's own
+        reason = method.not_applicable(task)
+        if reason:
+            return cells, reason
+        try:
+            method.fill_defaults(task)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        cells.append(Cell(task, method, seed, index=first_index + len(cells)))
+    return cells, None
+
+
+def _check_backbone(method: Method, skeleton, task: Task) -> None:
+    try:
+        method.check_backbone(skeleton)
+    except ValueError as exc:
+        raise ConfigError(f"{exc} (task {task.name!r})") from None
 
 
 def check_per_task(spec: RunSpec) -> None:

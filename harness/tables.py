@@ -181,16 +181,20 @@ def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
         text, best = _cells(summary, info, methods, columns, _half_widths(tdf), p_values(tests, name))
         render_block = {"md": _markdown, "latex": _latex, "html": _html}[fmt]
         blocks.append(render_block(name, methods, columns, text, best, info, seeds))
-    lines = footer_lines(meta, list(df["task"].unique())) if footer else []
-    if footer and not tests[tests["task"].isin(df["task"].unique())].empty:
+    shown = _footer(fmt, meta, df, tests) if footer else ""
+    return "\n\n".join(blocks) + ("\n\n" + shown if shown else "") + "\n"
+
+
+def _footer(fmt: str, meta: dict, df: pd.DataFrame, tests: pd.DataFrame) -> str:
+    """The provenance lines under the tables (and the dagger's legend where a test ran)."""
+    lines = footer_lines(meta, list(df["task"].unique()))
+    if not tests[tests["task"].isin(df["task"].unique())].empty:
         lines.insert(0, LEGEND)
     if fmt == "md":
-        footer = "\n".join(f"<sub>{line}</sub>" for line in lines)
-    elif fmt == "html":
-        footer = "\n".join(f'<p class="provenance">{html.escape(line)}</p>' for line in lines)
-    else:
-        footer = "\n".join("% " + line for line in lines)
-    return "\n\n".join(blocks) + ("\n\n" + footer if footer else "") + "\n"
+        return "\n".join(f"<sub>{line}</sub>" for line in lines)
+    if fmt == "html":
+        return "\n".join(f'<p class="provenance">{html.escape(line)}</p>' for line in lines)
+    return "\n".join("% " + line for line in lines)
 
 
 def summary_csv(df: pd.DataFrame, tests: pd.DataFrame) -> str:

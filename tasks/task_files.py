@@ -104,19 +104,40 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
     kind = raw.get("input", "text")
     if kind not in BASES:
         _fail(path, "input", f"expected one of {', '.join(BASES)}, got {kind!r}")
-    base, ours = BASES[kind]
     values: dict[str, Any] = {}
-    backbone = raw.get("backbone")
-    if backbone is not None:
-        if not isinstance(backbone, str) or not backbone:
-            _fail(path, "backbone", f"expected one of {', '.join(ours)}, a checkpoint folder or a hub id")
-        if backbone in ours:
-            base = backbone
-        else:
-            local = path.parent / backbone
-            values["backbone"] = str(local.resolve()) if local.exists() else backbone
+    base = _backbone(path, raw.get("backbone"), kind, values)
     data = _mapping(path, "data", raw.get("data"), DATA_KEYS[kind])
     fields = _mapping(path, "fields", raw.get("fields"), FIELD_KEYS[kind])
+    _data(path, kind, data, fields, values)
+    if "tokenize" in raw:
+        values["tokenize"] = _tokenize(path, kind, raw["tokenize"])
+    for key in ("prompt", "num_test", "num_train"):
+        if key in raw:
+            values[key] = raw[key]
+    values.update(_mapping(path, "generation", raw.get("generation"), GENERATION_KEYS))
+    metrics = raw.get("metrics")
+    if metrics is not None and not (isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
+        _fail(path, "metrics", f"expected a list of metric names, got {metrics!r}")
+    return name, base, values, metrics
+
+
+def _backbone(path: Path, backbone: Any, kind: str, values: dict[str, Any]) -> str:
+    """The task the file builds on: one of ours whose committed base ``backbone`` names, or
+    the input kind's default with ``values["backbone"]`` (a folder beside the file, or an id)."""
+    base, ours = BASES[kind]
+    if backbone is None:
+        return base
+    if not isinstance(backbone, str) or not backbone:
+        _fail(path, "backbone", f"expected one of {', '.join(ours)}, a checkpoint folder or a hub id")
+    if backbone in ours:
+        return backbone
+    local = path.parent / backbone
+    values["backbone"] = str(local.resolve()) if local.exists() else backbone
+    return base
+
+
+def _data(path: Path, kind: str, data: dict, fields: dict, values: dict[str, Any]) -> None:
+    """``data:`` and ``fields:`` as the base task's config fields, into ``values``."""
     hub = data.get("hf_dataset")
     if hub is not None:
         if "test" in data or "train" in data:
@@ -134,40 +155,39 @@ def task_defaults(path: Path, raw: dict) -> tuple[str, str, dict[str, Any], list
                 values[f"{key}_split"] = str(data[f"{key}_split"])
         values.update({f"{k}_field": str(v) for k, v in fields.items()})
     else:
-        if hub is None:
-            values["annotations"] = _existing(path, "data.test", data["test"])
-            if "media" not in data:
-                _fail(path, "data.media", "required: the folder of the files the captions name")
-            values["data_dir"] = _existing(path, "data.media", data["media"])
-        if "train" in data:
-            values["train_annotations"] = _existing(path, "data.train", data["train"])
-            media = data.get("train_media", data["media"])
-            values["train_data_dir"] = _existing(path, "data.train_media", media)
-        if "format" in data:
-            values["format"] = str(data["format"])
-        captions = fields.get("references")
-        if captions is not None:
-            values["caption_field"] = ",".join(captions) if isinstance(captions, list) else str(captions)
-        values.update({f"{k}_field": str(fields[k]) for k in ("media", "id") if k in fields})
-    if "tokenize" in raw:
-        if kind != "text":
-            _fail(path, "tokenize", "image and audio tasks score COCO metrics on PTB tokens; only text "
-                  "tasks take a tokenisation")
-        from harness.metrics.ngrams import (
-            TOKENIZERS,  # here, not at module level: no metric code in the task's key
-        )
+        _media_data(path, data, fields, hub is None, values)
 
-        if raw["tokenize"] not in TOKENIZERS:
-            _fail(path, "tokenize", f"expected one of {', '.join(TOKENIZERS)}, got {raw['tokenize']!r}")
-        values["tokenize"] = str(raw["tokenize"])
-    for key in ("prompt", "num_test", "num_train"):
-        if key in raw:
-            values[key] = raw[key]
-    values.update(_mapping(path, "generation", raw.get("generation"), GENERATION_KEYS))
-    metrics = raw.get("metrics")
-    if metrics is not None and not (isinstance(metrics, list) and all(isinstance(m, str) for m in metrics)):
-        _fail(path, "metrics", f"expected a list of metric names, got {metrics!r}")
-    return name, base, values, metrics
+
+def _media_data(path: Path, data: dict, fields: dict, from_files: bool, values: dict[str, Any]) -> None:
+    """An image or audio task's caption tables, media folders, format and fields."""
+    if from_files:
+        values["annotations"] = _existing(path, "data.test", data["test"])
+        if "media" not in data:
+            _fail(path, "data.media", "required: the folder of the files the captions name")
+        values["data_dir"] = _existing(path, "data.media", data["media"])
+    if "train" in data:
+        values["train_annotations"] = _existing(path, "data.train", data["train"])
+        media = data.get("train_media", data["media"])
+        values["train_data_dir"] = _existing(path, "data.train_media", media)
+    if "format" in data:
+        values["format"] = str(data["format"])
+    captions = fields.get("references")
+    if captions is not None:
+        values["caption_field"] = ",".join(captions) if isinstance(captions, list) else str(captions)
+    values.update({f"{k}_field": str(fields[k]) for k in ("media", "id") if k in fields})
+
+
+def _tokenize(path: Path, kind: str, value: Any) -> str:
+    if kind != "text":
+        _fail(path, "tokenize", "image and audio tasks score COCO metrics on PTB tokens; only text "
+              "tasks take a tokenisation")
+    from harness.metrics.ngrams import (
+        TOKENIZERS,  # here, not at module level: no metric code in the task's key
+    )
+
+    if value not in TOKENIZERS:
+        _fail(path, "tokenize", f"expected one of {', '.join(TOKENIZERS)}, got {value!r}")
+    return str(value)
 
 
 _LOADED: dict[tuple[Path, str], type] = {}  # a file (and content) read once: registered once

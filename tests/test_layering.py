@@ -8,6 +8,8 @@ module level and inside functions).
   the runner or its stages;
 - the engine's modules import each other without a cycle;
 - the runner, the plan, the stages and the cache print nothing (progress goes to a callback);
+- no function of ``harness``, ``methods`` or ``tasks`` is longer than 60 lines (their
+  complexity is ruff's C901, at most 12);
 - the engine does not duck-type the LoRA family: no ``hasattr``/``getattr`` in ``harness`` of
   a name that only LoRA methods or their configs have (it asks ``Method``'s hooks instead, e.g.
   ``Method.footprint``).
@@ -110,6 +112,28 @@ def test_the_runner_and_its_stages_print_nothing():
         calls = [n.lineno for n in ast.walk(ast.parse(path.read_text()))
                  if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "print"]
         assert calls == [], f"{path}: print() at lines {calls}"
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(root: Path) -> list[str]:
+    found = []
+    for package in ("harness", "methods", "tasks"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > MAX_FUNCTION_LINES:
+                        found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}: {lines} lines")
+    return found
+
+
+def test_no_function_is_longer_than_a_screen(tmp_path):
+    assert long_functions(ROOT) == []
+    (tmp_path / "harness").mkdir()
+    (tmp_path / "harness" / "long.py").write_text("def f():\n" + "    x = 1\n" * MAX_FUNCTION_LINES)
+    assert long_functions(tmp_path) == ["harness/long.py:1 f: 61 lines"]
 
 
 def lora_only_names() -> set[str]:

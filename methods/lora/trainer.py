@@ -93,68 +93,95 @@ def train_adapters(
     processes follow the one-process run up to float rounding; loss and winner counts
     are reduced over processes, and only the main process writes checkpoints.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    ckpt = work_dir / CHECKPOINT
-    history, start = _resume(ckpt, model, opt)
-    if start:
-        _LOG.info(f"{desc}: resuming from the checkpoint at step {start} of {settings.steps} ({ckpt})")
-    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
-    if settings.batch_size % (world * settings.grad_accum_steps):
-        raise ValueError(f"batch_size {settings.batch_size} must be a multiple of {world} processes × "
-                         f"{settings.grad_accum_steps} gradient-accumulation steps")
-    forward = model
-    if accelerator is not None:
-        forward, opt = accelerator.prepare(model, opt)
-    device = next(model.parameters()).device
-
+    run = _Run.start_from(model, settings, work_dir, desc, accelerator)
     k = model.num_hypotheses
     wins = torch.zeros(k, dtype=torch.long)
     loss_sum, loss_n = 0.0, 0
-    evaluate = validation is not None and settings.eval_every > 0 and rank == 0
-    if evaluate and start == 0:
-        _validate(model, validation, settings.batch_size, history, 0)
+    evaluate = validation is not None and settings.eval_every > 0 and run.rank == 0
+    if evaluate and run.start == 0:
+        _validate(model, validation, settings.batch_size, run.history, 0)
     model.train()
-    bar = progress(total=settings.steps, initial=start, desc=desc, unit="step",
-                   **({"disable": True} if rank else {}))  # one bar, the main process's
-    for step in range(start, settings.steps):
-        torch.manual_seed(seed * 100_003 + step)  # dropout etc.: a function of the step
-        lr = lr_at(step, settings)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        indices = batch_indices(step, settings.batch_size, len(data), seed)[rank::world]
-        opt.zero_grad(set_to_none=True)
-        step_loss, won = _accumulate(forward, data, indices, objective, step, settings, accelerator,
-                                     device, k, desc, work_dir)
-        if settings.grad_clip:
-            clip = torch.nn.utils.clip_grad_norm_ if accelerator is None else accelerator.clip_grad_norm_
-            clip(params, settings.grad_clip)
-        opt.step()
-
-        loss = step_loss
-        if accelerator is not None:
-            won = accelerator.reduce(won, "sum")
-            loss = accelerator.reduce(loss, "mean")
+    bar = progress(total=settings.steps, initial=run.start, desc=desc, unit="step",
+                   **({"disable": True} if run.rank else {}))  # one bar, the main process's
+    for step in range(run.start, settings.steps):
+        loss, won, lr = _optimizer_step(run, data, step, seed, settings, objective, accelerator, k, desc,
+                                        work_dir)
         wins += won.cpu()
         loss_sum, loss_n = loss_sum + loss.item(), loss_n + 1
         done = step + 1
         if done % settings.log_every == 0 or done == settings.steps:
-            history["step"].append(done)
-            history["loss"].append(loss_sum / loss_n)
-            history["lr"].append(lr)
-            history["winner_counts"].append(wins.tolist())
+            for key, value in (("step", done), ("loss", loss_sum / loss_n), ("lr", lr),
+                               ("winner_counts", wins.tolist())):
+                run.history[key].append(value)
             bar.set_postfix(loss=f"{loss_sum / loss_n:.4f}")
             wins.zero_()
             loss_sum, loss_n = 0.0, 0
         if evaluate and (done % settings.eval_every == 0 or done == settings.steps):
-            _validate(model, validation, settings.batch_size, history, done)
-            bar.set_postfix(val_nll=f"{history['val_nll'][-1]:.4f}")
-        if done % settings.checkpoint_every == 0 and done < settings.steps and rank == 0:
-            _save_checkpoint(ckpt, model, opt, history, done)
+            _validate(model, validation, settings.batch_size, run.history, done)
+            bar.set_postfix(val_nll=f"{run.history['val_nll'][-1]:.4f}")
+        if done % settings.checkpoint_every == 0 and done < settings.steps and run.rank == 0:
+            _save_checkpoint(run.checkpoint, model, run.opt, run.history, done)
         bar.update(1)
     bar.close()
     model.eval()
-    return history
+    return run.history
+
+
+@dataclass
+class _Run:
+    """One training run's optimiser and where it stands: resumed from its checkpoint, or fresh."""
+
+    params: list[torch.nn.Parameter]
+    opt: torch.optim.Optimizer
+    forward: torch.nn.Module  # the model, or what ``accelerator.prepare`` wrapped it in
+    device: torch.device
+    checkpoint: Path
+    history: dict[str, list]
+    start: int  # the next step
+    rank: int
+    world: int
+
+    @classmethod
+    def start_from(cls, model, settings: TrainSettings, work_dir: Path, desc: str, accelerator) -> _Run:
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+        ckpt = work_dir / CHECKPOINT
+        history, start = _resume(ckpt, model, opt)
+        if start:
+            _LOG.info(f"{desc}: resuming from the checkpoint at step {start} of {settings.steps} ({ckpt})")
+        rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+        if settings.batch_size % (world * settings.grad_accum_steps):
+            raise ValueError(f"batch_size {settings.batch_size} must be a multiple of {world} processes × "
+                             f"{settings.grad_accum_steps} gradient-accumulation steps")
+        forward = model
+        if accelerator is not None:
+            forward, opt = accelerator.prepare(model, opt)
+        device = next(model.parameters()).device
+        return cls(params, opt, forward, device, ckpt, history, start, rank, world)
+
+
+def _optimizer_step(run: _Run, data: TrainingSet, step: int, seed: int, settings: TrainSettings,
+                    objective, accelerator, k: int, desc: str,
+                    work_dir: Path) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One step: the step's learning rate and batch (pure functions of the step), backward in
+    micro-batches, clipping, the AdamW update; returns the loss and the winner counts (reduced
+    over processes) and the learning rate."""
+    torch.manual_seed(seed * 100_003 + step)  # dropout etc.: a function of the step
+    lr = lr_at(step, settings)
+    for group in run.opt.param_groups:
+        group["lr"] = lr
+    indices = batch_indices(step, settings.batch_size, len(data), seed)[run.rank::run.world]
+    run.opt.zero_grad(set_to_none=True)
+    loss, won = _accumulate(run.forward, data, indices, objective, step, settings, accelerator,
+                            run.device, k, desc, work_dir)
+    if settings.grad_clip:
+        clip = torch.nn.utils.clip_grad_norm_ if accelerator is None else accelerator.clip_grad_norm_
+        clip(run.params, settings.grad_clip)
+    run.opt.step()
+    if accelerator is not None:
+        won = accelerator.reduce(won, "sum")
+        loss = accelerator.reduce(loss, "mean")
+    return loss, won, lr
 
 
 def _resume(ckpt: Path, model, opt) -> tuple[dict[str, list], int]:
