@@ -17,6 +17,7 @@ in one line instead of dropping the first one's rows.
 
 from __future__ import annotations
 
+import csv
 import fcntl
 import hashlib
 import json
@@ -75,8 +76,10 @@ def _legacy(output: Path) -> dict[str, str] | None:
             and (output / "scores.csv").is_file()):
         return None
     found = [output / name for name in TOP_FILES]
+    with open(output / "scores.csv", newline="") as f:  # its tasks' folders only: another run
+        tasks = {row.get("task") for row in csv.DictReader(f)}  # published inside it is not its
     for task in output.iterdir():
-        if task.is_dir() and task.name != "cells":
+        if task.is_dir() and task.name in tasks:
             found += [task / name for name in TASK_FILES]
             found += [p for p in (task / "plots").glob("*") if p.suffix in PLOT_SUFFIXES]
     found += [p for p in output.glob("cells/*/*/seed*/*") if p.name in CELL_FILES]

@@ -220,3 +220,19 @@ def test_cache_clear_reports_only_what_it_freed(tmp_path, monkeypatch, capsys):
     captured = capsys.readouterr()
     assert "freed 0 B" in captured.out
     assert "1 cache entries could not be removed" in captured.err and entry.is_dir()
+
+
+def test_a_folder_from_before_the_manifest_adopts_only_its_own_tasks(tmp_path):
+    """A run folder written before the manifest existed is adopted by its shape: its top files
+    and the folders of the tasks in its scores.csv, never another run published inside it."""
+    from harness.manifest import _legacy
+
+    (tmp_path / "run.json").write_text(json.dumps({"command": "mclbench run"}))
+    (tmp_path / "scores.csv").write_text("task,method,seed,metric,value\nmarkov,lora_mcl,0,unique,1\n")
+    for folder in ("markov", "study"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "leaderboard.md").write_text("| table |\n")
+    (tmp_path / "study" / "run.json").write_text(json.dumps({"command": "mclbench run"}))
+    adopted = _legacy(tmp_path)
+    assert "markov/leaderboard.md" in adopted and "scores.csv" in adopted
+    assert not any(rel.startswith("study/") for rel in adopted)
