@@ -38,12 +38,20 @@ def workloads(task_name: str, k: int, batch: int):
     """``{"train": step(), "decode": step()}`` on the task's committed base, and the model."""
     import harness.registry as registry
     from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
-    from methods.lora_mcl import wta_loss
 
     task_cls = registry.get_task(task_name)
     task = task_cls(task_cls.Config())
     model = MultiLoRAModel(task.load_backbone(task.source),
                            MultiLoRAConfig(k, 8, 16.0, 0.0, DECODER_TARGETS[task_name]))
+    return model, lora_steps(model, task, batch)
+
+
+def lora_steps(model, task, batch: int):
+    """``{"train": step(), "decode": step()}`` of a LoRA-MCL ``model`` on ``task``: one WTA
+    training step on the first ``batch`` training pairs (sequence NLL, backward, AdamW), and
+    greedy decoding of its K candidates for the first ``batch`` test inputs."""
+    from methods.lora_mcl import wta_loss
+
     torch.manual_seed(0)
     for n, p in model.named_parameters():  # B = 0 at init would make every hypothesis the base
         if "lora_B" in n:
@@ -66,7 +74,7 @@ def workloads(task_name: str, k: int, batch: int):
         model.eval()
         return model.generate_hypotheses(dict(prompt), do_sample=False, **task.generation_kwargs())
 
-    return model, {"train": train, "decode": decode}
+    return {"train": train, "decode": decode}
 
 
 def time_paths(model, step, repeats: int) -> dict[str, list[float]]:

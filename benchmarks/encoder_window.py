@@ -34,6 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from encoder_once import lora_steps  # noqa: E402  (the script's own folder is on the path)
+
 TARGETS = ["model.decoder.*.q_proj", "model.decoder.*.k_proj", "model.decoder.*.v_proj",
            "model.decoder.*.out_proj", "model.decoder.*.fc1", "model.decoder.*.fc2"]
 WARMUP = 2
@@ -43,7 +45,6 @@ WINDOWS = {"2s": 2.0, "30s": 0.0}  # encoder_seconds: 0 keeps the whole window
 def workloads(base: str, seconds: float, k: int, batch: int):
     """``{"train": step(), "decode": step()}`` and the base's validation NLL for one window."""
     from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
-    from methods.lora_mcl import wta_loss
     from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
 
     task = AudioCaptioningTask(AudioCaptioningConfig(backbone=base, encoder_memo=True,
@@ -53,28 +54,7 @@ def workloads(base: str, seconds: float, k: int, batch: int):
     model.eval()
     with torch.no_grad():  # B = 0: every hypothesis is the base
         base_nll = float(model.sequence_nll(dict(validation.batch(torch.arange(len(validation))))).mean())
-    torch.manual_seed(0)
-    for n, p in model.named_parameters():  # B = 0 at init would make every hypothesis the base
-        if "lora_B" in n:
-            p.data.normal_(0, 0.01)
-    train_batch = task.training_set().batch(torch.arange(batch))
-    prompt = task.prompt_batch(task.test_examples()[:batch])
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-
-    def train():
-        model.train()
-        torch.manual_seed(0)
-        loss = wta_loss(model.sequence_nll(dict(train_batch)))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    @torch.no_grad()
-    def decode():
-        model.eval()
-        return model.generate_hypotheses(dict(prompt), do_sample=False, **task.generation_kwargs())
-
-    return {"train": train, "decode": decode}, base_nll
+    return lora_steps(model, task, batch), base_nll
 
 
 def main() -> None:
