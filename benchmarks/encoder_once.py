@@ -37,11 +37,12 @@ DECODER_TARGETS = {"image_captioning": ["decoder.transformer.*"], "audio_caption
 def workloads(task_name: str, k: int, batch: int):
     """``{"train": step(), "decode": step()}`` on the task's committed base, and the model."""
     import harness.registry as registry
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
 
     task_cls = registry.get_task(task_name)
     task = task_cls(task_cls.Config())
-    model = MultiLoRAModel(task.load_backbone(task.source),
+    model = FastMultiLoRAModel(task.load_backbone(task.source),
                            MultiLoRAConfig(k, 8, 16.0, 0.0, DECODER_TARGETS[task_name]))
     return model, lora_steps(model, task, batch)
 

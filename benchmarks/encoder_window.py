@@ -44,12 +44,13 @@ WINDOWS = {"2s": 2.0, "30s": 0.0}  # encoder_seconds: 0 keeps the whole window
 
 def workloads(base: str, seconds: float, k: int, batch: int):
     """``{"train": step(), "decode": step()}`` and the base's validation NLL for one window."""
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
     from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
 
     task = AudioCaptioningTask(AudioCaptioningConfig(backbone=base, encoder_memo=True,
                                                      encoder_seconds=seconds, num_validation=25))
-    model = MultiLoRAModel(task.load_backbone(task.source), MultiLoRAConfig(k, 8, 16.0, 0.0, TARGETS))
+    model = FastMultiLoRAModel(task.load_backbone(task.source), MultiLoRAConfig(k, 8, 16.0, 0.0, TARGETS))
     validation = task.validation_set()
     model.eval()
     with torch.no_grad():  # B = 0: every hypothesis is the base

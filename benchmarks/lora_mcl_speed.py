@@ -84,7 +84,8 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
     """A zero-argument callable doing one unit of work, built once."""
     import torch
 
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
     from methods.lora_mcl import wta_loss
 
     g = torch.Generator().manual_seed(1)
@@ -109,7 +110,7 @@ def make_step(variant: str, k: int, batch: int, seq: int, rank: int, device: str
         return step
 
     if variant in ("train_ours", "decode_ours"):
-        model = MultiLoRAModel(base, MultiLoRAConfig(k, rank, 2.0 * rank, 0.0, TARGETS)).to(device)
+        model = FastMultiLoRAModel(base, MultiLoRAConfig(k, rank, 2.0 * rank, 0.0, TARGETS)).to(device)
         if variant == "decode_ours":
             model.eval()
             return lambda: model.generate_hypotheses({"input_ids": prompt}, **gen)

@@ -4,7 +4,7 @@ On real rows of ``tatoeba_en_de`` (the ALMA prompt, every target a German refere
 hypotheses, batch B:
 
   train step (forward + backward + AdamW step)
-    ours        MultiLoRAModel, K hypotheses of rank r in one forward of K·B rows, the NLL
+    ours        FastMultiLoRAModel, K hypotheses of rank r in one forward of K·B rows, the NLL
                 through the head at the target positions only (head_nll), relaxed WTA
     ours_bf16   the same under bf16 autocast (adapters and optimizer state in fp32)
     floor       the bare model on the same K·B rows: forward, logits at the target positions
@@ -84,7 +84,8 @@ def make_step(args):
     import torch
     import torch.nn.functional as F
 
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
     from methods.lora_mcl import relaxed_wta_loss
 
     base, train, prompt = rows(args)
@@ -97,7 +98,7 @@ def make_step(args):
     work = args.variant.split("_", 1)[1]
 
     if args.variant.startswith("train_ours"):
-        model = MultiLoRAModel(base, MultiLoRAConfig(k, args.rank, 2.0 * args.rank, 0.0, TARGETS))
+        model = FastMultiLoRAModel(base, MultiLoRAConfig(k, args.rank, 2.0 * args.rank, 0.0, TARGETS))
         model.train()
         params = [p for p in model.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=1e-4)
@@ -125,7 +126,7 @@ def make_step(args):
         return step
 
     if args.variant == "decode_ours":
-        model = MultiLoRAModel(base, MultiLoRAConfig(k, args.rank, 2.0 * args.rank, 0.0, TARGETS)).eval()
+        model = FastMultiLoRAModel(base, MultiLoRAConfig(k, args.rank, 2.0 * args.rank, 0.0, TARGETS)).eval()
         for n, p in model.named_parameters():  # B = 0 would decode the base K times
             if "lora_B" in n:
                 p.data.normal_(0, 0.01)
@@ -135,7 +136,7 @@ def make_step(args):
         return lambda: base.generate(**big_prompt, **gen)
 
     if args.variant == "nll_bf16":
-        model = MultiLoRAModel(base, MultiLoRAConfig(k, args.rank, 2.0 * args.rank, 0.0, TARGETS)).eval()
+        model = FastMultiLoRAModel(base, MultiLoRAConfig(k, args.rank, 2.0 * args.rank, 0.0, TARGETS)).eval()
 
         def step():
             with torch.no_grad():

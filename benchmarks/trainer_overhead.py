@@ -29,15 +29,16 @@ from pathlib import Path
 
 import torch
 
-from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+from methods.lora.fast import FastMultiLoRAModel
+from methods.lora.model import MultiLoRAConfig
 from methods.lora.trainer import TrainSettings, batch_indices, lr_at, train_adapters
 from methods.lora_mcl import mcl_loss
 from tasks.markov import MarkovConfig, MarkovTask
 
 
-def fresh_model(task: MarkovTask) -> MultiLoRAModel:
+def fresh_model(task: MarkovTask) -> FastMultiLoRAModel:
     torch.manual_seed(0)
-    return MultiLoRAModel(task.build_backbone(0), MultiLoRAConfig(
+    return FastMultiLoRAModel(task.build_backbone(0), MultiLoRAConfig(
         num_hypotheses=2, rank=4, alpha=8.0, target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]))
 
 

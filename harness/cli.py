@@ -204,10 +204,11 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def cmd_report(args) -> int:
-    from harness.report import write
+def cmd_view(args) -> int:
+    from harness.view import write
 
-    print(write(args.dir, args.limit))
+    page = write(args.dir)
+    print(f"{page} ({page.stat().st_size / 1e6:.1f} MB): open it in a browser (works offline, from file://)")
     return 0
 
 
@@ -406,10 +407,10 @@ def _add_readers(sub) -> None:
     pl.add_argument("dir", help="the --output directory of a finished `mclbench run`")
     pl.set_defaults(func=cmd_plot)
 
-    rp = sub.add_parser("report", help="write DIR/report.html: tables, figures and candidates")
-    rp.add_argument("dir", help="the --output directory of a finished `mclbench run`")
-    rp.add_argument("--limit", type=_positive, default=50, help="inputs shown per task (default 50)")
-    rp.set_defaults(func=cmd_report)
+    vw = sub.add_parser("view", aliases=["report"], help="write DIR/report.html, the run's explorer: "
+                        "leaderboards, figures, every input's candidates, two methods compared")
+    vw.add_argument("dir", help="the --output directory of a finished `mclbench run`")
+    vw.set_defaults(func=cmd_view)
 
 
 def _add_scoring(sub) -> None:

@@ -27,7 +27,7 @@ from harness.manifest import Publisher
 from harness.method import Method
 from harness.plan import Cell
 from harness.runner import CellRecord, RunResult
-from harness.score_stages import curve_metric, reported_metrics
+from harness.score_stages import INPUTS, curve_metric, reported_metrics
 from harness.score_stages import notes as metric_notes
 from harness.task import Task
 
@@ -70,8 +70,8 @@ def write(result: RunResult, command: str, plots: bool = True, overwrite: bool =
                 pub.write(path.relative_to(staging).as_posix(), path.read_bytes())
     else:  # nothing the figures read changed: they stay as published
         pub.files.update({rel: d for rel, d in old_plots.items() if rel not in damaged})
-    if "report.html" in pub.before:  # `mclbench report` made one: it follows the tables
-        from harness.report import render
+    if "report.html" in pub.before:  # `mclbench view` made one: it follows the tables
+        from harness.view import render
 
         pub.write("report.html", render(output, published=False))
     pruned = pub.close()
@@ -99,6 +99,8 @@ def _cell_dir(cell: Cell) -> str:
 def export_cell(pub: Publisher, record: CellRecord) -> None:
     """Copy the small per-cell artifacts next to the tables (for plots and browsing)."""
     sources = [record.decode_dir / "candidates.jsonl", record.score_dir / "details.json"]
+    if (record.score_dir / INPUTS).exists():
+        sources.append(record.score_dir / INPUTS)
     if (record.decode_dir / "train_log.json").exists():
         sources.append(record.decode_dir / "train_log.json")
     if record.curve_dir is not None:

@@ -102,6 +102,27 @@ def score_to(directory: Path, task: Task, examples: list[Example], candidates: l
     values.update(measured.cost)
     write_json_atomic(directory / "scores.json", values)
     write_json_atomic(directory / "details.json", details)
+    write_json_atomic(directory / INPUTS, input_records(task, examples, candidates))
+
+
+INPUTS = "inputs.json"  # what the explorer (harness.view) shows beside each input's candidates
+
+
+def input_records(task: Task, examples: list[Example], candidates: list[list[str]]) -> list[dict]:
+    """Per input: its id, its source where it is text (or token ids), and the mode labels the
+    mode metrics read (``reference_modes``; ``candidate_modes`` where the task labels them)."""
+    labels = task.mode_labels(examples, candidates) or (None, None)
+    out = []
+    for i, ex in enumerate(examples):
+        source = ex.source
+        if isinstance(source, (list, tuple)) or hasattr(source, "tolist"):
+            source = " ".join(str(t) for t in (source.tolist() if hasattr(source, "tolist") else source))
+        record = {"id": ex.id, "source": source if isinstance(source, str) else None}
+        for name, rows in zip(("reference_modes", "candidate_modes"), labels, strict=True):
+            if rows is not None:
+                record[name] = list(rows[i])
+        out.append(record)
+    return out
 
 
 def curve_metric(task: Task) -> str | None:

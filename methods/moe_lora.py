@@ -21,6 +21,7 @@ from torch import nn
 
 from harness.registry import register_method
 from methods.lora.base import LoRAMethod, LoRATrainConfig, target_patterns
+from methods.lora.fast import EncodeOnce, HeadOnlyNLL
 from methods.lora.model import AdaptedModel, MultiLoRAConfig, stacked_lora_factors
 from methods.lora.sampling import sample_per_input
 
@@ -79,7 +80,7 @@ class MoELoRALinear(nn.Module):
         return self.base(x) + F.linear(h, self.lora_B)
 
 
-class MoELoRAModel(AdaptedModel):
+class MoELoRAModel(EncodeOnce, HeadOnlyNLL, AdaptedModel):
     """A frozen model whose target layers carry E routed LoRA experts (one hypothesis)."""
 
     config_class = MoELoRAConfig

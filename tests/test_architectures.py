@@ -12,7 +12,8 @@ import pytest
 import torch
 import transformers as T
 
-from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+from methods.lora.fast import FastMultiLoRAModel
+from methods.lora.model import MultiLoRAConfig
 
 V = 13  # vocabulary: 0 pad, 1 bos/start, 2 eos
 
@@ -86,7 +87,7 @@ def build(name, k=3, rank=2):
     factory, targets = ARCHS[name]
     torch.manual_seed(0)
     base = factory().eval()
-    model = MultiLoRAModel(copy.deepcopy(base), MultiLoRAConfig(k, rank, 4.0, 0.0, targets))
+    model = FastMultiLoRAModel(copy.deepcopy(base), MultiLoRAConfig(k, rank, 4.0, 0.0, targets))
     torch.manual_seed(1)
     for n, p in model.named_parameters():
         if "lora_B" in n:  # B = 0 at init: give each hypothesis a distinct non-zero update

@@ -88,11 +88,12 @@ def test_beam_search_on_the_whisper_base_returns_distinct_beams():
     """Whisper's own generate turns num_return_sequences into copies of the input; the
     methods must get N different beams."""
     from methods.lora.base import LoRAMethod
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
     from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
 
     task = AudioCaptioningTask(AudioCaptioningConfig(num_test=4))
-    model = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(num_hypotheses=1, rank=2,
+    model = FastMultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(num_hypotheses=1, rank=2,
                                                                            target_modules="all-linear"))
     prompt = task.prompt_batch(task.test_examples())
     cands = LoRAMethod.generate_n(model, task, prompt, 3, num_beams=3, do_sample=False)
@@ -135,19 +136,20 @@ def test_encoder_seconds_keeps_the_first_frames_and_enters_the_backbone_key():
 
 
 def test_lora_mcl_trains_the_same_with_the_memoised_encoder_and_refuses_an_adapted_encoder():
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
 
     task = _memo_task()
     cfg = MultiLoRAConfig(num_hypotheses=2, rank=2,
                           target_modules=["model.decoder.*.q_proj", "model.decoder.*.fc1"])
     torch.manual_seed(0)
-    memo = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), cfg)
+    memo = FastMultiLoRAModel(task.load_backbone(ab.BASE_DIR), cfg)
     torch.manual_seed(0)
-    plain = MultiLoRAModel(task.pretrained(ab.BASE_DIR), cfg)
+    plain = FastMultiLoRAModel(task.pretrained(ab.BASE_DIR), cfg)
     batch = task.training_set().batch(torch.arange(6))
     memo.eval(), plain.eval()  # the adapters' dropout
     torch.testing.assert_close(memo.sequence_nll(batch), plain.sequence_nll(batch), rtol=1e-5, atol=1e-5)
-    adapted = MultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(
+    adapted = FastMultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(
         num_hypotheses=2, rank=2, target_modules="all-linear"))
     with pytest.raises(ValueError, match="adapter was put into the audio encoder.*encoder_memo"):
         adapted.sequence_nll(batch)

@@ -76,7 +76,8 @@ CASES = [
      ["score", "--predictions", "p.jsonl"], "p.jsonl:1: not UTF-8 (byte 29 of the file)"),
     ("score --bootstrap 0", {}, ["score", "--predictions", "p.jsonl", "--bootstrap", "0"],
      "argument --bootstrap: must be >= 1, got 0"),
-    ("report --limit 0", {}, ["report", "out", "--limit", "0"], "argument --limit: must be >= 1"),
+    ("view a folder that is no run", {"notes/a.txt": "mine"}, ["view", "notes"],
+     "notes/scores.csv not found: pass the --output directory"),
     ("table --metrics typo", {}, ["table", "out", "--metrics", "markov_tvv"], "has no metric 'markov_tvv'"),
     ("cache clear without --yes", {}, ["cache", "clear", "--cache-dir", "cache"], "add --yes to confirm"),
     # names that become paths and LaTeX cells

@@ -10,7 +10,8 @@ import transformers as T
 
 from harness.config import RunSpec
 from harness.devices import DeviceError, device_key, in_batches, resolve_device
-from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+from methods.lora.fast import FastMultiLoRAModel
+from methods.lora.model import MultiLoRAConfig
 from methods.lora.trainer import TrainSettings, train_adapters
 from methods.lora_mcl import wta_loss
 from tasks._pretrained import PretrainedConfig, check_quantization
@@ -79,7 +80,7 @@ def test_quantisation_error_through_the_cli(capsys):
 
 
 def test_bf16_base_trains_fp32_adapters():
-    model = MultiLoRAModel(tiny_llama(torch.bfloat16), MultiLoRAConfig(3, 2, 4.0, 0.0, "all-linear"))
+    model = FastMultiLoRAModel(tiny_llama(torch.bfloat16), MultiLoRAConfig(3, 2, 4.0, 0.0, "all-linear"))
     adapters = [p for n, p in model.named_parameters() if "lora_" in n]
     assert all(p.dtype == torch.float32 for p in adapters)
     ids = torch.randint(3, 32, (4, 6), generator=torch.Generator().manual_seed(0))
@@ -100,7 +101,7 @@ def test_a_bf16_base_takes_fp32_features(name):
 
     factory, patterns = ARCHS[name]
     torch.manual_seed(0)
-    model = MultiLoRAModel(factory().to(torch.bfloat16), MultiLoRAConfig(3, 2, 4.0, 0.0, patterns))
+    model = FastMultiLoRAModel(factory().to(torch.bfloat16), MultiLoRAConfig(3, 2, 4.0, 0.0, patterns))
     batch = forward_inputs(name, model)
     assert torch.isfinite(model.forward_hypotheses(**batch).float()).all()
     batch.pop("decoder_input_ids", None)
@@ -134,7 +135,7 @@ def test_a_layer_whose_output_is_a_custom_function_view_trains():
             swapped = _QuantisedLikeLinear(module.in_features, module.out_features, module.bias is not None)
             swapped.load_state_dict(module.state_dict())
             base.set_submodule(name, swapped)
-    model = MultiLoRAModel(base, MultiLoRAConfig(3, 2, 4.0, 0.0, "all-linear"))
+    model = FastMultiLoRAModel(base, MultiLoRAConfig(3, 2, 4.0, 0.0, "all-linear"))
     ids = torch.randint(3, 32, (4, 6), generator=torch.Generator().manual_seed(0))
     wta_loss(model.sequence_nll({"input_ids": ids, "labels": ids})).backward()
     assert all(p.grad is not None for n, p in model.named_parameters() if "lora_A" in n)
@@ -160,7 +161,7 @@ def test_gradient_checkpointing_changes_memory_not_numbers(tmp_path):
         if checkpointing:
             base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         torch.manual_seed(0)
-        model = MultiLoRAModel(base, MultiLoRAConfig(2, 2, 4.0, 0.0, ["q_proj", "v_proj"]))
+        model = FastMultiLoRAModel(base, MultiLoRAConfig(2, 2, 4.0, 0.0, ["q_proj", "v_proj"]))
         history = train_adapters(model, _Pairs(ids), settings, lambda nll, step: wta_loss(nll), 0,
                                  tmp_path / str(checkpointing))
         trained.append((history["loss"], model.adapter_state_dict()))
@@ -208,7 +209,8 @@ def test_lora_decode_moves_prompts_to_the_model_device_and_backs_off(monkeypatch
 
     method_cls = get_method("lora_mcl")
     method = method_cls(method_cls.Config(num_hypotheses=2, decode_batch_size=4))
-    model = MultiLoRAModel(copy.deepcopy(tiny_llama()), MultiLoRAConfig(2, 2, 4.0, 0.0, ["q_proj"])).eval()
+    cfg = MultiLoRAConfig(2, 2, 4.0, 0.0, ["q_proj"])
+    model = FastMultiLoRAModel(copy.deepcopy(tiny_llama()), cfg).eval()
 
     class Task:
         def prompt_batch(self, chunk):

@@ -34,7 +34,8 @@ def measured(alma, dtype: torch.dtype) -> dict[str, int]:
     the weights as loaded; the adapters' weights, gradients and AdamW moments after a step;
     every tensor autograd saves for the backward (the activations and the head's logits: the
     training peak above the weights); the KV cache of DECODE_BATCH·K rows of SEQ tokens."""
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
     from methods.lora_mcl import wta_loss
 
     base = T.LlamaForCausalLM.from_pretrained(alma, dtype=dtype)
@@ -43,7 +44,7 @@ def measured(alma, dtype: torch.dtype) -> dict[str, int]:
     with torch.no_grad():  # the bare model's cache (the adapters add none)
         cache = base(input_ids=torch.randint(5, 300, (DECODE_BATCH * K, SEQ)), use_cache=True).past_key_values
     kv = sum(t.numel() * t.element_size() for layer in cache.layers for t in (layer.keys, layer.values))
-    model = MultiLoRAModel(base, MultiLoRAConfig(K, RANK, 2.0 * RANK, 0.0, ["q_proj", "v_proj"]))
+    model = FastMultiLoRAModel(base, MultiLoRAConfig(K, RANK, 2.0 * RANK, 0.0, ["q_proj", "v_proj"]))
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-3)
     ids = torch.randint(5, 300, (BATCH, SEQ))

@@ -1,4 +1,5 @@
-"""The three shortcuts of the batched K-hypothesis model give what the plain paths give:
+"""The fast model (methods.lora.fast) gives what the reference core (methods.lora.model) gives,
+end to end and piece by piece:
 
 - block routing (a batched matmul of each hypothesis's own r directions) = the masked
   K·r product;
@@ -14,6 +15,7 @@ import pytest
 import torch
 import transformers as T
 
+from methods.lora.fast import FastMultiLoRAModel
 from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
 from tests.test_architectures import ARCHS, V, build, forward_inputs, inputs, targets
 
@@ -65,6 +67,27 @@ def test_block_routing_equals_the_masked_product_with_gradients(name):
         assert torch.allclose(got, want, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", list(ARCHS))
+def test_the_fast_model_equals_the_reference_core(name):
+    """The same adapters in both: logits, NLL, adapter gradients and beam-search candidates."""
+    base, fast = build(name)
+    reference = MultiLoRAModel(copy.deepcopy(base), fast.cfg).eval()
+    reference.load_state_dict(fast.adapter_state_dict(), strict=False)
+    batch = forward_inputs(name, fast)
+    labelled = with_labels(name, inputs(name))
+    kw = dict(max_new_tokens=4, do_sample=False, num_beams=2, pad_token_id=0, eos_token_id=2)
+    weights = torch.tensor([[0.7, -0.2], [0.1, 0.4], [0.3, 0.9]])
+    got, want = [], []
+    for model, out in ((fast, got), (reference, want)):
+        nll = model.sequence_nll(labelled)
+        out += [model.forward_hypotheses(**batch), nll, *adapter_grads(model, (weights * nll).sum())]
+        out.append(model.generate_hypotheses(inputs(name), **kw))
+    for g, w in zip(got[:-1], want[:-1], strict=True):
+        assert torch.allclose(g, w, atol=1e-4)
+    assert torch.equal(got[-1], want[-1])
+    assert not torch.allclose(got[0][0], got[0][1], atol=1e-4)  # the hypotheses differ
+
+
 def _unblocked(set_index, router):
     def set_and_unblock(index):
         set_index(index)
@@ -97,7 +120,7 @@ def test_head_nll_is_not_used_when_logits_are_more_than_the_head():
         decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, max_position_embeddings=32,
         pad_token_id=0, bos_token_id=1, eos_token_id=2, decoder_start_token_id=1)).eval()
     base.final_logits_bias.normal_()  # logits = head(h) + a bias: the head alone is not the logits
-    model = MultiLoRAModel(base, MultiLoRAConfig(2, 2, 4.0, 0.0, ["q_proj", "v_proj"])).eval()
+    model = FastMultiLoRAModel(base, MultiLoRAConfig(2, 2, 4.0, 0.0, ["q_proj", "v_proj"])).eval()
     ids = torch.randint(3, V, (2, 5), generator=torch.Generator().manual_seed(3))
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": targets()}
     nll = model.sequence_nll(batch)
@@ -110,7 +133,7 @@ def test_encoder_once_equals_encoding_every_row(name):
     factory, _ = ARCHS[name]
     torch.manual_seed(0)
     base = factory().eval()
-    model = MultiLoRAModel(copy.deepcopy(base), MultiLoRAConfig(3, 2, 4.0, 0.0, DECODER_TARGETS[name]))
+    model = FastMultiLoRAModel(copy.deepcopy(base), MultiLoRAConfig(3, 2, 4.0, 0.0, DECODER_TARGETS[name]))
     assert model.encode_once
     torch.manual_seed(1)
     for n, p in model.named_parameters():

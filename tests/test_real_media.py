@@ -2,6 +2,7 @@
 through the real-format loaders, the photo task's split, and the audio pipeline on real
 recordings with the committed generated-clip base (a smoke test: its captions are poor)."""
 
+import json
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -156,7 +157,7 @@ def test_real_audio_runs_end_to_end_with_the_committed_base(tmp_path, monkeypatc
 def test_report_and_readme_show_the_photo_beside_the_candidates(tmp_path, monkeypatch):
     """A decoded photo input names its file; the HTML report inlines the photo and the README
     examples block links it, above the references and every method's candidates."""
-    from harness import report
+    from harness import view
     from harness.stages import write_candidates
     from tools import readme
 
@@ -174,5 +175,5 @@ def test_report_and_readme_show_the_photo_beside_the_candidates(tmp_path, monkey
     assert f'<img src="{examples[1].source.relative_to(DATA.parents[1])}"' in block
     assert "| beam | a man |" in block and "| lora_mcl | a boy |" in block
     assert f"| reference | {' · '.join(examples[1].references)} |" in block
-    assert report._photo(first.splitlines()[0].split('"file": "')[1].rstrip('"}')).startswith(
-        '<img alt="1000268201_693b08cb0e.jpg" src="data:image/jpeg;base64,')
+    photo = view._media(json.loads(first.splitlines()[0])["file"], run)
+    assert photo["kind"] == "image" and photo["src"].startswith("data:image/jpeg;base64,")

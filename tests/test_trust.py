@@ -128,7 +128,8 @@ def test_training_resumes_exactly_past_a_damaged_checkpoint(tmp_path):
     """Interrupted after step 5 with checkpoints at 2 and 4; the one at 4 is damaged: training
     resumes from 2 and ends with the adapters of an uninterrupted run."""
     from harness.config import build
-    from methods.lora.model import MultiLoRAConfig, MultiLoRAModel
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
     from methods.lora.trainer import TrainSettings, train_adapters
     from tasks.markov import MarkovConfig, MarkovTask
 
@@ -139,7 +140,7 @@ def test_training_resumes_exactly_past_a_damaged_checkpoint(tmp_path):
     def trained(work: Path, stop_at: int | None = None):
         work.mkdir(exist_ok=True)
         torch.manual_seed(0)
-        model = MultiLoRAModel(task.build_backbone(0), MultiLoRAConfig(num_hypotheses=2, rank=2))
+        model = FastMultiLoRAModel(task.build_backbone(0), MultiLoRAConfig(num_hypotheses=2, rank=2))
 
         def objective(nll, step):
             if step == stop_at:

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from harness import tables
-from harness.report import IMAGE_TYPES
+from harness.view import IMAGE_TYPES
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"(<!-- table: (\S+) task=(\S+)(?: metrics=(\S+))? -->\n)(.*?)(<!-- /table -->)", re.S)

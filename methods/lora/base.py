@@ -13,6 +13,7 @@ import torch
 from harness.devices import in_batches
 from harness.method import Footprint, Method
 from harness.task import MetricInfo, Task
+from methods.lora.fast import FastMultiLoRAModel
 from methods.lora.model import MultiLoRAConfig, MultiLoRAModel, require_targets
 from methods.lora.trainer import TrainSettings, train_adapters
 
@@ -58,7 +59,7 @@ class LoRAMethod(Method):
         """K: the adapters trained side by side (1 for LoRA-MLE)."""
         return 1
 
-    model_class = MultiLoRAModel
+    model_class = FastMultiLoRAModel  # the reference core plus its fast paths (methods.lora.fast)
     cost_metrics = {
         "trainable_params": MetricInfo(None, "trainable parameters of the method's adapter(s)"),
         "decode_forward_passes": MetricInfo(None, "decoding budget: sequences decoded side by side "

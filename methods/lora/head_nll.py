@@ -13,8 +13,8 @@ prompted causal LM (the ALMA prompt is longer than most targets) and a 262 k voc
 is most of the step's work saved.
 
 It is exact only because the head is frozen (no gradient for its weight is needed) and the
-logits go straight into the loss; :meth:`methods.lora.model.AdaptedModel.sequence_nll`
-checks the second on the model before using it.
+logits go straight into the loss; :class:`methods.lora.fast.HeadOnlyNLL` checks the second on
+the model before using it.
 """
 
 from __future__ import annotations

@@ -1,24 +1,16 @@
-"""K routed LoRA adapters on one frozen ``transformers`` model, in one batched forward.
+"""K routed LoRA adapters on one frozen ``transformers`` model: the reference core.
 
 The module under LoRA-MCL (Multiple Choice Learning of Low-Rank Adapters, Letzelter et
-al., 2025) and every LoRA baseline of the benchmark. Every adapted
-``nn.Linear`` carries K low-rank updates ``(A_k, B_k)``. A batch of B sequences is laid out
-as K·B rows (hypothesis-major) and each row is routed to its own hypothesis, so the K
-hypotheses share **one** forward pass of the frozen base.
+al., 2025) and every LoRA baseline of the benchmark, written to be read top to bottom: the
+fast paths the methods train and decode with live in :mod:`methods.lora.fast`, each tested
+equal to this code (``tests/test_fast_paths.py``).
 
-How the routing works: the K rank-r factors are stacked into one ``A`` of shape
-``(K·r, in)`` and one ``B`` of shape ``(out, K·r)``. The rows come hypothesis-major, in K
-equal blocks, so a layer views them as ``(K, rows/K, in)`` and applies block k's own
-``(A_k, B_k)`` with two batched matmuls: the work of K rank-r LoRAs, no Python loop. Any
-other routing falls back to the masked product: every row computes ``x Aᵀ`` for all K·r
-directions, zeroes all but its own r and projects back with ``B`` — exact too, since the
-zeroed directions contribute exact zeros.
-
-Two more shortcuts keep the batched forward cheaper than K separate ones: the training
-loss goes through the frozen output head one hypothesis at a time
-(:mod:`methods.lora.head_nll`: the ``(K, B, T, V)`` logits never exist at once), and when
-no adapter sits in the encoder of an encoder–decoder model (text, vision or speech), the
-encoder runs on the B inputs once and its output is repeated for the K·B decoder rows.
+Every adapted ``nn.Linear`` carries K low-rank updates ``(A_k, B_k)``, stacked into one ``A``
+of shape ``(K·r, in)`` and one ``B`` of shape ``(out, K·r)``. A batch of B sequences is laid
+out as K·B rows (hypothesis-major) and each row is routed to its own hypothesis, so the K
+hypotheses share **one** forward pass of the frozen base. The routing is a masked product:
+every row computes ``x Aᵀ`` for all K·r directions, zeroes all but its own r and projects
+back with ``B`` — exact, since the zeroed directions contribute exact zeros.
 
 Which row belongs to which hypothesis is held by one :class:`HypothesisRouter` shared by
 all layers. ``generate()`` expands rows with ``repeat_interleave`` (``num_beams``,
@@ -34,7 +26,6 @@ exported as a standard PEFT LoRA adapter folder (:meth:`MultiLoRAModel.export_pe
 from __future__ import annotations
 
 import fnmatch
-import inspect
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -47,8 +38,6 @@ from torch import nn
 from transformers import GenerationMixin
 from transformers.modeling_outputs import BaseModelOutput
 from transformers.pytorch_utils import Conv1D
-
-from methods.lora.head_nll import head_nll
 
 
 @dataclass
@@ -75,26 +64,6 @@ def replace_module(root: nn.Module, name: str, module: nn.Module) -> nn.Module:
     return old
 
 
-def frozen_encoder(model: nn.Module, adapted: list[str]) -> nn.Module | None:
-    """The encoder of an encoder–decoder model (text, vision or speech) when none of the
-    ``adapted`` layers is in it, else None."""
-    config = getattr(model, "config", None)
-    if not getattr(config, "is_encoder_decoder", False) or not hasattr(model, "get_encoder"):
-        return None
-    encoder = model.get_encoder()
-    prefix = next((n for n, m in model.named_modules() if m is encoder), None)
-    if prefix is None or any(n.startswith(prefix + ".") for n in adapted):
-        return None
-    return encoder
-
-
-def encoder_input_names(encoder: nn.Module) -> set[str]:
-    """The named inputs of ``encoder.forward`` (``pixel_values``, ``input_features``, ...)."""
-    params = inspect.signature(encoder.forward).parameters.values()
-    return {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-            and p.name != "return_dict" and not p.name.startswith("output_")}
-
-
 class HypothesisRouter:
     """Per-row hypothesis index, shared by every :class:`MultiLoRALinear` of one model."""
 
@@ -103,7 +72,6 @@ class HypothesisRouter:
         self.rank = rank
         self.scaling = scaling
         self.index: torch.Tensor | None = None
-        self.blocked = False
         self._mask_cache: tuple[tuple, torch.Tensor] | None = None
 
     def set_index(self, index: torch.Tensor) -> None:
@@ -111,16 +79,6 @@ class HypothesisRouter:
             raise ValueError(f"hypothesis index out of range [0, {self.num_hypotheses})")
         self.index = index
         self._mask_cache = None
-        # Hypothesis-major, K equal blocks: how forward_hypotheses and generate_hypotheses
-        # route (generate's repeat_interleave keeps it so). Each layer then applies block k's
-        # own r directions with one batched matmul instead of the masked K·r product.
-        k, n = self.num_hypotheses, index.numel()
-        self.blocked = n % k == 0 and torch.equal(
-            index.cpu(), torch.arange(k).repeat_interleave(n // k))
-
-    def blocks(self, x: torch.Tensor) -> bool:
-        """Whether the rows of ``x`` are K equal hypothesis blocks (see :meth:`set_index`)."""
-        return self.blocked and x.shape[0] % self.index.numel() == 0
 
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         """Keeps each row's own r low-rank directions, times the LoRA scaling.
@@ -182,31 +140,18 @@ class MultiLoRALinear(nn.Module):
         self.router = router
         self.lora_A, self.lora_B = stacked_lora_factors(base, cfg.num_hypotheses, cfg.rank)
         self.dropout = nn.Dropout(cfg.dropout) if cfg.dropout > 0 else None
-        # the update is added in place only to a plain layer's output: a quantised layer's
-        # (bitsandbytes' LLM.int8()) is a view made in a custom autograd Function, which
-        # autograd forbids modifying in place
-        self.add_in_place = type(base) in (nn.Linear, Conv1D)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, b = self.lora_A, self.lora_B
         if a.dtype != x.dtype:  # e.g. bf16 activations, fp32 adapters
             a, b = a.to(x.dtype), b.to(x.dtype)
         out = self.base(x)
-        x = x if self.dropout is None else self.dropout(x)
-        router = self.router
-        if router.blocks(x):  # block k times its own (A_k, B_k): r directions, not K·r
-            k, r = router.num_hypotheses, router.rank
-            h = torch.bmm(x.reshape(k, -1, x.shape[-1]), a.view(k, r, -1).transpose(1, 2))
-            lora_b = b.view(-1, k, r).permute(1, 2, 0)  # (K, r, out)
-            # added in place (the base's backward does not need its output), unless autocast
-            # or layouts differ
-            if self.add_in_place and out.is_contiguous() and out.dtype == h.dtype == lora_b.dtype:
-                out.view(k, -1, out.shape[-1]).baddbmm_(h, lora_b, alpha=router.scaling)
-                return out
-            return torch.baddbmm(out.reshape(k, -1, out.shape[-1]), h, lora_b,
-                                 alpha=router.scaling).view_as(out)
-        # any other routing: all K·r directions, the mask keeps each row's own (and the scaling)
-        return out + F.linear(F.linear(x, a) * router.mask(x), b)
+        return self.add_update(out, x if self.dropout is None else self.dropout(x), a, b)
+
+    def add_update(self, out: torch.Tensor, x: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
+        """``out`` plus each row's own update: all K·r directions, the mask keeps the row's r
+        (times the LoRA scaling)."""
+        return out + F.linear(F.linear(x, a) * self.router.mask(x), b)
 
 
 def find_targets(model: nn.Module, patterns: list[str] | str) -> list[str]:
@@ -241,21 +186,15 @@ class AdaptedModel(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.base_model = base_model
-        self.router = HypothesisRouter(cfg.num_hypotheses, cfg.rank, cfg.scaling)
+        self.router = self.router_class(cfg.num_hypotheses, cfg.rank, cfg.scaling)
         for p in base_model.parameters():
             p.requires_grad_(False)
         self.target_names = require_targets(base_model, cfg.target_modules)
         for name in self.target_names:
             replace_module(base_model, name, self.make_layer(base_model.get_submodule(name)))
-        # No adapter in the encoder: every hypothesis would encode the same input, so the
-        # encoder runs on the B inputs once and its output is repeated for the K·B rows.
-        encoder = frozen_encoder(base_model, self.target_names)
-        self.encode_once = encoder is not None  # set False to encode all K·B rows (the old path)
-        self._encoder_inputs = encoder_input_names(encoder) if encoder is not None else set()
-        self.head_nll = True  # set False to compute the loss from the full logits
-        self._head_name: str | None = None  # the output head's module name, once checked
 
     config_class = MultiLoRAConfig
+    router_class = HypothesisRouter
 
     def make_layer(self, base: nn.Module) -> nn.Module:
         """The adapted replacement of one target layer."""
@@ -278,13 +217,14 @@ class AdaptedModel(nn.Module):
     # ----------------------------------------------------------------- batched hypotheses
 
     def _route_expanded(self, batch: dict) -> dict:
-        """Repeat every tensor K times hypothesis-major and route row block k to hypothesis k
-        (the encoder's output instead of its inputs, when it runs once: :meth:`_encoded`)."""
+        """Repeat every input K times hypothesis-major and route row block k to hypothesis k."""
         tensors = [t for t in batch.values() if isinstance(t, torch.Tensor)]
+        if "encoder_outputs" in batch:  # a given encoder output is repeated like any input
+            tensors.append(batch["encoder_outputs"].last_hidden_state)
         rows = tensors[0].shape[0]
         k = self.num_hypotheses
         self.router.set_index(torch.arange(k).repeat_interleave(rows))
-        batch = self._encoded(self._in_model_dtype(batch))
+        batch = self._in_model_dtype(batch)
         if "encoder_outputs" in batch:
             hidden = batch["encoder_outputs"].last_hidden_state
             batch["encoder_outputs"] = BaseModelOutput(last_hidden_state=hidden.repeat(k, 1, 1))
@@ -297,18 +237,6 @@ class AdaptedModel(nn.Module):
         dtype = getattr(self.base_model, "dtype", None)
         return {n: t.to(dtype) if isinstance(t, torch.Tensor) and t.is_floating_point() and dtype
                 and dtype.is_floating_point else t for n, t in batch.items()}
-
-    def _encoded(self, batch: dict) -> dict:
-        """``batch`` with the encoder's inputs replaced by its output on the B inputs, when no
-        adapter sits in the encoder (``encode_once``); the attention mask stays for the
-        decoder's cross-attention."""
-        if not self.encode_once or "encoder_outputs" in batch:
-            return batch
-        inputs = {n: v for n, v in batch.items() if n in self._encoder_inputs}
-        with torch.no_grad():  # frozen and adapter-free: nothing to learn in it
-            encoded = self.base_model.get_encoder()(**inputs, return_dict=True)
-        kept = {n: v for n, v in batch.items() if n not in inputs or n == "attention_mask"}
-        return kept | {"encoder_outputs": encoded}
 
     def forward_hypotheses(self, **batch: torch.Tensor) -> torch.Tensor:
         """Logits of every hypothesis in one forward: shape ``(K, B, T, V)``."""
@@ -330,18 +258,7 @@ class AdaptedModel(nn.Module):
         encoder–decoder they are the decoder targets, and the decoder inputs are made from
         them as the model's own loss would.
         """
-        labels = batch["labels"]
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        if self.is_encoder_decoder and "decoder_input_ids" not in inputs:
-            inputs["decoder_input_ids"] = self._decoder_inputs(labels)
-        shift = not self.is_encoder_decoder  # a decoder-only model's labels are its inputs
-        targets = labels[:, 1:] if shift else labels
-        if (targets == -100).all(-1).any():
-            raise ValueError("a training sequence has no target token (all labels are -100)")
-        head = self.output_head(inputs)
-        if head is not None:  # the (K, B, T, V) logits never exist at once: head_nll
-            hidden = self._last_hidden(inputs, self._head_name)
-            return head_nll(hidden[:, :, :-1] if shift else hidden, head, targets)
+        inputs, targets, shift = self._teacher_forcing(batch)
         logits = self.forward_hypotheses(**inputs)
         if shift:
             logits = logits[:, :, :-1]
@@ -351,44 +268,18 @@ class AdaptedModel(nn.Module):
         ).view(labels.shape)
         return token_nll.sum(-1) / (labels != -100).sum(-1)
 
-    def output_head(self, inputs: dict[str, torch.Tensor]) -> nn.Linear | None:
-        """The frozen linear output head if ``head_nll`` is on and the model's logits are
-        exactly ``head(last hidden state)`` — checked once, on one input, against the
-        model's own logits (a final logit bias, soft-capping or scaling fails it) — else None."""
-        if not self.head_nll:
-            return None
-        if self._head_name is None:
-            get_head = getattr(self.base_model, "get_output_embeddings", None)
-            head = get_head() if get_head is not None else None
-            name = next((n for n, m in self.base_model.named_modules() if m is head), None)
-            usable = name is not None and isinstance(head, nn.Linear) and not head.weight.requires_grad
-            if usable:
-                one = {n: v[:1] if isinstance(v, torch.Tensor) else v
-                       for n, v in inputs.items() if n != "labels"}
-                training = self.training
-                self.eval()  # no dropout: both forwards must see the same model
-                try:
-                    with torch.no_grad():
-                        logits = self.forward_hypotheses(**one)
-                        via_head = head(self._last_hidden(one, name))
-                    usable = via_head.shape == logits.shape and torch.allclose(
-                        via_head, logits, rtol=1e-4, atol=1e-4)
-                except RuntimeError:  # the model does more to the head's output (a bias of size V)
-                    usable = False
-                finally:
-                    self.train(training)
-            self._head_name = name if usable else ""
-        return self.base_model.get_submodule(self._head_name) if self._head_name else None
-
-    def _last_hidden(self, inputs: dict[str, torch.Tensor], head_name: str) -> torch.Tensor:
-        """The hidden states the output head (module ``head_name``) would see, ``(K, B, T,
-        H)``: one forward with the head swapped for an identity (so no logits are computed)."""
-        head = replace_module(self.base_model, head_name, nn.Identity())
-        try:
-            hidden = self.base_model(**self._route_expanded(inputs)).logits
-        finally:
-            replace_module(self.base_model, head_name, head)
-        return hidden.view(self.num_hypotheses, -1, *hidden.shape[1:])
+    def _teacher_forcing(self, batch: dict[str, torch.Tensor]) -> tuple[dict, torch.Tensor, bool]:
+        """``(model inputs, target labels, shift)``: ``shift`` when the logits at position t
+        predict the label at t + 1 (a decoder-only model, whose labels are its inputs)."""
+        labels = batch["labels"]
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        if self.is_encoder_decoder and "decoder_input_ids" not in inputs:
+            inputs["decoder_input_ids"] = self._decoder_inputs(labels)
+        shift = not self.is_encoder_decoder
+        targets = labels[:, 1:] if shift else labels
+        if (targets == -100).all(-1).any():
+            raise ValueError("a training sequence has no target token (all labels are -100)")
+        return inputs, targets, shift
 
     def _decoder_inputs(self, labels: torch.Tensor) -> torch.Tensor:
         """Teacher-forcing decoder inputs: labels shifted right after the start token."""
@@ -460,7 +351,7 @@ class MultiLoRAModel(AdaptedModel):
         """Hypothesis k alone (K = 1) on ``base_model``, a fresh copy of the base."""
         cfg = MultiLoRAConfig(1, self.cfg.rank, self.cfg.alpha, self.cfg.dropout,
                               self.cfg.target_modules)
-        one = MultiLoRAModel(base_model, cfg)
+        one = type(self)(base_model, cfg)
         with torch.no_grad():
             for name, (a, b) in self.hypothesis_state_dict(k).items():
                 layer = one.base_model.get_submodule(name)
