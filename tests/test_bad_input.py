@@ -1,7 +1,7 @@
 """Every user mistake ends in one line, ``mclbench: error: …``, exit status 2, and leaves a
 published results folder byte for byte as it was.
 
-``CASES`` is the table in README's "When something goes wrong": (name, files to write,
+``CASES`` is the table in docs/cli.md's "When something goes wrong": (name, files to write,
 arguments, expected message part). ``python tests/test_bad_input.py`` prints it with the
 messages a run gives today.
 """

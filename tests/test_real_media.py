@@ -159,7 +159,7 @@ def test_report_and_readme_show_the_photo_beside_the_candidates(tmp_path, monkey
     examples block links it, above the references and every method's candidates."""
     from harness import view
     from harness.stages import write_candidates
-    from tools import readme
+    from tools import blocks
 
     monkeypatch.chdir(DATA.parents[1])
     examples = photo_base.flickr_examples()[:2]
@@ -171,7 +171,7 @@ def test_report_and_readme_show_the_photo_beside_the_candidates(tmp_path, monkey
     (run / "run.json").write_text('{"methods": {"photo_captioning": {"beam": {}, "lora_mcl": {}}}}')
     first = (run / "cells" / "photo_captioning" / "beam" / "seed0" / "candidates.jsonl").read_text()
     assert '"file": "tasks/data/photos/flickr8k/images/1000268201_693b08cb0e.jpg"' in first
-    block = readme.examples(run, "photo_captioning", 0, [1])
+    block = blocks.examples(run, "photo_captioning", 0, [1])
     assert f'<img src="{examples[1].source.relative_to(DATA.parents[1])}"' in block
     assert "| beam | a man |" in block and "| lora_mcl | a boy |" in block
     assert f"| reference | {' · '.join(examples[1].references)} |" in block
