@@ -36,9 +36,9 @@ from harness.metrics.ngrams import NgramTable
 GROUPS = ("quality", "diversity", "coverage", "likelihood", "cost")
 _GROUP_PATTERNS = (
     ("cost", r"params|forward_passes|seconds|_time|memory"),
-    ("likelihood", r"nll|markov_tv|perplexity"),
+    ("likelihood", r"nll|perplexity"),
     ("coverage", r"covered|recall|loo_|share_|winner"),
-    ("diversity", r"mbleu|div_|unique|vocab|self_|sbert|distinct"),
+    ("diversity", r"mbleu|pairwise|div_|unique|vocab|self_|sbert|distinct"),
 )
 IMAGE_SIZE = 160  # px, the longer side of an inlined photo
 IMAGE_TYPES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
@@ -152,6 +152,8 @@ def _table(run_dir: Path, task: str, meta: dict) -> dict:
     columns = [{"name": n, "higher": declared.get(n, {}).get("higher_is_better"),
                 "description": declared.get(n, {}).get("description", ""), "group": column_group(n)}
                for n in names]
+    columns.sort(key=lambda c: GROUPS.index(c["group"]))  # a group's columns side by side, under its header
+
     def number(x) -> float | None:  # JSON has no NaN: a missing value is null
         return None if pd.isna(x) else float(x)
 

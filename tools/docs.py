@@ -60,7 +60,10 @@ def field_comments(cls: type) -> dict[str, str]:
     for klass in reversed(cls.__mro__):
         if not dataclasses.is_dataclass(klass) or klass is object:
             continue
-        lines, _ = inspect.getsourcelines(klass)
+        try:
+            lines, _ = inspect.getsourcelines(klass)
+        except (OSError, TypeError):  # made at run time (a task declared in YAML): no source to read
+            continue
         source = textwrap.dedent("".join(lines))
         text = source.splitlines()
         for node in ast.parse(source).body[0].body:

@@ -217,6 +217,12 @@ function compare() {
     tx.textContent = fmt(v);
     svg.append(tx);
   }
+  for (const [label, x, y, turn] of [[state.a + " →", size / 2, size - 22, 0], [state.b + " →", 14, size / 2, -90]]) {
+    const tx = svgEl("text", {x, y, "font-size": 12, "text-anchor": "middle",
+                              transform: turn ? `rotate(${turn} ${x} ${y})` : ""});
+    tx.textContent = label;
+    svg.append(tx);
+  }
   const jitter = (k) => ((k * 7919) % 13 - 6) * 0.6;  // discrete metrics: keep equal points apart
   points.forEach(([id, x, y], k) => {
     const c = svgEl("circle", {cx: scale(x) + jitter(k), cy: size - scale(y) + jitter(k + 5), r: 5,
