@@ -23,6 +23,21 @@ def test_readme_is_a_front_page():
     assert "make run" in README and "make test" in README
 
 
+def test_readme_links_resolve():
+    """README is read on the forge, not through the site: every relative link names a file
+    (or folder) of the repository, and an anchor into a page names one of its headings."""
+    for link in re.findall(r"\]\(([^)\s]+)\)", README):
+        if "://" in link:
+            continue
+        path, _, anchor = link.partition("#")
+        target = ROOT / path
+        assert target.exists(), link
+        if anchor and target.suffix == ".md":
+            slugs = {re.sub(r" ", "-", re.sub(r"[^\w\- ]", "", h.strip().lower()))
+                     for h in re.findall(r"^#+ (.*)$", target.read_text(), re.M)}
+            assert anchor in slugs, link
+
+
 def test_generated_pages_and_quoted_tables_are_current():
     """``python -m tools.docs --check``: the CLI, configuration, plugin and metric references
     and every table quoted from results/ are what the code and the published runs give now
