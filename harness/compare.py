@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import manifest
+from harness import manifest, tables
 from harness.errors import MCLBenchError
 from harness.metrics import registry, significance
 from harness.metrics.bootstrap import paired_bootstrap
@@ -75,7 +75,7 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
         raise CompareError(f"{metric} does not decompose over inputs, so it has no paired test; "
                            "decomposable: every reduction of a quality metric (METEOR: max/ only), "
                            f"{', '.join(decomposing)}")
-    tokenize = meta.get("tasks", {}).get(task, {}).get("tokenize", "13a")
+    tokenize = tables.task_tokenize(meta, task)
     stacked, aggregate, inputs = {}, None, None
     for method in (a, b):
         per_seed = []

@@ -98,9 +98,8 @@ def _cell_dir(cell: Cell) -> str:
 
 def export_cell(pub: Publisher, record: CellRecord) -> None:
     """Copy the small per-cell artifacts next to the tables (for plots and browsing)."""
-    sources = [record.decode_dir / "candidates.jsonl", record.score_dir / "details.json"]
-    if (record.score_dir / INPUTS).exists():
-        sources.append(record.score_dir / INPUTS)
+    sources = [record.decode_dir / "candidates.jsonl", record.score_dir / "details.json",
+               record.score_dir / INPUTS]
     if (record.decode_dir / "train_log.json").exists():
         sources.append(record.decode_dir / "train_log.json")
     if record.curve_dir is not None:

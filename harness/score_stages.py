@@ -75,9 +75,11 @@ def notes(task: Task) -> list[str]:
 
 
 def evaluate(task: Task, examples: list[Example], candidates: list[list[str]], probes: dict,
-             names: list[str] | None = None) -> registry.Evaluation:
-    """The task's registered metrics (or ``names``) on these candidates, through the registry."""
-    labels = task.mode_labels(examples, candidates) or (None, None)
+             names: list[str] | None = None, labels: tuple | None = None) -> registry.Evaluation:
+    """The task's registered metrics (or ``names``) on these candidates, through the registry;
+    ``labels``: the task's :meth:`~harness.task.Task.mode_labels` of them, where already known."""
+    if labels is None:
+        labels = task.mode_labels(examples, candidates) or (None, None)
     inputs = registry.ScoreInputs(candidates, [e.references for e in examples], task.tokenize, *labels,
                                   probes=probes)
     return registry.evaluate(names if names is not None else [*task.metric_names(), *probe_metrics()], inputs)
@@ -89,7 +91,8 @@ def score_to(directory: Path, task: Task, examples: list[Example], candidates: l
     bootstrap half-widths, the method's costs) and ``details.json`` (what the task keeps beside
     them, and the metrics that could not run here): a pure function of the decode."""
     probes = measured.probes
-    done = evaluate(task, examples, candidates, probes)
+    labels = task.mode_labels(examples, candidates) or (None, None)
+    done = evaluate(task, examples, candidates, probes, labels=labels)
     own, details = task.score(examples, candidates, probes)
     values = {**done.values, **own}
     unavailable = {**details.get("unavailable", {}), **done.unavailable}
@@ -102,21 +105,21 @@ def score_to(directory: Path, task: Task, examples: list[Example], candidates: l
     values.update(measured.cost)
     write_json_atomic(directory / "scores.json", values)
     write_json_atomic(directory / "details.json", details)
-    write_json_atomic(directory / INPUTS, input_records(task, examples, candidates))
+    write_json_atomic(directory / INPUTS, input_records(examples, labels))
 
 
 INPUTS = "inputs.json"  # what the explorer (harness.view) shows beside each input's candidates
 
 
-def input_records(task: Task, examples: list[Example], candidates: list[list[str]]) -> list[dict]:
-    """Per input: its id, its source where it is text (or token ids), and the mode labels the
-    mode metrics read (``reference_modes``; ``candidate_modes`` where the task labels them)."""
-    labels = task.mode_labels(examples, candidates) or (None, None)
+def input_records(examples: list[Example], labels: tuple) -> list[dict]:
+    """Per input: its id, its source where it is text (token ids joined by spaces) and the mode
+    labels the mode metrics read (``labels``: ``reference_modes`` and ``candidate_modes``,
+    each None where the task has none)."""
     out = []
     for i, ex in enumerate(examples):
-        source = ex.source
-        if isinstance(source, (list, tuple)) or hasattr(source, "tolist"):
-            source = " ".join(str(t) for t in (source.tolist() if hasattr(source, "tolist") else source))
+        source = ex.source.tolist() if hasattr(ex.source, "tolist") else ex.source
+        if isinstance(source, list | tuple):
+            source = " ".join(map(str, source))
         record = {"id": ex.id, "source": source if isinstance(source, str) else None}
         for name, rows in zip(("reference_modes", "candidate_modes"), labels, strict=True):
             if rows is not None:

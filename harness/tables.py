@@ -74,6 +74,12 @@ def load(run_dir: str | Path, published: bool = True) -> tuple[pd.DataFrame, dic
     return df, meta
 
 
+def task_tokenize(meta: dict, task: str) -> str:
+    """The sacreBLEU tokenisation a run scored ``task``'s BLEU-based metrics with (its
+    ``run.json``; 13a, sacreBLEU's default, where the task's config has none)."""
+    return (meta.get("tasks", {}).get(task) or {}).get("tokenize") or "13a"
+
+
 def load_significance(run_dir: str | Path) -> pd.DataFrame:
     """``significance.csv`` of a run (task, metric, method, best, delta, p_value): empty when
     the run has none (written before significance tests, or by hand)."""

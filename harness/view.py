@@ -31,7 +31,10 @@ from pathlib import Path
 from harness import manifest, tables
 from harness.metrics import registry
 from harness.metrics.diversity import best_matches
+from harness.metrics.modes import modes_used
 from harness.metrics.ngrams import NgramTable
+from harness.score_stages import INPUTS
+from harness.scoring import read_jsonl
 
 GROUPS = ("quality", "diversity", "coverage", "likelihood", "cost")
 _GROUP_PATTERNS = (
@@ -81,14 +84,10 @@ def _media(file: str | None, run_dir: Path) -> dict | None:
     return {"kind": "image", "src": src} if src else None
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _per_input(cands: list[list[str]], refs: list[list[str]], modes: list | None, cand_modes: list | None,
                tokenize: str) -> tuple[list, dict[str, list]]:
     """Per candidate ``[sentence BLEU, best-matched reference]``; per input the explorer's metrics."""
-    sentence = registry.load()["bleu"].compute(registry.ScoreInputs(cands, refs, tokenize)).sentence
+    sentence = registry.spec("bleu").compute(registry.ScoreInputs(cands, refs, tokenize)).sentence
     table = NgramTable(tokenize)
     shown, metrics = [], {name: [] for name in PER_INPUT}
     for i, (row, rs) in enumerate(zip(cands, refs, strict=True)):
@@ -96,12 +95,9 @@ def _per_input(cands: list[list[str]], refs: list[list[str]], modes: list | None
         shown.append([[round(float(s), 2), b] for s, b in zip(sentence[i], best, strict=True)])
         metrics["max sentence BLEU"].append(round(float(max(sentence[i])), 2))
         metrics["refs covered"].append(len(set(best)))
-        labels = modes[i] if modes else None
-        if labels and any(m is not None for m in labels):
-            used = set(cand_modes[i]) if cand_modes else {labels[b] for b in best}
-            metrics["modes covered"].append(len({m for m in labels if m is not None} & used))
-        else:
-            metrics["modes covered"].append(None)
+        wanted = {m for m in modes[i] if m is not None} if modes else set()
+        used = modes_used(modes[i], best, cand_modes[i] if cand_modes else None) if wanted else set()
+        metrics["modes covered"].append(len(wanted & used) if wanted else None)  # as modes_covered counts
         metrics["unique candidates"].append(len(set(row)))
     return shown, {k: v for k, v in metrics.items() if any(x is not None for x in v)}
 
@@ -116,9 +112,9 @@ def _cells(run_dir: Path, task: str, methods: list[str], seeds: list[int], token
             folder = run_dir / "cells" / task / method / f"seed{seed}"
             if not (folder / "candidates.jsonl").is_file():
                 continue
-            records = _read_jsonl(folder / "candidates.jsonl")
-            extra = {r["id"]: r for r in json.loads((folder / "inputs.json").read_text())} \
-                if (folder / "inputs.json").is_file() else {}
+            records = read_jsonl(folder / "candidates.jsonl")
+            extra = {r["id"]: r for r in json.loads((folder / INPUTS).read_text())} \
+                if (folder / INPUTS).is_file() else {}
             for r in records:
                 if r["id"] not in inputs:
                     order.append(r["id"])
@@ -180,7 +176,7 @@ def data(run_dir: str | Path, published: bool = True) -> dict:
         tdf = df[df["task"] == task]
         methods = list(dict.fromkeys(tdf["method"]))
         seeds = sorted(int(s) for s in tdf["seed"].unique())
-        tokenize = (meta.get("tasks", {}).get(task) or {}).get("tokenize") or "13a"
+        tokenize = tables.task_tokenize(meta, task)
         cells = _cells(run_dir, task, methods, seeds, tokenize)
         for record in cells["inputs"]:
             record["media"] = _media(record.pop("file"), run_dir)

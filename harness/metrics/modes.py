@@ -27,6 +27,13 @@ from harness.metrics.ngrams import NgramTable
 from harness.metrics.registry import MetricUnavailable, MetricValues, ScoreInputs, register_metric
 
 
+def modes_used(labels: Sequence[str | None], best: Sequence[int],
+               candidate_modes: Sequence[str | None] | None = None) -> set[str | None]:
+    """One input's modes that its candidates have: each candidate's given mode, else that of
+    its best-matched reference (``best``: :func:`~harness.metrics.diversity.best_matches`)."""
+    return set(candidate_modes) if candidate_modes is not None else {labels[j] for j in best}
+
+
 def mode_coverage(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
                   reference_modes: Sequence[Sequence[str | None]],
                   candidate_modes: Sequence[Sequence[str | None]] | None = None,
@@ -43,11 +50,8 @@ def mode_coverage(candidates: Sequence[Sequence[str]], references: Sequence[Sequ
         wanted = {m for m in labels if m is not None}
         if not wanted:
             continue
-        if candidate_modes is not None:
-            used = set(candidate_modes[i])
-        else:
-            used = {labels[j] for j in best_matches(cands, refs, table)}
-        hit = wanted & used
+        given = None if candidate_modes is None else candidate_modes[i]
+        hit = wanted & modes_used(labels, best_matches(cands, refs, table) if given is None else (), given)
         covered.append(len(hit))
         recall.append(len(hit) / len(wanted))
     if not covered:
