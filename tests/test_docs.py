@@ -166,17 +166,15 @@ def test_readme_python_runs_on_a_tiny_model(tmp_path, monkeypatch):
     assert scope["seqs"].shape[:2] == (3, 2)
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.slow
 def test_a_docs_page_renders_in_chromium(site, tmp_path):
     """The results page: the navigation and a leaderboard table drawn (the explorer's
     screenshot test is the model)."""
     sync_api = pytest.importorskip("playwright.sync_api")
+    from tests.test_view import CHROMIUM, FLAGS
+
     if CHROMIUM is None:
         pytest.skip("no Chromium here (make test installs Debian's package)")
-    from tests.test_view import FLAGS
 
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
