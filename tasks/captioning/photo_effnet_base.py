@@ -55,7 +55,8 @@ def build_model(r: Recipe, vocab_size: int):
     return model
 
 
-def pixel_inputs(processor):
+def processed_inputs(processor):
+    """uint8 photos → the model's ``pixel_values`` through ``processor`` (what a run feeds it)."""
     def to_inputs(photos: np.ndarray) -> dict[str, torch.Tensor]:
         return {"pixel_values": processor(list(photos), return_tensors="pt")["pixel_values"]}
     return to_inputs
@@ -102,7 +103,7 @@ def pretrain(r: Recipe, work: Path, output: Path) -> dict:
     base, monitor, test = photo_base.split(r, len(examples))
     processor = image_processor()
     photos = load_photos([e.source for e in examples])
-    features = encoded(EfficientNetEncoder.imagenet(), pixel_inputs(processor), photos)
+    features = encoded(EfficientNetEncoder.imagenet(), processed_inputs(processor), photos)
     summary = pretrain_captioner(r, work, output, items=features, captions=captions, split=(base, base, test),
                                  build_model=build_model, processor=processor, to_inputs=feature_inputs,
                                  augment=random_view, monitor=monitor,
@@ -112,7 +113,7 @@ def pretrain(r: Recipe, work: Path, output: Path) -> dict:
     reloaded = VisionEncoderDecoderModel.from_pretrained(output).float().eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(output)
     frequent = summary["caption_frequency_baseline"]["caption"]
-    to_inputs = pixel_inputs(processor)
+    to_inputs = processed_inputs(processor)
     coco_mini = photo_base.coco_mini_examples()
     summary["from_pixels"] = {
         "flickr8k_test": against_frequency(reloaded, tokenizer, to_inputs, photos[test],
@@ -149,7 +150,7 @@ def compare_with_committed(output: Path, frequent: str) -> dict:
     for name, rows in (("flickr8k_test", test), ("coco_mini", photo_base.coco_mini_examples())):
         paths, refs = [e.source for e in rows], [e.references for e in rows]
         captions = {
-            "efficientnet": greedy_captions(*ours, pixel_inputs(image_processor()), load_photos(paths)),
+            "efficientnet": greedy_captions(*ours, processed_inputs(image_processor()), load_photos(paths)),
             "committed_vit": greedy_captions(*committed, photo_base.image_base.pixel_inputs,
                                              photo_base.load_pixels(paths)),
             "frequency": [frequent] * len(rows)}
