@@ -112,7 +112,8 @@ def test_the_memoised_encoder_runs_once_per_clip_and_returns_the_encoders_output
     model = task.load_backbone(ab.BASE_DIR)
     inner = model.get_encoder().encoder
     calls = []
-    inner.register_forward_hook(lambda m, args, out: calls.append(args[0].shape[0]))
+    inner.register_forward_hook(lambda m, args, kwargs, out: calls.append(kwargs["input_features"].shape[0]),
+                                with_kwargs=True)
     features = task.prompt_batch(task.test_examples())["input_features"]
     with torch.no_grad():
         expected = plain.get_encoder()(features).last_hidden_state
@@ -151,7 +152,7 @@ def test_lora_mcl_trains_the_same_with_the_memoised_encoder_and_refuses_an_adapt
     torch.testing.assert_close(memo.sequence_nll(batch), plain.sequence_nll(batch), rtol=1e-5, atol=1e-5)
     adapted = FastMultiLoRAModel(task.load_backbone(ab.BASE_DIR), MultiLoRAConfig(
         num_hypotheses=2, rank=2, target_modules="all-linear"))
-    with pytest.raises(ValueError, match="adapter was put into the audio encoder.*encoder_memo"):
+    with pytest.raises(ValueError, match="adapter was put into the encoder.*encoder_memo"):
         adapted.sequence_nll(batch)
 
 

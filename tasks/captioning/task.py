@@ -21,8 +21,11 @@ import torch
 
 from harness.task import Example, TrainingSet, pad
 from tasks._pretrained import PretrainedConfig, PretrainedTask, check_pretrained_config
+from tasks.captioning.encoder_memo import memoise_encoder
 from tasks.captioning.loaders import read_hub_captions
 from tasks.captioning.prompted import PromptedCaptionPairs, continuation, processed_prompts
+
+DEFAULT_TRAINING = "default"  # train_annotations: the default data's adapter split
 
 
 @dataclass
@@ -31,6 +34,8 @@ class CaptioningConfig(PretrainedConfig):
     format: str = ""  # the reader of `annotations` (the subclass's default when empty)
     annotations: str | None = None  # test captions (and training ones unless train_annotations)
     data_dir: str | None = None  # the folder of the images / audio files
+    # training captions in `format` ("default": the default data's adapter split, e.g. train on
+    # the generated clips and test on real ones)
     train_annotations: str | None = None
     train_data_dir: str | None = None
     train_fraction: float = 0.8  # without train_annotations: this share of `annotations` trains
@@ -49,6 +54,9 @@ class CaptioningConfig(PretrainedConfig):
     # last ones; never trained on; 0: none)
     num_validation: int = 0
     max_new_tokens: int = 20
+    # an encoder-decoder backbone's frozen encoder runs once per input file and process
+    # (tasks/captioning/encoder_memo.py); the adapters must then sit outside the encoder
+    encoder_memo: bool = False
     # the text prompt of a prompted multimodal LM backbone (LLaVA, Qwen2-Audio), with its
     # media placeholder ("": the task's default); unused by encoder–decoder captioners
     prompt: str = ""
@@ -65,6 +73,9 @@ class CaptioningConfig(PretrainedConfig):
             raise ValueError("hf_config needs hf_dataset")
         if self.train_annotations and not self.annotations:
             raise ValueError("train_annotations needs annotations (the test set) too")
+        if self.train_annotations == DEFAULT_TRAINING and self.train_data_dir:
+            raise ValueError(f"train_annotations: {DEFAULT_TRAINING} trains on the default data; "
+                             "leave train_data_dir unset")
         if not 0 < self.train_fraction < 1:
             raise ValueError("train_fraction must lie in (0, 1)")
         check_pretrained_config(self)
@@ -129,6 +140,23 @@ class CaptioningTask(PretrainedTask):
 
     default_prompt: ClassVar[str] = ""  # of a prompted multimodal LM (see CaptioningConfig.prompt)
 
+    def memo_frames(self, model: torch.nn.Module) -> int:
+        """With ``encoder_memo``: the first this many output frames are kept (0: all)."""
+        return 0
+
+    # ------------------------------------------------------------------------ backbone
+    def backbone_spec(self, seed: int) -> dict[str, Any]:
+        spec = super().backbone_spec(seed)
+        return spec | {"encoder_memo": True} if self.config.encoder_memo else spec
+
+    def ready_backbone(self, model: torch.nn.Module) -> torch.nn.Module:
+        if not self.config.encoder_memo:
+            return model
+        if not getattr(model.config, "is_encoder_decoder", False):
+            raise ValueError("encoder_memo needs an encoder-decoder backbone; "
+                             f"{type(model).__name__} has no separate encoder (set task.encoder_memo=false)")
+        return memoise_encoder(model, self.memo_frames(model))
+
     # ---------------------------------------------------------------------------- data
     def metric_names(self) -> list[str]:
         names = ["bleu_1", "bleu_2", "bleu_3", "bleu_4", "meteor", "rouge_l", "cider_d",
@@ -160,7 +188,9 @@ class CaptioningTask(PretrainedTask):
         else:
             read = self.readers[c.format or next(iter(self.readers))]
             tests = read(c.annotations, c.data_dir, c.skip_missing)
-            if c.train_annotations:
+            if c.train_annotations == DEFAULT_TRAINING:
+                train = self.default_splits()[0]
+            elif c.train_annotations:
                 train = read(c.train_annotations, c.train_data_dir or c.data_dir, c.skip_missing)
             else:
                 cut = int(len(tests) * c.train_fraction)
