@@ -97,6 +97,7 @@ def test_the_photo_task_remembers_the_frozen_encoders_output_and_trains_the_same
 
     task = PhotoCaptioningTask(PhotoCaptioningConfig(num_test=3))
     assert task.backbone_spec(0)["encoder_memo"] is True
+    assert not PhotoCaptioningTask(PhotoCaptioningConfig(backbone="llava-hf/llava-1.5-7b-hf")).encoder_memo
     cfg = MultiLoRAConfig(num_hypotheses=2, rank=2, target_modules="all-linear")
     torch.manual_seed(0)
     memo = FastMultiLoRAModel(task.load_backbone(photo_base.BASE_DIR), cfg).eval()

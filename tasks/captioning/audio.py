@@ -81,7 +81,7 @@ class AudioCaptioningTask(CaptioningTask):
 
     def backbone_spec(self, seed: int) -> dict[str, Any]:
         spec = super().backbone_spec(seed)
-        return spec | {"encoder_seconds": self.config.encoder_seconds} if self.config.encoder_memo else spec
+        return spec | {"encoder_seconds": self.config.encoder_seconds} if self.encoder_memo else spec
 
     def memo_frames(self, model: torch.nn.Module) -> int:
         frames_per_second = model.config.max_source_positions / self.processor.chunk_length

@@ -14,7 +14,7 @@ Backbone (default): the committed EfficientNet-Lite0 → GPT-2 captioner
 (``tasks/data/photo_base``): a frozen ImageNet encoder at 224 × 224 (its weights are in the
 folder; no wheel is needed to run it) under a decoder learnt from the 700 base photos. Its
 CIDEr-D against the caption-frequency baseline is in its ``training_summary.json`` and README.
-Its encoder's output on a photo is computed once per process (``encoder_memo``, on here).
+Its encoder's output on a photo is computed once per process (``encoder_memo``: on for it).
 There are no known modes on real photos: ``modes_covered`` / ``mode_recall`` are not reported.
 """
 
@@ -33,9 +33,9 @@ TEST_SETS = ("flickr8k", "coco_mini")
 @dataclass
 class PhotoCaptioningConfig(ImageCaptioningConfig):
     test_set: str = "flickr8k"  # flickr8k: 200 held-out Flickr8k photos; coco_mini: 159 COCO photos
-    # the committed base's ImageNet encoder is frozen and adapter-free: its output on a photo is
-    # computed once (false for a backbone whose encoder takes adapters)
-    encoder_memo: bool = True
+    # None: on for the committed base (its ImageNet encoder is frozen and adapter-free: its
+    # output on a photo is computed once), off for any other backbone
+    encoder_memo: bool | None = None
 
     def validate(self) -> None:
         super().validate()
@@ -52,6 +52,11 @@ class PhotoCaptioningTask(ImageCaptioningTask):
     base = photo_base
     rebuild_env = "MCLBENCH_PHOTO_BASE"
     known_modes = False
+
+    @property
+    def encoder_memo(self) -> bool:
+        memo = self.config.encoder_memo
+        return not self.config.backbone if memo is None else memo
 
     def default_splits(self) -> tuple[list[Example], list[Example]]:
         examples = photo_base.flickr_examples()

@@ -145,12 +145,16 @@ class CaptioningTask(PretrainedTask):
         return 0
 
     # ------------------------------------------------------------------------ backbone
+    @property
+    def encoder_memo(self) -> bool:
+        return bool(self.config.encoder_memo)
+
     def backbone_spec(self, seed: int) -> dict[str, Any]:
         spec = super().backbone_spec(seed)
-        return spec | {"encoder_memo": True} if self.config.encoder_memo else spec
+        return spec | {"encoder_memo": True} if self.encoder_memo else spec
 
     def ready_backbone(self, model: torch.nn.Module) -> torch.nn.Module:
-        if not self.config.encoder_memo:
+        if not self.encoder_memo:
             return model
         if not getattr(model.config, "is_encoder_decoder", False):
             raise ValueError("encoder_memo needs an encoder-decoder backbone; "
