@@ -25,6 +25,8 @@ STAGES = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3)
           (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))
 BN_EPS = 1e-3
 
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]  # what the weights were trained on
+
 
 class SameConv(nn.Conv2d):
     """``nn.Conv2d`` with TensorFlow's "SAME" padding (the extra pixel right and below)."""
@@ -155,7 +157,7 @@ def pretrained() -> EfficientNetLite0:
     return model.eval()
 
 
-def pixels(paths, size: int = 224, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> torch.Tensor:
+def pixels(paths, size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     """Photos resized (shorter side) and centre-cropped to ``size``, normalised."""
     import numpy as np
     from PIL import Image

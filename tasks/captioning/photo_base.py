@@ -34,12 +34,11 @@ import torch
 
 from tasks.captioning import image_base
 from tasks.captioning.base import against_frequency, cli, pretrain_captioner
-from tasks.captioning.efficientnet import EfficientNetEncoder
+from tasks.captioning.efficientnet import IMAGENET_MEAN, IMAGENET_STD, EfficientNetEncoder
 
 PHOTOS = Path(__file__).parents[1] / "data" / "photos"
 BASE_DIR = Path(__file__).parents[1] / "data" / "photo_base"
 SIZE = 224
-IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 @dataclass
@@ -146,8 +145,9 @@ def pretrain(r: Recipe, work: Path, output: Path) -> dict:
     captions = [e.references for e in examples]
     base, monitor, test = split(r, len(examples))
     processor = image_processor()
+    to_inputs = processed_inputs(processor)
     photos = load_photos([e.source for e in examples])
-    features = encoded(EfficientNetEncoder.imagenet(), processed_inputs(processor), photos)
+    features = encoded(EfficientNetEncoder.imagenet(), to_inputs, photos)
     summary = pretrain_captioner(r, work, output, items=features, captions=captions, split=(base, base, test),
                                  build_model=build_model, processor=processor, to_inputs=feature_inputs,
                                  augment=random_view, monitor=monitor, desc="pre-train photo base")
@@ -156,7 +156,6 @@ def pretrain(r: Recipe, work: Path, output: Path) -> dict:
     reloaded = VisionEncoderDecoderModel.from_pretrained(output).float().eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(output)
     frequent = summary["caption_frequency_baseline"]["caption"]
-    to_inputs = processed_inputs(processor)
     coco_mini = coco_mini_examples()
     summary["from_pixels"] = {
         "flickr8k_test": against_frequency(reloaded, tokenizer, to_inputs, photos[test],
