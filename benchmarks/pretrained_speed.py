@@ -24,6 +24,7 @@ base's NLL).
     python benchmarks/pretrained_speed.py [--base gemma-3-270m] [--k 3] [--batch 8] [--rank 16]
                                           [--rounds 2] [--repeats 2] [--json FILE]
     python benchmarks/pretrained_speed.py --random-init   # Gemma 3 270M's config, random weights
+    python benchmarks/pretrained_speed.py --no-bf16       # a CPU without native bf16 (AVX2 only)
 
 --random-init needs no packages (the config is written here), for a machine without the
 weights (or an accelerator check); --tiny shrinks it for the smoke test.
@@ -175,7 +176,9 @@ def run_child(variant: str, args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-GROUPS = {"train": ["ours", "ours_bf16", "floor"], "decode": ["ours", "floor"]}
+def groups(args) -> dict[str, list[str]]:
+    train = ["ours", "floor"] if args.no_bf16 else ["ours", "ours_bf16", "floor"]
+    return {"train": train, "decode": ["ours", "floor"]}
 
 
 def main() -> None:
@@ -188,6 +191,8 @@ def main() -> None:
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--no-bf16", action="store_true",
+                   help="skip bf16 autocast (emulated on a CPU without bf16 instructions: minutes a step)")
     p.add_argument("--json", help="write the ratios and timings here")
     p.add_argument("--_child", dest="variant", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -200,10 +205,11 @@ def main() -> None:
     if args.random_init:
         base = "random-init Gemma 3 270M config" + (" (tiny)" if args.tiny else "")
     print(f"base: {base}; K {args.k}, batch {args.batch} (K·B = {args.k * args.batch} rows), LoRA r "
-          f"{args.rank} on {', '.join(TARGETS)}; decode {NEW_TOKENS} new tokens; torch {torch.__version__}, "
+          f"{args.rank} on {', '.join(TARGETS)}; decode {NEW_TOKENS} new tokens; torch {torch.__version__} "
+          f"({torch.backends.cpu.get_cpu_capability()}), "
           f"{torch.get_num_threads()} threads; {args.rounds} rounds x {args.repeats} repeats\n")
     res: dict[str, dict] = {}
-    for work, variants in GROUPS.items():
+    for work, variants in groups(args).items():
         rounds = [{v: run_child(f"{work}_{v}", args) for v in variants} for _ in range(args.rounds)]
         for v in variants:
             t = [x for r in rounds for x in r[v]["times"]]
@@ -211,16 +217,19 @@ def main() -> None:
                                   "peak_mib": max(r[v]["peak_mib"] for r in rounds)}
     out = {"base": base, "k": args.k, "batch": args.batch, "rank": args.rank, "timings": res,
            "train_vs_floor": res["train_ours"]["median_s"] / res["train_floor"]["median_s"],
-           "train_bf16_vs_floor": res["train_ours_bf16"]["median_s"] / res["train_floor"]["median_s"],
            "decode_vs_floor": res["decode_ours"]["median_s"] / res["decode_floor"]["median_s"],
-           **run_child("nll_bf16", args)}
+           "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    if not args.no_bf16:
+        out |= {"train_bf16_vs_floor": res["train_ours_bf16"]["median_s"] / res["train_floor"]["median_s"],
+                **run_child("nll_bf16", args)}
     print(f"{'variant':<18}{'min s':>9}{'median s':>10}{'peak MiB':>10}")
     for name, r in res.items():
         print(f"{name:<18}{r['min_s']:>9.3f}{r['median_s']:>10.3f}{r['peak_mib']:>10.0f}")
-    print(f"\ntrain step / floor {out['train_vs_floor']:.2f} "
-          f"(bf16 autocast {out['train_bf16_vs_floor']:.2f}); "
-          f"decode / floor {out['decode_vs_floor']:.2f}; NLL fp32 {out['nll_fp32']:.4f}, "
-          f"|bf16 - fp32| {out['nll_bf16_abs_diff']:.4f}")
+    bf16 = "" if args.no_bf16 else (
+        f" (bf16 autocast {out['train_bf16_vs_floor']:.2f}; NLL fp32 {out['nll_fp32']:.4f}, "
+        f"|bf16 - fp32| {out['nll_bf16_abs_diff']:.4f})")
+    print(f"\ntrain step / floor {out['train_vs_floor']:.2f}{bf16}; "
+          f"decode / floor {out['decode_vs_floor']:.2f}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
 

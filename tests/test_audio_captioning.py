@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import transformers
 
 from harness.cli import main
+from harness.config import ConfigError
 from harness.files import DataFormatError
 from harness.metrics import coco
 from tasks.captioning import audio_base as ab
@@ -166,6 +168,9 @@ def test_validation_clips_are_held_out_of_training_and_bad_memo_settings_are_ref
     assert AudioCaptioningTask(AudioCaptioningConfig()).validation_set() is None
     with pytest.raises(ValueError, match="encoder_seconds needs encoder_memo"):
         AudioCaptioningConfig(encoder_seconds=2.0).validate()
+    decoder_only = transformers.GPT2LMHeadModel(transformers.GPT2Config(n_layer=1, n_embd=8, n_head=2))
+    with pytest.raises(ConfigError, match="needs an encoder-decoder backbone.*encoder_memo=false"):
+        AudioCaptioningTask(AudioCaptioningConfig(encoder_memo=True)).ready_backbone(decoder_only)
 
 
 def test_caption_targets_drop_a_leading_decoder_start_token():

@@ -3,8 +3,9 @@ end to end and piece by piece:
 
 - block routing (a batched matmul of each hypothesis's own r directions) = the masked
   K·r product;
-- the NLL through the frozen head one hypothesis at a time (no (K, B, T, V) logits) = the
-  cross-entropy of the full logits, values and adapter gradients;
+- the NLL through the frozen head at the target positions only, in chunks (no (K, B, T, V)
+  logits) = the cross-entropy of the full logits, values and adapter gradients, whatever
+  the chunk size;
 - the encoder run once on B rows (no adapter in it) = the encoder run on all K·B rows:
   logits, NLL and generated candidates (1e-5).
 """
@@ -111,6 +112,35 @@ def test_head_nll_equals_full_logits_with_gradients(name):
     for got, want in zip(adapter_grads(model, (weights * nll(True)).sum()),
                          adapter_grads(model, (weights * nll(False)).sum()), strict=True):
         assert torch.allclose(got, want, atol=1e-5)
+
+
+def test_head_nll_chunks_change_no_number(monkeypatch):
+    """The target rows of all hypotheses go through the head in chunks; one row per chunk,
+    a chunk that splits a hypothesis and one chunk for all give the same NLL and gradient."""
+    from methods.lora import head_nll as module
+
+    g = torch.Generator().manual_seed(6)
+    k, b, t, h, v = 3, 4, 9, 16, 50
+    hidden = torch.randn(k, b, t, h, generator=g, requires_grad=True)
+    head = torch.nn.Linear(h, v).requires_grad_(False)
+    labels = torch.randint(0, v, (b, t), generator=g)
+    labels[:, :4] = -100  # a prompt
+    labels[2, -2:] = -100  # a shorter target
+    upstream = torch.rand(k, b, generator=g)
+
+    def nll_and_grad(rows_per_chunk):
+        monkeypatch.setattr(module, "LOGITS_PER_CHUNK", rows_per_chunk * v)
+        nll = module.head_nll(hidden, head, labels)
+        return nll, torch.autograd.grad((upstream * nll).sum(), hidden)[0]
+
+    one_chunk = nll_and_grad(k * b * t)
+    for rows in (1, 7):
+        for got, want in zip(nll_and_grad(rows), one_chunk, strict=True):
+            assert torch.allclose(got, want, rtol=1e-6, atol=1e-7)
+    plain = torch.nn.functional.cross_entropy(head(hidden).flatten(0, 2), labels.repeat(k, 1).flatten(),
+                                              reduction="none").view(k, b, t)
+    counted = labels != -100
+    assert torch.allclose(one_chunk[0], (plain * counted).sum(-1) / counted.sum(-1), atol=1e-6)
 
 
 def test_head_nll_is_not_used_when_logits_are_more_than_the_head():

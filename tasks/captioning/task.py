@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from harness.config import ConfigError
 from harness.task import Example, TrainingSet, pad
 from tasks._pretrained import PretrainedConfig, PretrainedTask, check_pretrained_config
 from tasks.captioning.encoder_memo import memoise_encoder
@@ -157,7 +158,7 @@ class CaptioningTask(PretrainedTask):
         if not self.encoder_memo:
             return model
         if not getattr(model.config, "is_encoder_decoder", False):
-            raise ValueError("encoder_memo needs an encoder-decoder backbone; "
+            raise ConfigError("task.encoder_memo needs an encoder-decoder backbone; "
                              f"{type(model).__name__} has no separate encoder (set task.encoder_memo=false)")
         return memoise_encoder(model, self.memo_frames(model))
 
