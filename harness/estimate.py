@@ -15,8 +15,10 @@ and the method's adapted model built on it:
   tokens — 34·s·rows·h bytes per layer at 16 bits (Korthikanti et al., 2022, without the
   attention-matrix term: SDPA does not keep it), scaled to the dtype; with gradient
   checkpointing one hidden state per layer plus one layer's full set;
-- ``logits``: one hypothesis's fp32 logits and their softmax (the trainer's head NLL goes
-  one hypothesis at a time), plus the K·B·s·h gradient it keeps;
+- ``logits``: B rows' fp32 logits and their softmax, plus the K·B·s·h gradient the head NLL
+  keeps. The head pass is transient and runs in chunks of up to 2²⁷ logits over the target
+  positions of all K hypotheses, so its real peak is min(K·B·targets·V, 2²⁷) logits: at
+  most K× this term where the vocabulary is small, at most 1 GiB for a large one;
 - ``kv_cache``: decoding: keys and values of every layer for the decode batch's rows
   (``decode_batch_size`` × the method's rows per input) over ``seq_len`` tokens;
 - ``train`` = weights + adapter_state + activations + logits; ``decode`` = weights + kv_cache.

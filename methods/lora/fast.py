@@ -12,9 +12,9 @@ tested equal to the reference (``tests/test_fast_paths.py``):
 - :class:`EncodeOnce`: with no adapter in the encoder of an encoder–decoder model (text,
   vision or speech), every hypothesis would encode the same input, so the encoder runs on
   the B inputs once and its output is repeated for the K·B decoder rows.
-- :class:`HeadOnlyNLL`: the training loss goes through the frozen output head one
-  hypothesis at a time, at the target positions only (:mod:`methods.lora.head_nll`), so the
-  logits never exist at once; used only where the model's logits are checked, once, to be
+- :class:`HeadOnlyNLL`: the training loss goes through the frozen output head at the target
+  positions only, in chunks (:mod:`methods.lora.head_nll`), so the full logits never exist;
+  used only where the model's logits are checked, once, to be
   exactly ``head(last hidden state)``.
 
 The switches ``encode_once`` and ``head_nll`` turn a piece off on one model (for ablations
@@ -122,7 +122,7 @@ class EncodeOnce:
 
 class HeadOnlyNLL:
     """Mixin for an :class:`~methods.lora.model.AdaptedModel`: the training NLL through the
-    frozen output head per hypothesis, at the target positions only (:func:`head_nll`)."""
+    frozen output head, at the target positions only, in chunks (:func:`head_nll`)."""
 
     def __init__(self, base_model: nn.Module, cfg):
         super().__init__(base_model, cfg)
