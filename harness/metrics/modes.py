@@ -51,7 +51,8 @@ def mode_coverage(candidates: Sequence[Sequence[str]], references: Sequence[Sequ
         if not wanted:
             continue
         given = None if candidate_modes is None else candidate_modes[i]
-        hit = wanted & modes_used(labels, best_matches(cands, refs, table) if given is None else (), given)
+        best = best_matches(cands, refs, table) if given is None else ()  # needed only without given modes
+        hit = wanted & modes_used(labels, best, given)
         covered.append(len(hit))
         recall.append(len(hit) / len(wanted))
     if not covered:
