@@ -3,8 +3,9 @@ published run, from the candidates it keeps (``DIR/cells/<task>/<method>/seed<k>
 
 The same test as the leaderboard's dagger (:mod:`harness.metrics.significance`): the seeds
 both rows have, the same resample of input positions in every seed, the statistic the mean
-over seeds. A run folder keeps the candidates but not the model's probes, so the NLL columns
-are compared only in ``significance.csv`` (against the column's best).
+over seeds; the mode columns read the labels each cell keeps in ``inputs.json``. A run folder
+keeps the candidates but not the model's probes, so the NLL columns are compared only in
+``significance.csv`` (against the column's best).
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ from harness import manifest, tables
 from harness.errors import MCLBenchError
 from harness.metrics import registry, significance
 from harness.metrics.bootstrap import paired_bootstrap
+from harness.score_stages import INPUTS
 
 
 class CompareError(MCLBenchError, ValueError):
     pass
 
 
-def _read_cell(path: Path) -> tuple[list[str], list[list[str]], list[list[str]]]:
+def _read_cell(path: Path, tokenize: str) -> tuple[list[str], registry.ScoreInputs]:
+    """A cell's input ids and what its metrics read: the candidates and references of
+    ``candidates.jsonl``, the mode labels of ``inputs.json`` beside it (where the task has them)."""
     ids, candidates, references = [], [], []
     with open(path) as f:
         for line in f:
@@ -32,7 +36,15 @@ def _read_cell(path: Path) -> tuple[list[str], list[list[str]], list[list[str]]]
             ids.append(row["id"])
             candidates.append(row["candidates"])
             references.append(row["references"])
-    return ids, candidates, references
+    labels = {}
+    records = path.parent / INPUTS
+    if records.is_file():
+        rows = json.loads(records.read_text())
+        if [r["id"] for r in rows] != ids:
+            raise CompareError(f"{records} lists other inputs than {path.name} beside it")
+        labels = {name: [r[name] for r in rows] for name in ("reference_modes", "candidate_modes")
+                  if all(name in r for r in rows)}
+    return ids, registry.ScoreInputs(candidates, references, tokenize, **labels)
 
 
 def _seeds(folder: Path) -> dict[int, Path]:
@@ -80,11 +92,11 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
     for method in (a, b):
         per_seed = []
         for s in seeds:
-            ids, candidates, references = _read_cell(rows_seeds[method][s])
+            ids, score_inputs = _read_cell(rows_seeds[method][s], tokenize)
             if inputs is not None and ids != inputs:
                 raise CompareError(f"{task}: {method} seed {s} scored other inputs than {a} seed {seeds[0]}")
             inputs = ids
-            done = registry.evaluate([metric], registry.ScoreInputs(candidates, references, tokenize))
+            done = registry.evaluate([metric], score_inputs)
             if metric not in done.parts:
                 name = metric_spec.name
                 why = done.unavailable.get(name) or done.skipped.get(name) or "no value"

@@ -10,14 +10,23 @@ calls changes the key of every stage that runs it; editing the CLI or a README d
 
 A module imported only inside a function body is not followed: a stage that calls such code
 must import it at module level (or name it among the objects) for its key to cover it.
+
+A source file edited after this process imported it (a long run while someone edits the code)
+no longer says what the process runs: its digest is then a one-off value, so that the stages
+it covers are computed, and cached, under keys no later run can meet — never a stale result
+under the edited code's key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.abc
 import inspect
 import sys
+import time
 import types
+import uuid
+import warnings
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -25,6 +34,31 @@ from pathlib import Path
 PROJECT_PACKAGES = frozenset({"harness", "methods", "tasks"})
 # Libraries whose version changes what a stage computes (numerics, tokenisation, metrics).
 KEY_LIBRARIES = ("torch", "transformers", "peft", "sacrebleu", "pycocoevalcap", "numpy")
+
+
+_STARTED = time.time()  # modules imported before this one: no later than this
+_IMPORTED: dict[str, float] = {}  # module name -> when it was (last) imported
+
+
+class _ImportClock(importlib.abc.MetaPathFinder):
+    """Notes when each module is imported (``find_spec`` runs just before it loads); finds nothing."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        _IMPORTED[fullname] = time.time()
+        return None
+
+
+sys.meta_path.insert(0, _ImportClock())
+
+
+def _source_digest(name: str, path: Path) -> str:
+    """The SHA-256 of a module's source, or a one-off value where the file changed after the
+    module was imported (what runs is then not what the file says)."""
+    if path.stat().st_mtime > _IMPORTED.get(name, _STARTED):
+        warnings.warn(f"{path} changed after this process imported it: the stages it covers are not "
+                      "reused by later runs (restart the run to cache them)", stacklevel=2)
+        return f"changed since import: {uuid.uuid4().hex}"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _top(module_name: str) -> str:
@@ -67,7 +101,7 @@ def _module_digest(name: str, roots: frozenset[str]) -> tuple[tuple[str, str], .
             continue
         module = sys.modules[current]
         path = getattr(module, "__file__", None)
-        seen[current] = hashlib.sha256(Path(path).read_bytes()).hexdigest() if path else ""
+        seen[current] = _source_digest(current, Path(path)) if path else ""
         todo.extend(_imports(module))
     return tuple(sorted(seen.items()))
 

@@ -170,7 +170,7 @@ def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
             df = df[df["metric"].isin(metrics)]
         return summary_csv(df, load_significance(run_dir))
     tests = load_significance(run_dir)
-    blocks = []
+    blocks, untested = [], {}
     for name in df["task"].unique():
         info = {m["name"]: m for m in meta.get("metrics", {}).get(name, [])}
         tdf = df[df["task"] == name]
@@ -184,18 +184,37 @@ def render(run_dir: str | Path, fmt: str = "md", task: str | None = None,
         methods = list(dict.fromkeys(tdf["method"]))
         columns = list(dict.fromkeys(summary["metric"]))
         seeds = sorted(tdf["seed"].unique().tolist())
-        text, best = _cells(summary, info, methods, columns, _half_widths(tdf), p_values(tests, name))
+        p = p_values(tests, name)
+        text, best = _cells(summary, info, methods, columns, _half_widths(tdf), p)
+        untested[name] = _untested(summary, info, columns, p)
         render_block = {"md": _markdown, "latex": _latex, "html": _html}[fmt]
         blocks.append(render_block(name, methods, columns, text, best, info, seeds))
-    shown = _footer(fmt, meta, df, tests) if footer else ""
+    shown = _footer(fmt, meta, df, tests, untested) if footer else ""
     return "\n\n".join(blocks) + ("\n\n" + shown if shown else "") + "\n"
 
 
-def _footer(fmt: str, meta: dict, df: pd.DataFrame, tests: pd.DataFrame) -> str:
-    """The provenance lines under the tables (and the dagger's legend where a test ran)."""
+def _untested(summary: pd.DataFrame, info: dict, columns: list[str], p: dict) -> list[str]:
+    """The ranked columns (a direction, two or more values) without a test against their best:
+    where no dagger can appear, the absence of one says nothing."""
+    tested = {metric for _, metric in p}
+    out = []
+    for metric in columns:
+        values = summary.loc[summary["metric"] == metric, "mean"].dropna()
+        ranked = info.get(metric, {}).get("higher_is_better") is not None and len(values) > 1
+        if ranked and metric not in tested:
+            out.append(metric)
+    return out
+
+
+def _footer(fmt: str, meta: dict, df: pd.DataFrame, tests: pd.DataFrame,
+            untested: dict[str, list[str]]) -> str:
+    """The provenance lines under the tables (and, where a test ran, the dagger's legend and
+    the columns it did not run on)."""
     lines = footer_lines(meta, list(df["task"].unique()))
     if not tests[tests["task"].isin(df["task"].unique())].empty:
-        lines.insert(0, LEGEND)
+        notes = [f"{task}: no test on {', '.join(columns)} (bold only: they do not decompose over inputs, "
+                 "or the run predates their test)" for task, columns in untested.items() if columns]
+        lines[:0] = [LEGEND, *notes]
     if fmt == "md":
         return "\n".join(f"<sub>{line}</sub>" for line in lines)
     if fmt == "html":

@@ -1,11 +1,14 @@
 """Mode coverage from labelled references (harness.metrics.modes, `mclbench score`)."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from harness.cli import main
-from harness.metrics.modes import mode_coverage
+from harness.metrics import registry
+from harness.metrics.modes import mode_coverage, mode_rows
 
 CANDS = [["Frag mich!", "Fragen Sie mich!"], ["Danke.", "Danke schön."], ["Geh!", "Geht!"]]
 REFS = [["Frag mich!", "Fragt mich!", "Fragen Sie mich!"], ["Danke.", "Vielen Dank."], ["Geh!", "Geht!"]]
@@ -18,6 +21,20 @@ def test_best_matched_reference_gives_a_candidates_mode():
     values = mode_coverage(CANDS, REFS, MODES)
     assert values == {"modes_covered": pytest.approx((2 + 1) / 2),
                       "mode_recall": pytest.approx((2 / 3 + 1) / 2)}
+
+
+def test_both_decompose_over_inputs_nan_where_undefined():
+    # per input rows (the significance test and the bootstrap resample them); the mean over the
+    # labelled inputs is the value
+    rows = mode_rows(CANDS, REFS, MODES)
+    assert np.isnan(rows["modes_covered"][1]) and np.isnan(rows["mode_recall"][1])
+    assert rows["modes_covered"][[0, 2]].tolist() == [2, 1]
+    done = registry.evaluate(["modes_covered", "mode_recall"],
+                             registry.ScoreInputs(CANDS, REFS, reference_modes=MODES))
+    for name in ("modes_covered", "mode_recall"):
+        part, aggregate = done.parts[name]
+        assert aggregate(part) == done.values[name] == pytest.approx(mode_coverage(CANDS, REFS, MODES)[name])
+        assert np.isnan(aggregate(part[[1, 1, 1]]))  # a resample of unlabelled inputs only
 
 
 def test_given_candidate_modes_are_used_as_they_are():
@@ -46,3 +63,18 @@ def test_mclbench_score_reads_reference_modes(tmp_path, capsys):
     path.write_text(json.dumps({"id": 0, "candidates": CANDS[0], "references": REFS[0]}) + "\n")
     assert main(["score", "--predictions", str(path), "--metrics", "mode_recall"]) == 2
     assert '"reference_modes" in every references row' in capsys.readouterr().err
+
+
+def test_compare_tests_the_mode_columns_from_the_labels_a_run_folder_keeps(capsys):
+    """`mclbench compare` reads each cell's inputs.json: the published Gemma study's modes_covered,
+    recomputed from its candidates and labels, is the value its scores.csv holds."""
+    import pandas as pd
+
+    from harness.compare import compare
+
+    run = Path(__file__).resolve().parents[1] / "results" / "pretrained" / "tatoeba_gemma_500"
+    scores = pd.read_csv(run / "scores.csv").set_index(["method", "metric"])["value"]
+    result = compare(run, "tatoeba_en_de", "modes_covered", "lora_mcl", "beam")
+    assert result["value_a"] == pytest.approx(scores["lora_mcl", "modes_covered"])
+    assert result["value_b"] == pytest.approx(scores["beam", "modes_covered"])
+    assert 0 < result["p_value"] <= 1 and result["inputs"] == 100

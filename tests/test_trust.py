@@ -249,3 +249,39 @@ def test_the_decode_key_covers_the_decode_code_and_not_the_scoring_code():
     assert {"harness.stages", "harness.metrics.registry", "harness.metrics.significance",
             "harness.metrics.bootstrap"} <= score
     # the registered metrics' modules join the score key per task (test_metric_registry edits one)
+
+
+def test_a_module_edited_after_its_import_gets_a_key_no_later_run_meets(tmp_path, monkeypatch):
+    """A long run while someone edits the code: the process runs the source it imported, so the
+    edited file's digest must not become the key of what the old code computed."""
+    import hashlib
+    import importlib
+
+    from harness import fingerprint
+
+    source = tmp_path / "edited_plugin.py"
+    source.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("edited_plugin")
+    roots = frozenset({"edited_plugin"})
+    fingerprint._module_digest.cache_clear()
+    assert dict(fingerprint._module_digest("edited_plugin", roots)) == {
+        "edited_plugin": hashlib.sha256(b"VALUE = 1\n").hexdigest()}
+
+    source.write_text("VALUE = 2\n")
+    os.utime(source, (time.time() + 1, time.time() + 1))  # later than the import, whatever the clock's grain
+    fingerprint._module_digest.cache_clear()
+    with pytest.warns(UserWarning, match="changed after this process imported it"):
+        first = dict(fingerprint._module_digest("edited_plugin", roots))["edited_plugin"]
+    fingerprint._module_digest.cache_clear()
+    with pytest.warns(UserWarning):
+        second = dict(fingerprint._module_digest("edited_plugin", roots))["edited_plugin"]
+    assert first != second and first.startswith("changed since import")  # one-off: never met again
+
+    time.sleep(1.1)  # past the file's (future) mtime, then import it again: its digest is its source's
+    importlib.reload(module)
+    fingerprint._module_digest.cache_clear()
+    assert dict(fingerprint._module_digest("edited_plugin", roots))["edited_plugin"] == \
+        hashlib.sha256(b"VALUE = 2\n").hexdigest()
+    sys.modules.pop("edited_plugin")
+    fingerprint._module_digest.cache_clear()

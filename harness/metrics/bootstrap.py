@@ -25,10 +25,11 @@ def resample_indices(n_inputs: int, n_resamples: int = 1000, seed: int = 0) -> l
 def bootstrap_ci(per_input: np.ndarray, aggregate: Callable[[np.ndarray], float],
                  n_resamples: int = 1000, confidence: float = 0.95,
                  seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of ``aggregate`` over resamples of the inputs."""
+    """Percentile interval of ``aggregate`` over resamples of the inputs (a resample on which
+    it is undefined, NaN, left out)."""
     values = [aggregate(per_input[idx]) for idx in resample_indices(len(per_input), n_resamples, seed)]
     tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(values, [tail, 100 - tail])
+    low, high = np.nanpercentile(values, [tail, 100 - tail])
     return float(low), float(high)
 
 
@@ -45,5 +46,6 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, aggregate: Callable[[np.ndarr
     flips = 0
     for idx in resample_indices(len(a), n_resamples, seed):
         delta = aggregate(a[idx]) - aggregate(b[idx])
-        flips += (delta <= 0) if observed > 0 else (delta >= 0)
+        # a resample without the observed sign (or where the metric is undefined, NaN) is a flip
+        flips += not (delta > 0) if observed > 0 else not (delta < 0)
     return {"delta": float(observed), "p_value": (flips + 1) / (n_resamples + 1)}

@@ -28,8 +28,9 @@ Three kinds:
   ``max@n/``: the best candidate is always the one its direction prefers.
 
 - ``set``: a function of each input's set of candidates (diversity, references covered, mode
-  coverage). ``compute`` returns a per-input array (the metric is its mean, and it decomposes
-  over inputs for the bootstrap and the significance test) or one float (it does not).
+  coverage). ``compute`` returns a per-input array (the metric is its mean over the inputs
+  where it is defined, NaN marking the others, and it decomposes over inputs for the
+  bootstrap and the significance test) or one float (it does not).
 - ``probe``: read from what was measured with the model at decode time (``inputs.probes``);
   returns a per-input array, like a ``set`` metric.
 
@@ -298,6 +299,13 @@ def _mean(rows: np.ndarray) -> float:
     return float(np.mean(rows))
 
 
+def _mean_where_defined(rows: np.ndarray) -> float:
+    """The mean of per-input rows over the inputs a set metric is defined on (NaN elsewhere);
+    NaN where it is defined on none (a resample may draw only those)."""
+    defined = rows[~np.isnan(rows)]
+    return float(np.mean(defined)) if defined.size else float("nan")
+
+
 def _mean_over_ranks(corpus: Callable[[np.ndarray], float]) -> Callable[[np.ndarray], float]:
     return lambda rows: float(np.mean([corpus(rows[:, k]) for k in range(rows.shape[1])]))
 
@@ -395,8 +403,8 @@ def evaluate(names: Sequence[str], inputs: ScoreInputs, strict: bool = False) ->
             out.parts.update(parts)
         elif metric.per_input or metric.kind == "probe":  # the mean of per-input rows: it decomposes
             rows = np.asarray(result, dtype=float)
-            out.values[metric.name] = float(np.mean(rows))
-            out.parts[metric.name] = (rows, _mean)
+            out.values[metric.name] = _mean_where_defined(rows)
+            out.parts[metric.name] = (rows, _mean_where_defined)
         else:
             out.values[metric.name] = float(result)
     return out

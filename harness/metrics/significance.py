@@ -73,7 +73,8 @@ def against_best(rows: dict[str, np.ndarray], aggregate: Callable[[np.ndarray], 
             continue
         delta = sign * (observed[best] - observed[method])
         if delta > 0:  # Koehn's count: resamples in which the best does not keep its lead
-            flips = int(np.sum(sign * (on_resamples(rows[best]) - on_resamples(r)) <= 0))
+            # not keeping the lead includes a resample where the metric is undefined (NaN)
+            flips = int(np.sum(~(sign * (on_resamples(rows[best]) - on_resamples(r)) > 0)))
             p_value = (flips + 1) / (n_resamples + 1)
         else:  # no lead (equal rows, or a tie within np.isclose the best was picked from)
             p_value = 1.0
