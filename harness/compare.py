@@ -53,8 +53,9 @@ def _seeds(folder: Path) -> dict[int, Path]:
 
 def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
             n_resamples: int = significance.RESAMPLES, seed: int = 0) -> dict:
-    """``{"task", "metric", "a", "b", "seeds", "inputs", "value_a", "value_b", "delta"
-    (a − b), "p_value" (one-sided, of the observed sign), "resamples", "higher_is_better"}``."""
+    """``{"task", "metric", "a", "b", "seeds", "inputs", "inputs_with_value" (where both rows have
+    a value in every seed), "value_a", "value_b", "delta" (a − b), "p_value" (one-sided, of the
+    observed sign), "resamples", "higher_is_better"}``."""
     run_dir = Path(run_dir)
     cells = run_dir / "cells" / task
     if not cells.is_dir():
@@ -106,7 +107,10 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
         stacked[method] = np.stack(per_seed, axis=1)
     statistic = significance.over_seeds(aggregate)
     test = paired_bootstrap(stacked[a], stacked[b], statistic, n_resamples, seed)
+    # a mode column has no value on inputs without a labelled reference: say on how many it does
+    defined = np.logical_and(*(np.isfinite(stacked[m].reshape(len(inputs), -1)).all(axis=1) for m in (a, b)))
     return {"task": task, "metric": metric, "a": a, "b": b, "seeds": seeds, "inputs": len(inputs),
+            "inputs_with_value": int(defined.sum()),
             "value_a": statistic(stacked[a]), "value_b": statistic(stacked[b]), "delta": test["delta"],
             "p_value": test["p_value"], "resamples": n_resamples, "higher_is_better": higher}
 
@@ -132,8 +136,10 @@ def render(result: dict) -> str:
     a, b, delta, p = result["a"], result["b"], result["delta"], result["p_value"]
     higher = result["higher_is_better"]
     width = max(len(a), len(b))
+    counted = result["inputs_with_value"]
+    with_value = "" if counted == result["inputs"] else f" ({counted} with a value)"
     lines = [f"{result['task']}, {result['metric']}{'' if higher is None else (' ↑' if higher else ' ↓')}: "
-             f"mean over seeds {', '.join(map(str, result['seeds']))}, {result['inputs']} inputs",
+             f"mean over seeds {', '.join(map(str, result['seeds']))}, {result['inputs']} inputs{with_value}",
              f"  {a:<{width}}  {result['value_a']:.4f}", f"  {b:<{width}}  {result['value_b']:.4f}",
              f"  {a} − {b} = {delta:+.4f}; paired bootstrap ({result['resamples']} resamples of the inputs, "
              f"the same in every seed): one-sided p = {p:.4f}"]

@@ -78,3 +78,8 @@ def test_compare_tests_the_mode_columns_from_the_labels_a_run_folder_keeps(capsy
     assert result["value_a"] == pytest.approx(scores["lora_mcl", "modes_covered"])
     assert result["value_b"] == pytest.approx(scores["beam", "modes_covered"])
     assert 0 < result["p_value"] <= 1 and result["inputs"] == 100
+    # the inputs with a labelled reference, as the folder's inputs.json lists them
+    labelled = sum(any(m for m in row["reference_modes"])
+                   for row in json.loads((run / "cells/tatoeba_en_de/beam/seed0/inputs.json").read_text()))
+    assert 0 < result["inputs_with_value"] == labelled < 100
+    assert compare(run, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam")["inputs_with_value"] == 100
