@@ -88,31 +88,38 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
         raise CompareError(f"{metric} does not decompose over inputs, so it has no paired test; "
                            "decomposable: every reduction of a quality metric (METEOR: max/ only), "
                            f"{', '.join(decomposing)}")
-    tokenize = tables.task_tokenize(meta, task)
+    cells_compared = {m: [rows_seeds[m][s] for s in seeds] for m in (a, b)}
+    stacked, aggregate, inputs = _stack_rows(task, metric, cells_compared, tables.task_tokenize(meta, task))
+    statistic = significance.over_seeds(aggregate)
+    test = paired_bootstrap(stacked[a], stacked[b], statistic, n_resamples, seed)
+    # a mode column has no value on inputs without a labelled reference: say on how many it does
+    defined = np.logical_and(*(np.isfinite(stacked[m].reshape(inputs, -1)).all(axis=1) for m in (a, b)))
+    return {"task": task, "metric": metric, "a": a, "b": b, "seeds": seeds, "inputs": inputs,
+            "inputs_with_value": int(defined.sum()),
+            "value_a": statistic(stacked[a]), "value_b": statistic(stacked[b]), "delta": test["delta"],
+            "p_value": test["p_value"], "resamples": n_resamples, "higher_is_better": higher}
+
+
+def _stack_rows(task: str, metric: str, cells: dict[str, list[Path]], tokenize: str):
+    """Each method's per-input rows of ``metric``, seeds stacked on axis 1 (``cells``: method →
+    its ``candidates.jsonl`` per seed), the metric's aggregate, and the number of inputs."""
     stacked, aggregate, inputs = {}, None, None
-    for method in (a, b):
+    for method, paths in cells.items():
         per_seed = []
-        for s in seeds:
-            ids, score_inputs = _read_cell(rows_seeds[method][s], tokenize)
+        for path in paths:
+            ids, score_inputs = _read_cell(path, tokenize)
             if inputs is not None and ids != inputs:
-                raise CompareError(f"{task}: {method} seed {s} scored other inputs than {a} seed {seeds[0]}")
+                raise CompareError(f"{task}: {path} scored other inputs than the first cell compared")
             inputs = ids
             done = registry.evaluate([metric], score_inputs)
             if metric not in done.parts:
-                name = metric_spec.name
+                name = registry.split(metric)[1]
                 why = done.unavailable.get(name) or done.skipped.get(name) or "no value"
                 raise CompareError(f"{metric} cannot be computed on these candidates: {why}")
             rows, aggregate = done.parts[metric]
             per_seed.append(rows)
         stacked[method] = np.stack(per_seed, axis=1)
-    statistic = significance.over_seeds(aggregate)
-    test = paired_bootstrap(stacked[a], stacked[b], statistic, n_resamples, seed)
-    # a mode column has no value on inputs without a labelled reference: say on how many it does
-    defined = np.logical_and(*(np.isfinite(stacked[m].reshape(len(inputs), -1)).all(axis=1) for m in (a, b)))
-    return {"task": task, "metric": metric, "a": a, "b": b, "seeds": seeds, "inputs": len(inputs),
-            "inputs_with_value": int(defined.sum()),
-            "value_a": statistic(stacked[a]), "value_b": statistic(stacked[b]), "delta": test["delta"],
-            "p_value": test["p_value"], "resamples": n_resamples, "higher_is_better": higher}
+    return stacked, aggregate, len(inputs)
 
 
 def _meta(run_dir: Path) -> dict:
