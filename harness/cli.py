@@ -185,7 +185,8 @@ def cmd_table(args) -> int:
 def cmd_compare(args) -> int:
     from harness import compare
 
-    result = compare.compare(args.dir, args.task, args.metric, args.a, args.b, args.resamples, args.seed)
+    result = compare.compare(args.dir, args.task, args.metric, args.a, args.b, args.resamples, args.seed,
+                             also=args.also)
     sys.stdout.write(json.dumps(result, indent=2) + "\n" if args.json else compare.render(result))
     return 0
 
@@ -400,6 +401,9 @@ def _add_readers(sub) -> None:
     cp.add_argument("--metric", required=True, help="a column that decomposes over inputs, e.g. max/bleu")
     cp.add_argument("--resamples", type=_positive, default=1000, help="bootstrap resamples (default 1000)")
     cp.add_argument("--seed", type=int, default=0, help="seed of the resampling (default 0)")
+    cp.add_argument("--also", action="append", default=[], metavar="DIR",
+                    help="another run folder of the same configuration holding other seeds (repeatable): "
+                         "their cells join DIR's, the seeds pooled as in the leaderboard's test")
     cp.add_argument("--json", action="store_true", help="print the result as JSON")
     cp.set_defaults(func=cmd_compare)
 

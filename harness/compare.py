@@ -1,5 +1,7 @@
-"""``mclbench compare DIR --task T --metric M A B``: the paired bootstrap test of two rows of a
-published run, from the candidates it keeps (``DIR/cells/<task>/<method>/seed<k>/``).
+"""``mclbench compare DIR --task T --metric M A B [--also DIR2 ...]``: the paired bootstrap test
+of two rows of a published run, from the candidates it keeps
+(``DIR/cells/<task>/<method>/seed<k>/``), its seeds pooled with those of other folders of the
+same configuration (a study run one seed per command).
 
 The same test as the leaderboard's dagger (:mod:`harness.metrics.significance`): the seeds
 both rows have, the same resample of input positions in every seed, the statistic the mean
@@ -11,6 +13,7 @@ keeps the candidates but not the model's probes, so the NLL columns are compared
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,26 +55,16 @@ def _seeds(folder: Path) -> dict[int, Path]:
 
 
 def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
-            n_resamples: int = significance.RESAMPLES, seed: int = 0) -> dict:
+            n_resamples: int = significance.RESAMPLES, seed: int = 0,
+            also: Sequence[str | Path] = ()) -> dict:
     """``{"task", "metric", "a", "b", "seeds", "inputs", "inputs_with_value" (where both rows have
     a value in every seed), "value_a", "value_b", "delta" (a − b), "p_value" (one-sided, of the
-    observed sign), "resamples", "higher_is_better"}``."""
+    observed sign), "resamples", "higher_is_better"}``. ``also``: more folders of the same
+    configuration with other seeds (one seed per run, say), whose cells join ``run_dir``'s."""
     run_dir = Path(run_dir)
-    cells = run_dir / "cells" / task
-    if not cells.is_dir():
-        have = sorted(p.name for p in (run_dir / "cells").glob("*")) if (run_dir / "cells").is_dir() else []
-        raise CompareError(f"{cells}: no such folder; tasks in {run_dir}: {', '.join(have) or 'none'} "
-                           "(pass the --output folder of a finished `mclbench run`)")
-    rows_seeds = {}
-    for method in (a, b):
-        found = _seeds(cells / method)
-        if not found:
-            have = ", ".join(sorted(p.name for p in cells.iterdir() if p.is_dir()))
-            raise CompareError(f"{task}: no cells of method {method!r} in {run_dir}; it has {have}")
-        rows_seeds[method] = found
-    manifest.verify(run_dir)  # the candidates as published, not edited since
     meta = _meta(run_dir)
-    seeds = sorted(set(rows_seeds[a]) & set(rows_seeds[b]) & set(meta.get("seeds", rows_seeds[a])))
+    rows_seeds = _pooled_cells(run_dir, [Path(d) for d in also], task, (a, b), meta)
+    seeds = sorted(set(rows_seeds[a]) & set(rows_seeds[b]))
     if not seeds:
         raise CompareError(f"{task}: {a} and {b} share no seed "
                            f"({sorted(rows_seeds[a])} vs {sorted(rows_seeds[b])})")
@@ -98,6 +91,50 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
             "inputs_with_value": int(defined.sum()),
             "value_a": statistic(stacked[a]), "value_b": statistic(stacked[b]), "delta": test["delta"],
             "p_value": test["p_value"], "resamples": n_resamples, "higher_is_better": higher}
+
+
+# what run.json must agree on for two folders' seeds to be one study
+_SAME_RUN = ("tasks", "methods", "variants", "metrics", "notes")
+
+
+def _cells(run_dir: Path, task: str, methods: Sequence[str], meta: dict) -> dict[str, dict[int, Path]]:
+    """Each method's ``candidates.jsonl`` per seed in ``run_dir`` (the seeds its run.json names),
+    checked against the folder's manifest."""
+    cells = run_dir / "cells" / task
+    if not cells.is_dir():
+        have = sorted(p.name for p in (run_dir / "cells").glob("*")) if (run_dir / "cells").is_dir() else []
+        raise CompareError(f"{cells}: no such folder; tasks in {run_dir}: {', '.join(have) or 'none'} "
+                           "(pass the --output folder of a finished `mclbench run`)")
+    rows_seeds = {}
+    for method in methods:
+        found = _seeds(cells / method)
+        if not found:
+            have = ", ".join(sorted(p.name for p in cells.iterdir() if p.is_dir()))
+            raise CompareError(f"{task}: no cells of method {method!r} in {run_dir}; it has {have}")
+        published = set(meta.get("seeds", found))
+        rows_seeds[method] = {s: path for s, path in found.items() if s in published}
+    manifest.verify(run_dir)  # the candidates as published, not edited since
+    return rows_seeds
+
+
+def _pooled_cells(run_dir: Path, also: list[Path], task: str, methods: Sequence[str],
+                  meta: dict) -> dict[str, dict[int, Path]]:
+    """``_cells`` of ``run_dir`` joined by those of each folder in ``also``, which must have been
+    run with the same configuration and hold other seeds."""
+    rows_seeds = _cells(run_dir, task, methods, meta)
+    for other in also:
+        other_meta = _meta(other)
+        differs = [k for k in _SAME_RUN if other_meta.get(k) != meta.get(k)]
+        if differs:
+            raise CompareError(f"{other} was run with another configuration than {run_dir} (it differs in "
+                               f"{', '.join(differs)} of run.json); only seeds of one configuration pool")
+        for method, found in _cells(other, task, methods, other_meta).items():
+            shared = sorted(set(found) & set(rows_seeds[method]))
+            if shared:
+                raise CompareError(f"{other} holds {method} seed(s) {shared} that another folder holds too; "
+                                   "--also takes folders of other seeds")
+            rows_seeds[method] = {**rows_seeds[method], **found}
+    return rows_seeds
 
 
 def _stack_rows(task: str, metric: str, cells: dict[str, list[Path]], tokenize: str):

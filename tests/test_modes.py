@@ -83,3 +83,25 @@ def test_compare_tests_the_mode_columns_from_the_labels_a_run_folder_keeps(capsy
                    for row in json.loads((run / "cells/tatoeba_en_de/beam/seed0/inputs.json").read_text()))
     assert 0 < result["inputs_with_value"] == labelled < 100
     assert compare(run, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam")["inputs_with_value"] == 100
+
+
+def test_compare_pools_the_seeds_of_folders_run_one_seed_each():
+    """`--also`: the 500-step Gemma study ran one seed per folder; pooled, the statistic is the
+    mean of the two folders' values, and folders of other seeds or another configuration refuse."""
+    import pandas as pd
+
+    from harness.compare import CompareError, compare
+
+    pretrained = Path(__file__).resolve().parents[1] / "results" / "pretrained"
+    seed0, seed1 = pretrained / "tatoeba_gemma_500", pretrained / "tatoeba_gemma_500_seed1"
+    pooled = compare(seed0, "tatoeba_en_de", "modes_covered", "lora_mcl", "beam", also=[seed1])
+    assert pooled["seeds"] == [0, 1]
+    published = [pd.read_csv(d / "scores.csv").set_index(["method", "metric"])["value"]
+                 for d in (seed0, seed1)]
+    for side, method in (("value_a", "lora_mcl"), ("value_b", "beam")):
+        each = [scores[method, "modes_covered"] for scores in published]
+        assert pooled[side] == pytest.approx(sum(each) / 2)
+    with pytest.raises(CompareError, match="seed"):
+        compare(seed0, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam", also=[seed0])
+    with pytest.raises(CompareError, match="another configuration"):
+        compare(seed0, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam", also=[pretrained / "tatoeba_gemma"])
