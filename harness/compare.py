@@ -5,9 +5,9 @@ same configuration (a study run one seed per command).
 
 The same test as the leaderboard's dagger (:mod:`harness.metrics.significance`): the seeds
 both rows have, the same resample of input positions in every seed, the statistic the mean
-over seeds; the mode columns read the labels each cell keeps in ``inputs.json``. A run folder
-keeps the candidates but not the model's probes, so the NLL columns are compared only in
-``significance.csv`` (against the column's best).
+over seeds; the mode columns read the labels each cell keeps in ``inputs.json``, the NLL
+columns the model's probes it keeps in ``probes.safetensors`` (a folder published before they
+were kept has its NLL columns tested only in ``significance.csv``, against the column's best).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from safetensors.numpy import load_file
 
 from harness import manifest, tables
 from harness.errors import MCLBenchError
 from harness.metrics import registry, significance
 from harness.metrics.bootstrap import paired_bootstrap
 from harness.score_stages import INPUTS
+from harness.stages import PROBES
 
 
 class CompareError(MCLBenchError, ValueError):
@@ -40,6 +42,7 @@ def _read_cell(path: Path, tokenize: str) -> tuple[list[str], registry.ScoreInpu
             candidates.append(row["candidates"])
             references.append(row["references"])
     labels = {}
+    probes = _probes(path.parent)
     records = path.parent / INPUTS
     if records.is_file():
         rows = json.loads(records.read_text())
@@ -47,7 +50,13 @@ def _read_cell(path: Path, tokenize: str) -> tuple[list[str], registry.ScoreInpu
             raise CompareError(f"{records} lists other inputs than {path.name} beside it")
         labels = {name: [r[name] for r in rows] for name in ("reference_modes", "candidate_modes")
                   if all(name in r for r in rows)}
-    return ids, registry.ScoreInputs(candidates, references, tokenize, **labels)
+    return ids, registry.ScoreInputs(candidates, references, tokenize, **labels, probes=probes)
+
+
+def _probes(cell: Path) -> dict:
+    """The model's probes a cell keeps (``probes.safetensors``; folders published before
+    the probes were have none)."""
+    return load_file(str(cell / PROBES)) if (cell / PROBES).is_file() else {}
 
 
 def _seeds(folder: Path) -> dict[int, Path]:
@@ -69,19 +78,8 @@ def compare(run_dir: str | Path, task: str, metric: str, a: str, b: str,
         raise CompareError(f"{task}: {a} and {b} share no seed "
                            f"({sorted(rows_seeds[a])} vs {sorted(rows_seeds[b])})")
     higher = _direction(meta, task, metric)
-    try:
-        metric_spec = registry.spec(metric)
-    except registry.MetricNameError as exc:
-        raise CompareError(str(exc)) from None
-    if metric_spec.kind == "probe":
-        raise CompareError(f"{metric} is measured with the model, whose probes a run folder does not keep; "
-                           f"its test against the column's best is in {run_dir / 'significance.csv'}")
-    if not metric_spec.decomposes(metric):
-        decomposing = [m.name for m in registry.load().values() if m.kind == "set" and m.per_input]
-        raise CompareError(f"{metric} does not decompose over inputs, so it has no paired test; "
-                           "decomposable: every reduction of a quality metric (METEOR: max/ only), "
-                           f"{', '.join(decomposing)}")
     cells_compared = {m: [rows_seeds[m][s] for s in seeds] for m in (a, b)}
+    _check_testable(metric, run_dir, [p for paths in cells_compared.values() for p in paths])
     stacked, aggregate, inputs = _stack_rows(task, metric, cells_compared, tables.task_tokenize(meta, task))
     statistic = significance.over_seeds(aggregate)
     test = paired_bootstrap(stacked[a], stacked[b], statistic, n_resamples, seed)
@@ -157,6 +155,26 @@ def _stack_rows(task: str, metric: str, cells: dict[str, list[Path]], tokenize: 
             per_seed.append(rows)
         stacked[method] = np.stack(per_seed, axis=1)
     return stacked, aggregate, len(inputs)
+
+
+def _check_testable(metric: str, run_dir: Path, cells: list[Path]) -> None:
+    """CompareError unless ``metric`` decomposes over inputs and the compared cells (their
+    ``candidates.jsonl``) keep what it reads."""
+    try:
+        metric_spec = registry.spec(metric)
+    except registry.MetricNameError as exc:
+        raise CompareError(str(exc)) from None
+    if metric_spec.kind == "probe":
+        lacking = [p.parent for p in cells if not (p.parent / PROBES).is_file()]
+        if lacking:
+            raise CompareError(f"{metric} is measured with the model, and {lacking[0]} keeps no probes "
+                               f"(published before cells kept them); its test against the column's best "
+                               f"is in {run_dir / 'significance.csv'}")
+    if not metric_spec.decomposes(metric):
+        decomposing = [m.name for m in registry.load().values() if m.kind == "set" and m.per_input]
+        raise CompareError(f"{metric} does not decompose over inputs, so it has no paired test; "
+                           "decomposable: every reduction of a quality metric (METEOR: max/ only), "
+                           f"{', '.join(decomposing)}")
 
 
 def _meta(run_dir: Path) -> dict:

@@ -32,7 +32,8 @@ MANIFEST = ".mclbench-manifest.json"
 # the names mclbench publishes (for adopting a folder written before the manifest)
 TOP_FILES = ("scores.csv", "significance.csv", "run.json", "leaderboard.md", "report.html")
 TASK_FILES = ("leaderboard.md", "leaderboard.csv", "leaderboard.tex")
-CELL_FILES = ("candidates.jsonl", "details.json", "inputs.json", "train_log.json", "best_of_n.json")
+CELL_FILES = ("candidates.jsonl", "details.json", "inputs.json", "train_log.json", "best_of_n.json",
+              "probes.safetensors")
 PLOT_SUFFIXES = (".png", ".svg")
 
 

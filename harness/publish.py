@@ -29,6 +29,7 @@ from harness.plan import Cell
 from harness.runner import CellRecord, RunResult
 from harness.score_stages import INPUTS, curve_metric, reported_metrics
 from harness.score_stages import notes as metric_notes
+from harness.stages import PROBES
 from harness.task import Task
 
 CODE_PATHS = ["harness", "methods", "tasks", "configs", "pyproject.toml"]
@@ -100,8 +101,9 @@ def export_cell(pub: Publisher, record: CellRecord) -> None:
     """Copy the small per-cell artifacts next to the tables (for plots and browsing)."""
     sources = [record.decode_dir / "candidates.jsonl", record.score_dir / "details.json",
                record.score_dir / INPUTS]
-    if (record.decode_dir / "train_log.json").exists():
-        sources.append(record.decode_dir / "train_log.json")
+    for name in ("train_log.json", PROBES):  # probes: what compare's NLL columns read
+        if (record.decode_dir / name).exists():
+            sources.append(record.decode_dir / name)
     if record.curve_dir is not None:
         sources.append(record.curve_dir / "best_of_n.json")
     for src in sources:

@@ -103,5 +103,7 @@ def test_compare_pools_the_seeds_of_folders_run_one_seed_each():
         assert pooled[side] == pytest.approx(sum(each) / 2)
     with pytest.raises(CompareError, match="seed"):
         compare(seed0, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam", also=[seed0])
+    with pytest.raises(CompareError, match="keeps no probes"):  # published before cells kept them
+        compare(seed0, "tatoeba_en_de", "oracle_nll", "lora_mcl", "beam")
     with pytest.raises(CompareError, match="another configuration"):
         compare(seed0, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam", also=[pretrained / "tatoeba_gemma"])

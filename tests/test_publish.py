@@ -186,12 +186,18 @@ def test_leaderboards_mark_cells_not_significantly_worse_than_the_best(published
     want = tr[(tr["method"] == other) & (tr["metric"] == "max/bleu")].iloc[0]
     assert result["seeds"] == [0, 1] and result["delta"] == pytest.approx(want["delta"])
     assert result["p_value"] == pytest.approx(want["p_value"])
+    # the NLL columns too, from the probes each cell keeps
+    nll = tr[(tr["metric"] == "oracle_nll") & tr["p_value"].notna()].iloc[0]
+    assert main(["compare", str(out), nll["best"], nll["method"], "--task", "translation",
+                 "--metric", "oracle_nll", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["delta"] == pytest.approx(-nll["delta"])  # lower is better: best − row < 0
+    assert result["p_value"] == pytest.approx(nll["p_value"])
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["beam", "nobody", "--metric", "max/bleu"], "no cells of method 'nobody'"),
-    (["beam", "nucleus", "--metric", "oracle_nll"], "probes a run folder does not keep"),
     (["beam", "nucleus", "--metric", "vocab"], "vocab does not decompose over inputs"),
     (["beam", "nucleus", "--metric", "bleu_9"], "task 'translation' has no metric 'bleu_9'"),
 ])
