@@ -17,14 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file
 
 from harness import manifest, tables
 from harness.errors import MCLBenchError
 from harness.metrics import registry, significance
 from harness.metrics.bootstrap import paired_bootstrap
 from harness.score_stages import INPUTS
-from harness.stages import PROBES
+from harness.stages import PROBES, read_probes
 
 
 class CompareError(MCLBenchError, ValueError):
@@ -42,7 +41,7 @@ def _read_cell(path: Path, tokenize: str) -> tuple[list[str], registry.ScoreInpu
             candidates.append(row["candidates"])
             references.append(row["references"])
     labels = {}
-    probes = _probes(path.parent)
+    probes = read_probes(path.parent)
     records = path.parent / INPUTS
     if records.is_file():
         rows = json.loads(records.read_text())
@@ -51,12 +50,6 @@ def _read_cell(path: Path, tokenize: str) -> tuple[list[str], registry.ScoreInpu
         labels = {name: [r[name] for r in rows] for name in ("reference_modes", "candidate_modes")
                   if all(name in r for r in rows)}
     return ids, registry.ScoreInputs(candidates, references, tokenize, **labels, probes=probes)
-
-
-def _probes(cell: Path) -> dict:
-    """The model's probes a cell keeps (``probes.safetensors``; folders published before
-    the probes were have none)."""
-    return load_file(str(cell / PROBES)) if (cell / PROBES).is_file() else {}
 
 
 def _seeds(folder: Path) -> dict[int, Path]:

@@ -90,8 +90,13 @@ class Measured:
 
 def read_measured(directory: Path) -> Measured:
     """The :class:`Measured` of a decode folder."""
-    probes = load_file(str(directory / PROBES)) if (directory / PROBES).is_file() else {}
-    return Measured(probes, json.loads((directory / COST).read_text()))
+    return Measured(read_probes(directory), json.loads((directory / COST).read_text()))
+
+
+def read_probes(directory: Path) -> dict:
+    """The probes kept in a decode folder or a published cell (none where the model had none,
+    or the cell was published before cells kept them)."""
+    return load_file(str(directory / PROBES)) if (directory / PROBES).is_file() else {}
 
 
 def write_candidates(directory: Path, examples: list[Example], candidates: list[list[str]]) -> None:

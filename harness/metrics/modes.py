@@ -35,6 +35,9 @@ def modes_used(labels: Sequence[str | None], best: Sequence[int],
     return set(candidate_modes) if candidate_modes is not None else {labels[j] for j in best}
 
 
+_NO_LABELS = "no input has a reference with a mode label"
+
+
 def mode_rows(candidates: Sequence[Sequence[str]], references: Sequence[Sequence[str]],
               reference_modes: Sequence[Sequence[str | None]],
               candidate_modes: Sequence[Sequence[str | None]] | None = None,
@@ -69,8 +72,7 @@ def mode_coverage(candidates: Sequence[Sequence[str]], references: Sequence[Sequ
     :func:`mode_rows` over the inputs with a labelled reference; n/a when there is none."""
     rows = mode_rows(candidates, references, reference_modes, candidate_modes, tokenize)
     if np.isnan(rows["modes_covered"]).all():
-        reason = "no input has a reference with a mode label"
-        return MetricValues(unavailable={name: reason for name in rows})
+        return MetricValues(unavailable={name: _NO_LABELS for name in rows})
     return MetricValues({name: float(np.nanmean(r)) for name, r in rows.items()})
 
 
@@ -79,7 +81,7 @@ def _rows(inputs: ScoreInputs, name: str) -> np.ndarray:
     rows = i.shared(__name__, lambda: mode_rows(i.candidates, i.references, i.reference_modes,
                                                 i.candidate_modes, i.tokenize))[name]
     if np.isnan(rows).all():
-        raise MetricUnavailable("no input has a reference with a mode label")
+        raise MetricUnavailable(_NO_LABELS)
     return rows
 
 
