@@ -115,11 +115,12 @@ def _pooled_cells(run_dir: Path, also: list[Path], task: str, methods: Sequence[
     rows_seeds = _cells(run_dir, task, methods, meta)
     for other in also:
         other_meta = _meta(other)
+        other_cells = _cells(other, task, methods, other_meta)  # first: a folder that is no run says so
         differs = [k for k in _SAME_RUN if other_meta.get(k) != meta.get(k)]
         if differs:
             raise CompareError(f"{other} was run with another configuration than {run_dir} (it differs in "
                                f"{', '.join(differs)} of run.json); only seeds of one configuration pool")
-        for method, found in _cells(other, task, methods, other_meta).items():
+        for method, found in other_cells.items():
             shared = sorted(set(found) & set(rows_seeds[method]))
             if shared:
                 raise CompareError(f"{other} holds {method} seed(s) {shared} that another folder holds too; "

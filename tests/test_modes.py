@@ -105,5 +105,7 @@ def test_compare_pools_the_seeds_of_folders_run_one_seed_each():
         compare(seed0, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam", also=[seed0])
     with pytest.raises(CompareError, match="keeps no probes"):  # published before cells kept them
         compare(seed0, "tatoeba_en_de", "oracle_nll", "lora_mcl", "beam")
+    with pytest.raises(CompareError, match="no such folder"):  # a typo, not "another configuration"
+        compare(seed0, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam", also=[pretrained / "no_such_run"])
     with pytest.raises(CompareError, match="another configuration"):
         compare(seed0, "tatoeba_en_de", "max/bleu", "lora_mcl", "beam", also=[pretrained / "tatoeba_gemma"])
